@@ -1,0 +1,201 @@
+"""The control table: the steward's own Delta table of transaction records and pond settings.
+
+``$POND/control`` holds one row per event, :data:`CONTROL_SCHEMA`:
+
+=============  ==================================================================================
+record_type    ``setting`` | ``begin`` | ``committed`` | ``completed`` | ``failed`` | ``recovered``
+txn_seq        the transaction's sequence number (null for settings)
+txn_id         UUID7 of the transaction (the key that ties its records together)
+timestamp      when the record was written, timestamp[us, UTC]
+args           JSON list of the command's arguments
+data_version   Delta version of the data commit (``committed``/``recovered``)
+duration_ms    wall time of the transaction
+error          one-line cause (``failed``), or what recovery concluded (``recovered``)
+key, value     a pond setting (``setting``)
+=============  ==================================================================================
+
+``committed`` ends a transaction that wrote data; ``completed`` one that changed nothing;
+``failed`` one that raised. A ``begin`` with none of those is pending: :meth:`Pond.recover`
+resolves it by looking for its txn_seq in the data table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pyarrow as pa
+
+from duckpond.errors import translate_errors
+from duckpond.tinyfs.model import now_us
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = ["CONTROL_SCHEMA", "ControlTable", "TxnRecord"]
+
+CONTROL_SCHEMA: Final = pa.schema(
+    [
+        pa.field("record_type", pa.string(), nullable=False),
+        pa.field("txn_seq", pa.int64()),
+        pa.field("txn_id", pa.string()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("args", pa.string()),
+        pa.field("data_version", pa.int64()),
+        pa.field("duration_ms", pa.float64()),
+        pa.field("error", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("value", pa.string()),
+    ]
+)
+
+ENDINGS: Final = frozenset({"committed", "completed", "failed", "recovered"})
+
+
+@dataclass(frozen=True, slots=True)
+class TxnRecord:
+    """One transaction as the control table tells it (all its records folded together).
+
+    Attributes:
+        txn_seq: sequence number; txn_id: UUID7; started: µs since the epoch, UTC.
+        args: the command line (or caller-given description) of the transaction.
+        outcome: ``committed``, ``completed`` (nothing to write), ``failed``, ``recovered``
+            (committed, found by recovery), ``rolled-back`` (not committed, found by recovery)
+            or ``pending`` (begun, no end recorded: run recover).
+        data_version: Delta version of its data commit, if any.
+        duration_ms: wall time; error: the one-line cause of a failure.
+    """
+
+    txn_seq: int
+    txn_id: str
+    started: int
+    args: tuple[str, ...]
+    outcome: str
+    data_version: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+
+
+class ControlTable:
+    """Append-only access to ``$POND/control``."""
+
+    def __init__(self, path: Path, table: DeltaTable) -> None:
+        self.path = path
+        self.table = table
+
+    @classmethod
+    def create(cls, path: Path, settings: dict[str, str]) -> ControlTable:
+        from deltalake import DeltaTable
+
+        with translate_errors(str(path), what="creating the control table"):
+            table = DeltaTable.create(str(path), CONTROL_SCHEMA, mode="error")
+        control = cls(path, table)
+        control.append([{"record_type": "setting", "key": k, "value": v} for k, v in settings.items()])
+        return control
+
+    @classmethod
+    def open(cls, path: Path) -> ControlTable:
+        from deltalake import DeltaTable
+
+        with translate_errors(str(path), what="opening the control table"):
+            return cls(path, DeltaTable(str(path)))
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Append records (one Delta commit); ``timestamp`` defaults to now."""
+        from deltalake import write_deltalake
+
+        rows = list(rows)
+        now = now_us()
+        cols: dict[str, list[Any]] = {name: [] for name in CONTROL_SCHEMA.names}
+        for row in rows:
+            for name in CONTROL_SCHEMA.names:
+                value = row.get(name)
+                if name == "timestamp" and value is None:
+                    value = now
+                if name == "args" and value is not None and not isinstance(value, str):
+                    value = json.dumps(list(value))
+                cols[name].append(value)
+        table = pa.Table.from_pydict(cols, schema=CONTROL_SCHEMA)
+        with translate_errors(str(self.path), what="writing the control table"):
+            self.table.update_incremental()
+            write_deltalake(self.table, table, mode="append")
+
+    def read(self) -> pa.Table:
+        """All records, in commit order."""
+        import pyarrow.parquet as pq
+
+        with translate_errors(str(self.path), what="reading the control table"):
+            self.table.update_incremental()
+            actions = pa.table(self.table.get_add_actions(flatten=True))
+            order = sorted(
+                zip(
+                    actions.column("modification_time").to_pylist(),
+                    actions.column("path").to_pylist(),
+                    strict=True,
+                )
+            )
+            tables = [
+                pq.read_table(str(self.path / rel), use_threads=False).cast(CONTROL_SCHEMA)
+                for _, rel in order
+            ]
+        if not tables:
+            return CONTROL_SCHEMA.empty_table()
+        return pa.concat_tables(tables).sort_by([("timestamp", "ascending")])
+
+    def settings(self) -> dict[str, str]:
+        t = self.read()
+        out: dict[str, str] = {}
+        for rt, k, v in zip(
+            t.column("record_type").to_pylist(),
+            t.column("key").to_pylist(),
+            t.column("value").to_pylist(),
+            strict=True,
+        ):
+            if rt == "setting" and k is not None:
+                out[k] = v
+        return out
+
+    def transactions(self) -> list[TxnRecord]:
+        """Every transaction, oldest first, with its outcome."""
+        rows = self.read().to_pylist()
+        by_id: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            txn_id = row["txn_id"]
+            if txn_id is None:
+                continue
+            entry = by_id.setdefault(txn_id, {"records": []})
+            entry["records"].append(row)
+        out = []
+        for txn_id, entry in by_id.items():
+            records: Sequence[dict[str, Any]] = entry["records"]
+            begin = next((r for r in records if r["record_type"] == "begin"), records[0])
+            end = next((r for r in reversed(records) if r["record_type"] in ENDINGS), None)
+            outcome = "pending" if end is None else end["record_type"]
+            if outcome == "recovered" and end is not None and end["data_version"] is None:
+                outcome = "rolled-back"
+            started = begin["timestamp"]
+            out.append(
+                TxnRecord(
+                    txn_seq=int(begin["txn_seq"]),
+                    txn_id=txn_id,
+                    started=_us(started),
+                    args=tuple(json.loads(begin["args"])) if begin["args"] else (),
+                    outcome=outcome,
+                    data_version=end["data_version"] if end else None,
+                    duration_ms=end["duration_ms"] if end else None,
+                    error=end["error"] if end else None,
+                )
+            )
+        out.sort(key=lambda r: r.started)
+        return out
+
+
+def _us(value: Any) -> int:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1_000_000)
+    return int(value)

@@ -1,0 +1,1068 @@
+"""tinyfs: the filesystem over a :class:`~duckpond.tinyfs.persistence.Persistence`.
+
+``FS`` holds the persistence and the working copies of directories changed in the current
+transaction; ``WD`` is a working directory (resolve, open, create, mkdir, glob, walk, ...);
+``NodePath`` is a node with the path it was reached by. Paths are POSIX, absolute from the pond
+root (``/``) or relative to a WD; ``..`` never leaves the root; symlinks are followed up to
+:data:`SYMLINK_DEPTH` times (then :class:`~duckpond.errors.SymlinkLoop`, like ELOOP).
+
+Changes are staged in the persistence as they happen (file versions) or at :meth:`FS.flush`
+(one full snapshot per changed directory); the steward calls ``flush`` before it commits.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from duckpond.errors import (
+    AlreadyExists,
+    DirectoryNotEmpty,
+    InvalidData,
+    InvalidPath,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    ReadOnly,
+    SymlinkLoop,
+    UsageError,
+)
+from duckpond.tinyfs import paths, tables
+from duckpond.tinyfs.model import (
+    DIR_DYNAMIC,
+    DIR_PHYSICAL,
+    FILE_DATA,
+    FILE_DYNAMIC,
+    FILE_SERIES,
+    FILE_TABLE,
+    SYMLINK,
+    DirEntry,
+    NodeVersion,
+    child_id,
+    decode_directory,
+    encode_directory,
+    new_node_id,
+    now_us,
+)
+from duckpond.tinyfs.persistence import Blob, Persistence
+
+__all__ = [
+    "FS",
+    "SYMLINK_DEPTH",
+    "WD",
+    "DynamicDirectory",
+    "DynamicFile",
+    "FactoryResolver",
+    "Node",
+    "NodePath",
+    "Stat",
+]
+
+#: Maximum number of symlinks followed while resolving one path (Linux's ELOOP limit is 40).
+SYMLINK_DEPTH = 40
+
+Data = bytes | BinaryIO | pa.Table
+
+
+# --------------------------------------------------------------------------------------------
+# Dynamic nodes: computed on read by a factory; read-only; children get deterministic ids.
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class DynamicFile(Protocol):
+    """A file whose content a factory computes on read.
+
+    ``file_type`` is what it presents as: ``file:data``, ``file:table`` or ``file:series``.
+    Tables and series implement :meth:`read_table`; data files implement :meth:`read_bytes`.
+    """
+
+    file_type: str
+
+    def read_table(self) -> pa.Table: ...
+
+    def read_bytes(self) -> bytes: ...
+
+
+@runtime_checkable
+class DynamicDirectory(Protocol):
+    """A directory whose entries a factory computes on read."""
+
+    def entries(self) -> Iterable[tuple[str, DynamicFile | DynamicDirectory]]:
+        """(name, node) pairs; a node is a :class:`DynamicFile` or a :class:`DynamicDirectory`."""
+        ...
+
+
+#: Builds a dynamic node from (the node's NodePath, factory name, config bytes).
+FactoryResolver = Callable[["NodePath", str, bytes], "DynamicFile | DynamicDirectory"]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A handle on a node: its identity and type, plus the computed object if dynamic."""
+
+    node_id: str
+    part_id: str
+    file_type: str
+    dynamic: Any = field(default=None, compare=False)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.file_type.startswith("dir:") or isinstance(self.dynamic, DynamicDirectory)
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.file_type == SYMLINK
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """What ``stat`` reports of a node. Times are µs since the epoch, UTC; sizes in bytes."""
+
+    path: str
+    node_id: str
+    file_type: str
+    version: int
+    size: int
+    created: int | None
+    modified: int | None
+    txn_seq: int | None
+    min_event_time: int | None = None
+    max_event_time: int | None = None
+    time_column: str | None = None
+    factory: str | None = None
+    dynamic: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# FS
+# --------------------------------------------------------------------------------------------
+
+
+class FS:
+    """A filesystem over one persistence backend.
+
+    Args:
+        persistence: where node versions live.
+        factories: builds dynamic nodes; ``None`` means dynamic nodes cannot be read.
+        read_only: refuse every change (a pond opened as of an older transaction).
+        tmp_dir: host folder for temporary files (large Parquet writes); defaults to the system's.
+    """
+
+    def __init__(
+        self,
+        persistence: Persistence,
+        *,
+        factories: FactoryResolver | None = None,
+        read_only: bool = False,
+        tmp_dir: str | None = None,
+    ) -> None:
+        self.persistence = persistence
+        self.factories = factories
+        self.read_only = read_only
+        self.tmp_dir = tmp_dir
+        self._work: dict[str, dict[str, DirEntry]] = {}  # changed directories, by node id
+        self._decoded: dict[tuple[str, int], dict[str, DirEntry]] = {}
+        self._dynamic: dict[str, Any] = {}  # node id -> computed object, cached in-process
+        self.root_node = Node(persistence.root_id, persistence.root_id, DIR_PHYSICAL)
+
+    # -- node versions --------------------------------------------------------------------
+
+    def history(self, node: Node) -> list[NodeVersion]:
+        """All stored versions of a node, oldest first (empty for dynamic children)."""
+        return list(self.persistence.partition(node.part_id).get(node.node_id, ()))
+
+    def latest(self, node: Node) -> NodeVersion | None:
+        versions = self.persistence.partition(node.part_id).get(node.node_id)
+        return versions[-1] if versions else None
+
+    def entries(self, node: Node) -> dict[str, DirEntry]:
+        """The entries of a physical directory (its working copy if changed in this transaction)."""
+        if node.node_id in self._work:
+            return self._work[node.node_id]
+        latest = self.latest(node)
+        if latest is None:
+            if node.node_id == self.root_node.node_id:
+                return {}
+            raise NotFound(f"directory node {node.node_id} has no stored version")
+        key = (node.node_id, latest.version)
+        cached = self._decoded.get(key)
+        if cached is None:
+            cached = decode_directory(latest.content)
+            self._decoded[key] = cached
+        return cached
+
+    def _entries_for_change(self, node: Node, path: str) -> dict[str, DirEntry]:
+        self.check_writable(path)
+        if node.dynamic is not None or node.file_type == DIR_DYNAMIC:
+            raise ReadOnly("a dynamic directory cannot be changed", path)
+        work = self._work.get(node.node_id)
+        if work is None:
+            work = dict(self.entries(node))
+            self._work[node.node_id] = work
+        return work
+
+    def check_writable(self, path: str) -> None:
+        if self.read_only:
+            raise ReadOnly("the pond is open read-only", path)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._work)
+
+    def flush(self) -> int:
+        """Stage one full snapshot version of every directory changed since the last flush.
+
+        Returns:
+            The number of directory versions staged.
+        """
+        count = 0
+        for node_id, entries in sorted(self._work.items()):
+            latest = self.persistence.partition(node_id).get(node_id)
+            version = latest[-1].version + 1 if latest else 1
+            self.persistence.stage(
+                NodeVersion(
+                    part_id=node_id,
+                    node_id=node_id,
+                    file_type=DIR_PHYSICAL,
+                    version=version,
+                    txn_seq=self.persistence.txn_seq,
+                    timestamp=now_us(),
+                    content=encode_directory(entries),
+                )
+            )
+            count += 1
+        self._work.clear()
+        return count
+
+    def discard(self) -> None:
+        """Forget unflushed directory changes (the transaction was abandoned)."""
+        self._work.clear()
+        self._dynamic.clear()
+
+    # -- dynamic nodes --------------------------------------------------------------------
+
+    def dynamic_object(self, nodepath: NodePath) -> Any:
+        node = nodepath.node
+        if node.dynamic is not None:
+            return node.dynamic
+        cached = self._dynamic.get(node.node_id)
+        if cached is not None:
+            return cached
+        latest = self.latest(node)
+        if latest is None or latest.factory is None:
+            raise NotFound("dynamic node has no factory", nodepath.path)
+        if self.factories is None:
+            raise UsageError(f"no factory registry to compute {latest.factory!r}", nodepath.path)
+        obj = self.factories(nodepath, latest.factory, latest.content or b"")
+        self._dynamic[node.node_id] = obj
+        return obj
+
+    def root(self) -> WD:
+        """The root working directory."""
+        return WD(self, NodePath(self, (), self.root_node))
+
+    # -- host temporary files -------------------------------------------------------------
+
+    def temp_file(self) -> tuple[int, str]:
+        return tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.tmp_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# NodePath
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodePath:
+    """A node with the path it was reached by (``parts`` are root-relative components)."""
+
+    fs: FS = field(repr=False, compare=False)
+    parts: tuple[str, ...]
+    node: Node
+    captures: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def path(self) -> str:
+        return paths.join(self.parts)
+
+    @property
+    def name(self) -> str:
+        return self.parts[-1] if self.parts else ""
+
+    @property
+    def is_dir(self) -> bool:
+        return self.node.is_dir or self.file_type.startswith("dir:")
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.node.is_symlink
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.node.dynamic is not None or self.node.file_type in {DIR_DYNAMIC, FILE_DYNAMIC}
+
+    @property
+    def file_type(self) -> str:
+        """The type the node presents: a dynamic file reports what its factory computes."""
+        node = self.node
+        if node.file_type == FILE_DYNAMIC or (
+            node.dynamic is not None and not node.file_type.startswith("dir:")
+        ):
+            obj = self.fs.dynamic_object(self)
+            if isinstance(obj, DynamicDirectory):
+                return DIR_DYNAMIC
+            return str(obj.file_type)
+        return node.file_type
+
+    def versions(self) -> list[NodeVersion]:
+        """Stored versions, oldest first (a dynamic node's children have none)."""
+        return self.fs.history(self.node)
+
+    def latest(self) -> NodeVersion:
+        latest = self.fs.latest(self.node)
+        if latest is None:
+            raise NotFound("no stored version", self.path)
+        return latest
+
+    def _version(self, version: int | None) -> NodeVersion:
+        history = self.versions()
+        if not history:
+            raise NotFound("no stored version", self.path)
+        if version is None:
+            return history[-1]
+        if version < 0:
+            version = len(history) + 1 + version
+        for v in history:
+            if v.version == version:
+                return v
+        raise NotFound(f"no version {version} (it has 1..{history[-1].version})", self.path)
+
+    def _check_file(self) -> None:
+        if self.is_dir:
+            raise IsADirectory("is a directory", self.path)
+        if self.is_symlink:
+            raise UsageError("is a symlink (resolve it first)", self.path)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def open(self, version: int | None = None) -> BinaryIO:
+        """A seekable binary stream of a version's bytes (the latest by default).
+
+        For a series this is one version's Parquet chunk; use :meth:`read_table` for the union.
+
+        Raises:
+            IsADirectory, NotFound (no such version), IntegrityError (stored bytes corrupted).
+        """
+        self._check_file()
+        if self.is_dynamic:
+            import io
+
+            return io.BytesIO(self.read_bytes())
+        return self.fs.persistence.open_blob(self._version(version))
+
+    def read_bytes(self, version: int | None = None) -> bytes:
+        """All bytes of a version (a dynamic table/series is rendered as Parquet)."""
+        self._check_file()
+        if self.is_dynamic:
+            obj = self.fs.dynamic_object(self)
+            if obj.file_type == FILE_DATA:
+                return bytes(obj.read_bytes())
+            return tables.parquet_bytes(obj.read_table())
+        with self.open(version) as f:
+            return f.read()
+
+    def read_text(self, version: int | None = None) -> str:
+        try:
+            return self.read_bytes(version).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidData("not UTF-8 text", self.path) from exc
+
+    def readlink(self) -> str:
+        """The target of a symlink, as written."""
+        if not self.is_symlink:
+            raise InvalidPath("not a symlink", self.path)
+        return (self.latest().content or b"").decode("utf-8")
+
+    def _opener(self, v: NodeVersion) -> str | BinaryIO:
+        path = self.fs.persistence.blob_path(v)
+        return path if path is not None else self.fs.persistence.open_blob(v)
+
+    def time_column(self) -> str | None:
+        """The recorded time column of a series (``None`` for other types)."""
+        if self.is_dynamic:
+            obj = self.fs.dynamic_object(self)
+            return getattr(obj, "time_column", None)
+        latest = self.fs.latest(self.node)
+        return latest.time_column if latest else None
+
+    def read_table(
+        self,
+        version: int | None = None,
+        *,
+        time_range: tables.TimeRange | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """The content of a table or series as an Arrow table.
+
+        A series is the union of all its versions (schemas merged), or one version if
+        ``version`` is given. ``time_range`` (closed, µs UTC) prunes versions by their
+        min/max event time and filters rows.
+
+        Raises:
+            InvalidData: the node is a data file or a symlink; stored chunks incompatible.
+        """
+        self._check_file()
+        file_type = self.file_type
+        if file_type not in {FILE_TABLE, FILE_SERIES}:
+            raise InvalidData(f"is a {file_type}, not a table or series", self.path)
+        if self.is_dynamic:
+            table = self.fs.dynamic_object(self).read_table()
+            tc = self.time_column()
+            if tc and time_range is not None:
+                table = tables.filter_time(table, tc, time_range)
+            if columns is not None:
+                table = table.select([c for c in columns if c in table.column_names])
+            return table
+        versions = (
+            self.versions() if (file_type == FILE_SERIES and version is None)
+            else [self._version(version)]
+        )
+        return tables.read_versions(
+            versions,
+            self._opener,
+            time_column=self.time_column(),
+            time_range=time_range,
+            columns=columns,
+        )
+
+    def iter_batches(self, *, batch_size: int = 65536) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Stream a table or series as (merged schema, record batches) without reading it whole."""
+        self._check_file()
+        if self.is_dynamic:
+            table = self.read_table()
+            return table.schema, iter(table.to_batches(max_chunksize=batch_size))
+        if self.file_type not in {FILE_TABLE, FILE_SERIES}:
+            raise InvalidData(f"is a {self.file_type}, not a table or series", self.path)
+        versions = self.versions() if self.file_type == FILE_SERIES else [self._version(None)]
+        return tables.iter_version_batches(versions, self._opener, batch_size=batch_size)
+
+    def schema(self) -> pa.Schema:
+        """Arrow schema of a table or series (merged over versions)."""
+        self._check_file()
+        if self.is_dynamic:
+            return self.read_table().schema
+        schema, _ = self.iter_batches()
+        return schema
+
+    def parquet_sources(self) -> list[str | BinaryIO]:
+        """Host paths (or streams) of each stored Parquet version of a table/series."""
+        if self.file_type == FILE_SERIES:
+            return [self._opener(v) for v in self.versions()]
+        return [self._opener(self._version(None))]
+
+    def stat(self) -> Stat:
+        """Type, size (bytes; for a series the sum over versions), version count and times."""
+        history = self.versions()
+        latest = history[-1] if history else None
+        file_type = self.file_type
+        if file_type == FILE_SERIES and history:
+            size = sum(v.size or 0 for v in history)
+            mins = [v.min_event_time for v in history if v.min_event_time is not None]
+            maxs = [v.max_event_time for v in history if v.max_event_time is not None]
+            lo, hi = (min(mins) if mins else None), (max(maxs) if maxs else None)
+        else:
+            size = (latest.size or 0) if latest and not latest.is_dir else 0
+            lo = latest.min_event_time if latest else None
+            hi = latest.max_event_time if latest else None
+        return Stat(
+            path=self.path,
+            node_id=self.node.node_id,
+            file_type=file_type,
+            version=latest.version if latest else 0,
+            size=size,
+            created=history[0].timestamp if history else None,
+            modified=latest.timestamp if latest else None,
+            txn_seq=latest.txn_seq if latest else None,
+            min_event_time=lo,
+            max_event_time=hi,
+            time_column=latest.time_column if latest else None,
+            factory=latest.factory if latest else None,
+            dynamic=self.is_dynamic,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# WD
+# --------------------------------------------------------------------------------------------
+
+
+class WD:
+    """A working directory: every path argument is absolute or relative to it."""
+
+    def __init__(self, fs: FS, here: NodePath) -> None:
+        if not here.is_dir:
+            raise NotADirectory("not a directory", here.path)
+        self.fs = fs
+        self.here = here
+
+    def __repr__(self) -> str:
+        return f"WD({self.here.path!r})"
+
+    @property
+    def path(self) -> str:
+        return self.here.path
+
+    # -- resolution ------------------------------------------------------------------------
+
+    def _children_of(self, np: NodePath) -> dict[str, Node]:
+        """Children of a directory NodePath as name -> Node (dynamic ones computed)."""
+        node = np.node
+        if node.dynamic is not None or node.file_type == DIR_DYNAMIC:
+            obj = self.fs.dynamic_object(np)
+            if not isinstance(obj, DynamicDirectory):
+                raise NotADirectory("dynamic node is not a directory", np.path)
+            out: dict[str, Node] = {}
+            for name, child in obj.entries():
+                paths.validate_name(name, paths.join((*np.parts, name)))
+                if isinstance(child, DynamicDirectory):
+                    ft = DIR_DYNAMIC
+                else:
+                    ft = str(getattr(child, "file_type", FILE_DYNAMIC))
+                out[name] = Node(child_id(node.node_id, name), node.node_id, ft, child)
+            return out
+        return {
+            name: self._node_of(node, e) for name, e in self.fs.entries(node).items()
+        }
+
+    @staticmethod
+    def _node_of(parent: Node, entry: DirEntry) -> Node:
+        part = entry.node_id if entry.is_dir else parent.node_id
+        return Node(entry.node_id, part, entry.file_type)
+
+    def _child(self, np: NodePath, name: str) -> Node | None:
+        node = np.node
+        if node.dynamic is not None or node.file_type == DIR_DYNAMIC:
+            return self._children_of(np).get(name)
+        entry = self.fs.entries(node).get(name)
+        return None if entry is None else self._node_of(node, entry)
+
+    def _walk_to(
+        self, path: str, *, follow_last: bool, budget: list[int] | None = None
+    ) -> tuple[list[NodePath], str | None]:
+        """Resolve ``path`` to the stack of directories traversed plus the last component.
+
+        Returns (stack, last) where ``stack[-1]`` is the parent directory of ``last``; ``last``
+        is ``None`` when the path names a directory on the stack itself (``/``, ``.``, ``..``).
+        """
+        absolute, parts = paths.split(path)
+        budget = budget if budget is not None else [SYMLINK_DEPTH]
+        if absolute:
+            stack = [self.fs.root().here]
+        else:
+            stack = self._stack_of(self.here)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            if last and not follow_last:
+                return stack, part
+            parent = stack[-1]
+            child = self._child(parent, part)
+            full = paths.join((*parent.parts, part))
+            if child is None:
+                if last:
+                    return stack, part
+                raise NotFound("no such file or directory", full)
+            np = NodePath(self.fs, (*parent.parts, part), child)
+            if child.is_symlink:
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise SymlinkLoop("too many levels of symbolic links", full)
+                target = np.readlink()
+                sub = WD(self.fs, parent)
+                tstack, tlast = sub._walk_to(target, follow_last=True, budget=budget)
+                if tlast is None:
+                    stack = tstack
+                else:
+                    tchild = self._child(tstack[-1], tlast)
+                    if tchild is None:
+                        if last:
+                            raise NotFound(f"dangling symlink to {target!r}", full)
+                        raise NotFound(f"dangling symlink to {target!r}", full)
+                    tnp = NodePath(self.fs, (*tstack[-1].parts, tlast), tchild)
+                    if last and not tnp.is_dir:
+                        # keep the path the user gave for the final file
+                        return [*tstack], tlast
+                    if not tnp.is_dir:
+                        raise NotADirectory("not a directory", full)
+                    stack = [*tstack, tnp]
+                continue
+            if not np.is_dir:
+                if last:
+                    return stack, part
+                raise NotADirectory("not a directory", full)
+            stack.append(np)
+        return stack, None
+
+    def _stack_of(self, here: NodePath) -> list[NodePath]:
+        root = self.fs.root().here
+        stack = [root]
+        for part in here.parts:
+            child = self._child(stack[-1], part)
+            if child is None:
+                raise NotFound("working directory vanished", paths.join(here.parts))
+            stack.append(NodePath(self.fs, (*stack[-1].parts, part), child))
+        return stack
+
+    def lookup(self, path: str, *, follow: bool = True) -> NodePath | None:
+        """The node at ``path``, or ``None`` if its last component does not exist.
+
+        Raises:
+            NotFound: an intermediate component is missing.
+            NotADirectory, SymlinkLoop, InvalidPath.
+        """
+        stack, last = self._walk_to(path, follow_last=follow)
+        if last is None:
+            return stack[-1]
+        parent = stack[-1]
+        child = self._child(parent, last)
+        if child is None:
+            return None
+        return NodePath(self.fs, (*parent.parts, last), child)
+
+    def resolve(self, path: str, *, follow: bool = True) -> NodePath:
+        """The node at ``path`` (symlinks followed unless ``follow`` is false).
+
+        Raises:
+            NotFound, NotADirectory, SymlinkLoop, InvalidPath.
+        """
+        np = self.lookup(path, follow=follow)
+        if np is None:
+            raise NotFound("no such file or directory", self._display(path))
+        return np
+
+    def _display(self, path: str) -> str:
+        if path.startswith("/"):
+            return path
+        return paths.join((*self.here.parts, *paths.split(path)[1]))
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self.lookup(path) is not None
+        except (NotFound, NotADirectory, SymlinkLoop):
+            return False
+
+    def stat(self, path: str) -> Stat:
+        return self.resolve(path).stat()
+
+    def open_dir(self, path: str) -> WD:
+        """A WD for the directory at ``path``.
+
+        Raises:
+            NotFound, NotADirectory.
+        """
+        np = self.resolve(path)
+        if not np.is_dir:
+            raise NotADirectory("not a directory", np.path)
+        return WD(self.fs, np)
+
+    def list(self, path: str = ".") -> list[NodePath]:
+        """Entries of the directory at ``path``, sorted by name."""
+        np = self.resolve(path)
+        if not np.is_dir:
+            raise NotADirectory("not a directory", np.path)
+        children = self._children_of(np)
+        return [NodePath(self.fs, (*np.parts, n), children[n]) for n in sorted(children)]
+
+    def walk(self, path: str = ".", *, include_hidden: bool = True) -> Iterator[NodePath]:
+        """Every node below ``path`` (not itself), depth first, sorted; symlinks not followed."""
+        for np in self.list(path):
+            if not include_hidden and np.name.startswith("."):
+                continue
+            yield np
+            if np.is_dir:
+                yield from WD(self.fs, np).walk(".", include_hidden=include_hidden)
+
+    def glob(self, pattern: str, *, include_hidden: bool = False) -> Iterator[NodePath]:
+        """Nodes matching a glob (DESIGN.md: ``*``, ``?``, ``[...]``, ``**``; captures kept).
+
+        Each result's ``captures`` hold what the wildcards matched, for ``$0, $1, ...``.
+        Relative patterns are relative to this WD.
+        """
+        from duckpond.tinyfs import glob as globmod
+
+        compiled = globmod.compile_glob(pattern)
+        start = self.fs.root().here if compiled.absolute else self.here
+
+        def kind_of(np: NodePath) -> str:
+            if np.is_symlink:
+                try:
+                    target = self.resolve(np.path)
+                except (NotFound, NotADirectory, SymlinkLoop):
+                    return "symlink"
+                return "symlink_dir" if target.is_dir else "symlink"
+            return "dir" if np.is_dir else "file"
+
+        def target_dir(np: NodePath) -> NodePath:
+            return self.resolve(np.path) if np.is_symlink else np
+
+        def lookup(np: NodePath, name: str) -> tuple[NodePath, str] | None:
+            d = target_dir(np)
+            child = self._child(d, name)
+            if child is None:
+                return None
+            cnp = NodePath(self.fs, (*np.parts, name), child)
+            return cnp, kind_of(cnp)
+
+        def children(np: NodePath) -> Iterable[tuple[str, NodePath, str]]:
+            d = target_dir(np)
+            kids = self._children_of(d)
+            for name in sorted(kids):
+                cnp = NodePath(self.fs, (*np.parts, name), kids[name])
+                yield name, cnp, kind_of(cnp)
+
+        for m in globmod.expand(
+            compiled, start, start.parts, lookup, children, include_hidden=include_hidden
+        ):
+            node: NodePath = m.node
+            yield NodePath(self.fs, tuple(m.parts), node.node, tuple(m.captures))
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def _parent_for_create(self, path: str) -> tuple[NodePath, str]:
+        stack, last = self._walk_to(path, follow_last=False)
+        if last is None or last == "..":
+            raise AlreadyExists("already exists", self._display(path))
+        paths.validate_name(last, self._display(path))
+        parent = stack[-1]
+        return parent, last
+
+    def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> WD:
+        """Create a directory (and missing parents with ``parents=True``).
+
+        Raises:
+            AlreadyExists (unless ``exist_ok``/``parents`` and it is a directory), NotFound
+            (missing parent), NotADirectory, InvalidPath, ReadOnly.
+        """
+        if parents:
+            absolute, parts = paths.split(path)
+            wd: WD = self.fs.root() if absolute else self
+            for part in parts:
+                wd = wd.mkdir(part, exist_ok=True)
+            return wd
+        parent, name = self._parent_for_create(path)
+        existing = self._child(parent, name)
+        full = paths.join((*parent.parts, name))
+        if existing is not None:
+            np = NodePath(self.fs, (*parent.parts, name), existing)
+            if exist_ok and (np.is_dir or (np.is_symlink and self.resolve(full).is_dir)):
+                return WD(self.fs, self.resolve(full))
+            raise AlreadyExists("already exists", full)
+        entries = self.fs._entries_for_change(parent.node, full)
+        node_id = new_node_id()
+        entries[name] = DirEntry(name, node_id, DIR_PHYSICAL)
+        # a new directory's (empty) snapshot is written at flush
+        self.fs._work[node_id] = {}
+        return WD(self.fs, NodePath(self.fs, (*parent.parts, name), Node(node_id, node_id, DIR_PHYSICAL)))
+
+    def create_file(
+        self,
+        path: str,
+        data: Data,
+        *,
+        file_type: str = FILE_DATA,
+        time_column: str | None = None,
+    ) -> NodePath:
+        """Create a new file; ``data`` is bytes, a binary stream (streamed) or an Arrow table.
+
+        ``file:table`` takes Parquet bytes/stream or an Arrow table; ``file:series`` also
+        requires a usable time column (auto-detected unless given) with no nulls.
+
+        Raises:
+            AlreadyExists, NotFound (missing parent), InvalidPath, InvalidData, ReadOnly.
+        """
+        parent, name = self._parent_for_create(path)
+        full = paths.join((*parent.parts, name))
+        if self._child(parent, name) is not None:
+            raise AlreadyExists("already exists", full)
+        return self._write_version(parent, name, full, None, data, file_type, time_column)
+
+    def write_file(
+        self,
+        path: str,
+        data: Data,
+        *,
+        file_type: str | None = None,
+        time_column: str | None = None,
+    ) -> NodePath:
+        """Create a file or add a new version of an existing one (for a series: append a chunk).
+
+        Raises:
+            IsADirectory, InvalidData (type mismatch or bad content), ReadOnly, NotFound.
+        """
+        parent, name = self._parent_for_create(path)
+        full = paths.join((*parent.parts, name))
+        existing = self._child(parent, name)
+        if existing is None:
+            return self._write_version(
+                parent, name, full, None, data, file_type or FILE_DATA, time_column
+            )
+        np = NodePath(self.fs, (*parent.parts, name), existing)
+        if np.is_symlink:
+            target = self.resolve(full)
+            return self.fs.root().write_file(
+                target.path, data, file_type=file_type, time_column=time_column
+            )
+        if np.is_dir:
+            raise IsADirectory("is a directory", full)
+        if np.is_dynamic:
+            raise ReadOnly("a dynamic node is computed on read and cannot be written", full)
+        if file_type is not None and file_type != existing.file_type:
+            raise InvalidData(f"is a {existing.file_type}, not a {file_type}", full)
+        return self._write_version(
+            parent, name, full, existing, data, existing.file_type, time_column
+        )
+
+    def append_series(self, path: str, table: pa.Table | bytes, *, time_column: str | None = None) -> NodePath:
+        """Append a chunk to a series (creating it if missing); same rules as :meth:`write_file`."""
+        return self.write_file(path, table, file_type=FILE_SERIES, time_column=time_column)
+
+    def _write_version(
+        self,
+        parent: NodePath,
+        name: str,
+        full: str,
+        existing: Node | None,
+        data: Data,
+        file_type: str,
+        time_column: str | None,
+    ) -> NodePath:
+        self.fs.check_writable(full)
+        if file_type not in {FILE_DATA, FILE_TABLE, FILE_SERIES}:
+            raise InvalidData(f"cannot write a file of type {file_type!r}", full)
+        entries = self.fs._entries_for_change(parent.node, full)
+        persistence = self.fs.persistence
+        attrs: dict[str, Any] = {}
+        lo = hi = None
+        if file_type == FILE_DATA:
+            if isinstance(data, pa.Table):
+                raise InvalidData("an Arrow table cannot be a data file (use table or series)", full)
+            blob = persistence.put_blob(data)
+        else:
+            table_or_src = data
+            if file_type == FILE_SERIES:
+                from duckpond import timeseries
+
+                table = data if isinstance(data, pa.Table) else _read_parquet_input(data, full)
+                if existing is not None and time_column is None:
+                    prev = self.fs.latest(existing)
+                    time_column = prev.time_column if prev else None
+                table, tc = timeseries.normalize_series(table, time_column, path=full)
+                lo, hi = timeseries.time_bounds(table, tc)
+                attrs["time_column"] = tc
+                table_or_src = table
+            blob = self._store_parquet(table_or_src, full)
+        node_id = existing.node_id if existing is not None else new_node_id()
+        prev_versions = self.fs.persistence.partition(parent.node.node_id).get(node_id, [])
+        version = prev_versions[-1].version + 1 if prev_versions else 1
+        nv = NodeVersion(
+            part_id=parent.node.node_id,
+            node_id=node_id,
+            file_type=file_type,
+            version=version,
+            txn_seq=persistence.txn_seq,
+            timestamp=now_us(),
+            content=blob.content,
+            sha256=blob.sha256,
+            size=blob.size,
+            min_event_time=lo,
+            max_event_time=hi,
+            extended_attributes=attrs,
+        )
+        persistence.stage(nv)
+        if existing is None:
+            entries[name] = DirEntry(name, node_id, file_type)
+        node = Node(node_id, parent.node.node_id, file_type)
+        return NodePath(self.fs, (*parent.parts, name), node)
+
+    def _store_parquet(self, data: Data, full: str) -> Blob:
+        persistence = self.fs.persistence
+        if isinstance(data, pa.Table):
+            import pyarrow.parquet as pq
+
+            fd, tmp = self.fs.temp_file()
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    pq.write_table(data, f)
+                return persistence.put_blob(Path(tmp))  # moved in, not copied
+            finally:
+                _unlink(tmp)
+        if isinstance(data, bytes):
+            tables.check_parquet(data, full)
+            return persistence.put_blob(data)
+        # a stream: validate its footer, then stream it in
+        try:
+            data.seek(0)
+            tables.check_parquet(data, full)  # type: ignore[arg-type]
+            data.seek(0)
+        except (AttributeError, OSError) as exc:
+            raise InvalidData("a table must be given as a seekable stream", full) from exc
+        return persistence.put_blob(data)
+
+    def symlink(self, path: str, target: str) -> NodePath:
+        """Create a symlink at ``path`` pointing to ``target`` (not checked: may dangle)."""
+        parent, name = self._parent_for_create(path)
+        full = paths.join((*parent.parts, name))
+        paths.split(target)  # validates syntax
+        if self._child(parent, name) is not None:
+            raise AlreadyExists("already exists", full)
+        entries = self.fs._entries_for_change(parent.node, full)
+        node_id = new_node_id()
+        raw = target.encode("utf-8")
+        self.fs.persistence.stage(
+            NodeVersion(
+                part_id=parent.node.node_id,
+                node_id=node_id,
+                file_type=SYMLINK,
+                version=1,
+                txn_seq=self.fs.persistence.txn_seq,
+                timestamp=now_us(),
+                content=raw,
+                size=len(raw),
+            )
+        )
+        entries[name] = DirEntry(name, node_id, SYMLINK)
+        return NodePath(self.fs, (*parent.parts, name), Node(node_id, parent.node.node_id, SYMLINK))
+
+    def create_dynamic(
+        self,
+        path: str,
+        factory: str,
+        config: bytes,
+        *,
+        directory: bool,
+        overwrite: bool = False,
+    ) -> NodePath:
+        """Create (or with ``overwrite``, re-version) a dynamic node holding a factory config.
+
+        Raises:
+            AlreadyExists: the name is taken and ``overwrite`` is false, or it is not dynamic.
+        """
+        parent, name = self._parent_for_create(path)
+        full = paths.join((*parent.parts, name))
+        existing = self._child(parent, name)
+        file_type = DIR_DYNAMIC if directory else FILE_DYNAMIC
+        if existing is not None and not (overwrite and existing.file_type == file_type):
+            raise AlreadyExists("already exists" + ("" if overwrite else " (use overwrite)"), full)
+        entries = self.fs._entries_for_change(parent.node, full)
+        node_id = existing.node_id if existing is not None else new_node_id()
+        part_id = node_id if directory else parent.node.node_id
+        prev = self.fs.persistence.partition(part_id).get(node_id, [])
+        self.fs.persistence.stage(
+            NodeVersion(
+                part_id=part_id,
+                node_id=node_id,
+                file_type=file_type,
+                version=prev[-1].version + 1 if prev else 1,
+                txn_seq=self.fs.persistence.txn_seq,
+                timestamp=now_us(),
+                content=config,
+                size=len(config),
+                factory=factory,
+            )
+        )
+        entries[name] = DirEntry(name, node_id, file_type)
+        self.fs._dynamic.pop(node_id, None)
+        return NodePath(self.fs, (*parent.parts, name), Node(node_id, part_id, file_type))
+
+    def remove(self, path: str, *, recursive: bool = False) -> None:
+        """Remove the entry at ``path`` (a symlink itself, not its target).
+
+        Its stored versions stay in the oplog (history, time travel) but are no longer reachable.
+
+        Raises:
+            NotFound, DirectoryNotEmpty (a non-empty directory without ``recursive``), InvalidPath
+            (the root), ReadOnly.
+        """
+        stack, last = self._walk_to(path, follow_last=False)
+        if last is None or last == "..":
+            raise InvalidPath("cannot remove the root or a directory on the working path", path)
+        parent = stack[-1]
+        full = paths.join((*parent.parts, last))
+        child = self._child(parent, last)
+        if child is None:
+            raise NotFound("no such file or directory", full)
+        np = NodePath(self.fs, (*parent.parts, last), child)
+        if np.is_dir and child.file_type == DIR_PHYSICAL and not recursive:
+            if self.fs.entries(child):
+                raise DirectoryNotEmpty("directory not empty (use recursive)", full)
+        entries = self.fs._entries_for_change(parent.node, full)
+        del entries[last]
+
+    def rename(self, src: str, dst: str) -> NodePath:
+        """Move or rename ``src`` to ``dst`` within the pond.
+
+        If ``dst`` is an existing directory the node moves into it, keeping its name. A file's
+        versions are carried into the new parent's partition (part_id is the parent's id).
+
+        Raises:
+            NotFound, AlreadyExists (``dst`` exists and is not a directory), InvalidPath (moving
+            a directory into itself), ReadOnly.
+        """
+        sstack, slast = self._walk_to(src, follow_last=False)
+        if slast is None or slast == "..":
+            raise InvalidPath("cannot move the root", src)
+        sparent = sstack[-1]
+        sfull = paths.join((*sparent.parts, slast))
+        child = self._child(sparent, slast)
+        if child is None:
+            raise NotFound("no such file or directory", sfull)
+        target = self.lookup(dst)
+        if target is not None and target.is_dir:
+            dparent, dname = target, slast
+        elif target is not None:
+            raise AlreadyExists("already exists", target.path)
+        else:
+            dparent, dname = self._parent_for_create(dst)
+        dfull = paths.join((*dparent.parts, dname))
+        if self._child(dparent, dname) is not None:
+            raise AlreadyExists("already exists", dfull)
+        if child.is_dir and dparent.parts[: len(sparent.parts) + 1] == (*sparent.parts, slast):
+            raise InvalidPath("cannot move a directory into itself", dfull)
+        sentries = self.fs._entries_for_change(sparent.node, sfull)
+        dentries = self.fs._entries_for_change(dparent.node, dfull)
+        entry = sentries.pop(slast)
+        dentries[dname] = DirEntry(dname, entry.node_id, entry.file_type)
+        new_part = child.part_id
+        if not entry.is_dir and dparent.node.node_id != sparent.node.node_id:
+            new_part = dparent.node.node_id
+            for v in self.fs.history(child):
+                self.fs.persistence.stage(v.with_(part_id=new_part))
+        return NodePath(self.fs, (*dparent.parts, dname), Node(child.node_id, new_part, child.file_type))
+
+
+def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    if isinstance(data, bytes):
+        tables.check_parquet(data, path)
+        return pq.read_table(pa.BufferReader(data))
+    tables.check_parquet(data, path)  # type: ignore[arg-type]
+    data.seek(0)
+    return pq.read_table(data)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,178 @@
+"""Typed records of tinyfs: node versions (one oplog row each) and directory entries.
+
+One definition each (STYLE.md 2). :class:`NodeVersion` is the in-memory form of one row of the
+oplog (DESIGN.md, Storage format); :data:`DIRECTORY_SCHEMA` is the Arrow schema of a directory
+snapshot stored in a directory version's ``content``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import pyarrow as pa
+
+__all__ = [
+    "DIRECTORY_SCHEMA",
+    "DIR_DYNAMIC",
+    "DIR_PHYSICAL",
+    "FILE_DATA",
+    "FILE_DYNAMIC",
+    "FILE_SERIES",
+    "FILE_TABLE",
+    "FILE_TYPES",
+    "ROOT_ID",
+    "SYMLINK",
+    "DirEntry",
+    "NodeVersion",
+    "child_id",
+    "decode_directory",
+    "encode_directory",
+    "new_node_id",
+    "now_us",
+]
+
+DIR_PHYSICAL: Final = "dir:physical"
+DIR_DYNAMIC: Final = "dir:dynamic"
+SYMLINK: Final = "symlink"
+FILE_DATA: Final = "file:data"
+FILE_TABLE: Final = "file:table"
+FILE_SERIES: Final = "file:series"
+FILE_DYNAMIC: Final = "file:dynamic"
+FILE_TYPES: Final = frozenset(
+    {DIR_PHYSICAL, DIR_DYNAMIC, SYMLINK, FILE_DATA, FILE_TABLE, FILE_SERIES, FILE_DYNAMIC}
+)
+
+#: The root directory's fixed node id (a UUID, like every other id).
+ROOT_ID: Final = "00000000-0000-7000-8000-000000000000"
+
+#: Arrow schema of a directory snapshot (the ``content`` of a directory version, as Arrow IPC).
+DIRECTORY_SCHEMA: Final = pa.schema(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("child_node_id", pa.string(), nullable=False),
+        pa.field("file_type", pa.string(), nullable=False),
+    ]
+)
+
+
+def now_us() -> int:
+    """Current wall-clock time as integer µs since the Unix epoch, UTC."""
+    return time.time_ns() // 1000
+
+
+def new_node_id() -> str:
+    """A fresh, time-ordered node id (UUID version 7, RFC 9562)."""
+    import uuid6  # lazy: only writers need it
+
+    return str(uuid6.uuid7())
+
+
+def child_id(parent_id: str, name: str) -> str:
+    """Deterministic id of a dynamic directory's child: UUID5-style hash of parent id and name."""
+    digest = hashlib.sha256(f"{parent_id}/{name}".encode()).digest()[:16]
+    return str(uuid.UUID(bytes=digest, version=8))
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    """One entry of a directory: the child's name, node id and file type."""
+
+    name: str
+    node_id: str
+    file_type: str
+
+    @property
+    def is_dir(self) -> bool:
+        return self.file_type.startswith("dir:")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeVersion:
+    """One version of one node: exactly one row of the oplog.
+
+    Attributes:
+        part_id: partition: a directory's own node_id; for any other node its parent's node_id.
+        node_id: UUID of the node (:data:`ROOT_ID` for the root).
+        file_type: one of :data:`FILE_TYPES`.
+        version: 1, 2, ... per node.
+        txn_seq: the transaction that wrote it.
+        timestamp: write time, µs since the epoch, UTC.
+        content: inline bytes (file versions < 64 KiB), the directory snapshot (Arrow IPC of
+            :data:`DIRECTORY_SCHEMA`), the symlink target (UTF-8) or a factory's YAML config;
+            ``None`` when the bytes are a large file (then ``sha256`` names it).
+        sha256: hex digest of the file version's bytes (``None`` for directories).
+        size: byte length of the file version (``None`` for directories).
+        min_event_time, max_event_time: time bounds (µs, UTC) of a table/series version.
+        extended_attributes: small JSON-able dict, e.g. ``{"time_column": "Timestamp"}``.
+        factory: factory name of a dynamic node.
+    """
+
+    part_id: str
+    node_id: str
+    file_type: str
+    version: int
+    txn_seq: int
+    timestamp: int
+    content: bytes | None = None
+    sha256: str | None = None
+    size: int | None = None
+    min_event_time: int | None = None
+    max_event_time: int | None = None
+    extended_attributes: dict[str, Any] = field(default_factory=dict)
+    factory: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.file_type.startswith("dir:")
+
+    @property
+    def is_large(self) -> bool:
+        """True when the bytes live in ``_large_files`` rather than inline."""
+        return self.content is None and self.sha256 is not None
+
+    @property
+    def time_column(self) -> str | None:
+        value = self.extended_attributes.get("time_column")
+        return str(value) if value is not None else None
+
+    def with_(self, **changes: Any) -> NodeVersion:
+        return replace(self, **changes)
+
+    def attributes_json(self) -> str | None:
+        if not self.extended_attributes:
+            return None
+        return json.dumps(self.extended_attributes, sort_keys=True)
+
+
+def encode_directory(entries: dict[str, DirEntry]) -> bytes:
+    """Serialize a directory snapshot as Arrow IPC (stream format) of :data:`DIRECTORY_SCHEMA`."""
+    names = sorted(entries)
+    batch = pa.record_batch(
+        [
+            pa.array(names, pa.string()),
+            pa.array([entries[n].node_id for n in names], pa.string()),
+            pa.array([entries[n].file_type for n in names], pa.string()),
+        ],
+        schema=DIRECTORY_SCHEMA,
+    )
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, DIRECTORY_SCHEMA) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue()
+
+
+def decode_directory(content: bytes | None) -> dict[str, DirEntry]:
+    """Inverse of :func:`encode_directory`; ``None`` or empty bytes is an empty directory."""
+    if not content:
+        return {}
+    table = pa.ipc.open_stream(content).read_all()
+    names = table.column("name").to_pylist()
+    ids = table.column("child_node_id").to_pylist()
+    types = table.column("file_type").to_pylist()
+    return {n: DirEntry(n, i, t) for n, i, t in zip(names, ids, types, strict=True)}

@@ -1,0 +1,166 @@
+"""The Persistence protocol: the small storage core under tinyfs (STYLE.md 1, 5).
+
+A backend implements five methods; everything else in tinyfs (lookup, list, glob, walk, exists,
+versions, rename, ...) is written once above them. Two backends exist: :class:`MemoryPersistence`
+here and :class:`duckpond.tlogfs.DeltaPersistence`; one conformance suite runs against both.
+
+Staged versions (from :meth:`Persistence.stage`) are visible to reads at once ("read your
+writes"); making them durable is the business of the backend's owner (the steward for Delta).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+from pathlib import Path
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from duckpond.errors import IntegrityError, NotFound
+from duckpond.tinyfs.model import ROOT_ID, NodeVersion
+
+__all__ = [
+    "INLINE_LIMIT",
+    "Blob",
+    "MemoryPersistence",
+    "Persistence",
+    "copy_hashing",
+]
+
+#: File versions of at least this many bytes are stored as large files, not inline (64 KiB).
+INLINE_LIMIT = 64 * 1024
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Bytes stored by :meth:`Persistence.put_blob`: inline ``content`` or a large file by hash."""
+
+    content: bytes | None
+    sha256: str
+    size: int
+
+
+@runtime_checkable
+class Persistence(Protocol):
+    """Storage of node versions. Implement these five methods and ``root_id``/``txn_seq``."""
+
+    root_id: str
+    #: The transaction sequence number that staged versions belong to.
+    txn_seq: int
+
+    def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
+        """All versions (ascending) of every node stored in partition ``part_id``, staged included."""
+        ...
+
+    def stage(self, version: NodeVersion) -> None:
+        """Add a new node version (visible to reads at once, durable when the owner commits).
+
+        Raises:
+            ReadOnly: the backend is read-only (e.g. a pond opened as of an older transaction).
+        """
+        ...
+
+    def put_blob(self, source: bytes | BinaryIO | Path) -> Blob:
+        """Store bytes for a file version: inline under :data:`INLINE_LIMIT`, else as a large file.
+
+        A file-like ``source`` is streamed in chunks (never read whole into memory); a
+        :class:`~pathlib.Path` is a host file the backend takes over (moved, not copied, when it
+        can be; the caller must not use it afterwards).
+        """
+        ...
+
+    def open_blob(self, version: NodeVersion) -> BinaryIO:
+        """A seekable binary stream of a file version's bytes.
+
+        Raises:
+            IntegrityError: a large file is missing or its size/sha256 differ from the record.
+        """
+        ...
+
+    def blob_path(self, version: NodeVersion) -> str | None:
+        """A host path of the version's bytes, verified, if the backend keeps them in a file."""
+        ...
+
+
+def copy_hashing(source: bytes | BinaryIO, sink: BinaryIO | None) -> tuple[str, int, bytes | None]:
+    """Copy ``source`` into ``sink`` in 1 MiB chunks, hashing as it goes.
+
+    Returns:
+        (sha256 hex, size in bytes, the bytes if they fit under :data:`INLINE_LIMIT` else None).
+    """
+    digest = hashlib.sha256()
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        digest.update(data)
+        if sink is not None:
+            sink.write(data)
+        return digest.hexdigest(), len(data), data if len(data) < INLINE_LIMIT else None
+    size = 0
+    head = bytearray()
+    while True:
+        chunk = source.read(_CHUNK)
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        if len(head) < INLINE_LIMIT:
+            head += chunk[: INLINE_LIMIT - len(head) + 1]
+        if sink is not None:
+            sink.write(chunk)
+    small = bytes(head) if size < INLINE_LIMIT else None
+    return digest.hexdigest(), size, small
+
+
+class MemoryPersistence:
+    """A backend that keeps everything in process memory (tests, scratch filesystems)."""
+
+    def __init__(self) -> None:
+        self.root_id = ROOT_ID
+        self.txn_seq = 1
+        self._parts: dict[str, dict[str, list[NodeVersion]]] = {}
+        self._blobs: dict[str, bytes] = {}
+
+    def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
+        return self._parts.get(part_id, {})
+
+    def stage(self, version: NodeVersion) -> None:
+        self._parts.setdefault(version.part_id, {}).setdefault(version.node_id, []).append(version)
+
+    def put_blob(self, source: bytes | BinaryIO | Path) -> Blob:
+        if isinstance(source, Path):
+            source = source.read_bytes()
+        sink = io.BytesIO()
+        sha, size, small = copy_hashing(source, sink)
+        if small is not None:
+            return Blob(small, sha, size)
+        self._blobs[sha] = sink.getvalue()
+        return Blob(None, sha, size)
+
+    def open_blob(self, version: NodeVersion) -> BinaryIO:
+        if version.content is not None:
+            return io.BytesIO(version.content)
+        if version.sha256 is None:
+            raise NotFound("no content", version.node_id)
+        try:
+            data = self._blobs[version.sha256]
+        except KeyError:
+            raise IntegrityError(f"large file sha256={version.sha256} is missing") from None
+        if hashlib.sha256(data).hexdigest() != version.sha256:
+            raise IntegrityError(f"large file sha256={version.sha256} does not match its content")
+        return io.BytesIO(data)
+
+    def blob_path(self, version: NodeVersion) -> str | None:
+        return None
+
+    def corrupt_blob_for_test(self, sha256: str) -> None:
+        """Flip a byte of a stored large file (used by tests of integrity checking)."""
+        data = bytearray(self._blobs[sha256])
+        data[0] ^= 0xFF
+        self._blobs[sha256] = bytes(data)
+
+
+def copy_stream(src: BinaryIO, dst: BinaryIO) -> None:
+    """Copy one binary stream into another in 1 MiB chunks."""
+    shutil.copyfileobj(src, dst, _CHUNK)

@@ -1,0 +1,356 @@
+"""DeltaPersistence: tinyfs node versions stored as rows of a Delta Lake table (the oplog).
+
+Layout (DESIGN.md, Storage format)::
+
+    $POND/data/                     Delta table, partitioned by part_id, rows of OPLOG_SCHEMA
+    $POND/data/_large_files/        sha256=<hex>: file versions of >= 64 KiB, written before commit
+
+Reads go straight to the Parquet files of one partition, found through the Delta log's add
+actions and read with pyarrow's native local filesystem (DESIGN.md, Known traps: no threaded scan
+over deltalake's Python filesystem). Each partition is read once per process and then kept up to
+date by this process's own commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
+
+import pyarrow as pa
+
+from duckpond.errors import IntegrityError, NotFound, ReadOnly, translate_errors
+from duckpond.tinyfs.model import NodeVersion
+from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, copy_hashing
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = ["APP_ID", "LARGE_FILES", "OPLOG_SCHEMA", "DeltaPersistence", "versions_to_arrow"]
+
+#: Delta app id under which each commit records its txn_seq (``Transaction(APP_ID, txn_seq)``).
+APP_ID: Final = "duckpond"
+LARGE_FILES: Final = "_large_files"
+
+#: Arrow schema of the oplog: one row per node version.
+OPLOG_SCHEMA: Final = pa.schema(
+    [
+        pa.field("part_id", pa.string(), nullable=False),
+        pa.field("node_id", pa.string(), nullable=False),
+        pa.field("file_type", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("txn_seq", pa.int64(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("content", pa.binary()),
+        pa.field("sha256", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("min_event_time", pa.int64()),
+        pa.field("max_event_time", pa.int64()),
+        pa.field("extended_attributes", pa.string()),
+        pa.field("factory", pa.string()),
+    ]
+)
+_FILE_COLUMNS: Final = [f.name for f in OPLOG_SCHEMA if f.name != "part_id"]
+
+
+def versions_to_arrow(versions: Sequence[NodeVersion]) -> pa.Table:
+    """Rows of :data:`OPLOG_SCHEMA` for the given node versions."""
+    cols: dict[str, list[Any]] = {name: [] for name in OPLOG_SCHEMA.names}
+    for v in versions:
+        cols["part_id"].append(v.part_id)
+        cols["node_id"].append(v.node_id)
+        cols["file_type"].append(v.file_type)
+        cols["version"].append(v.version)
+        cols["txn_seq"].append(v.txn_seq)
+        cols["timestamp"].append(v.timestamp)
+        cols["content"].append(v.content)
+        cols["sha256"].append(v.sha256)
+        cols["size"].append(v.size)
+        cols["min_event_time"].append(v.min_event_time)
+        cols["max_event_time"].append(v.max_event_time)
+        cols["extended_attributes"].append(v.attributes_json())
+        cols["factory"].append(v.factory)
+    return pa.Table.from_pydict(cols, schema=OPLOG_SCHEMA)
+
+
+def arrow_to_versions(table: pa.Table, part_id: str | None = None) -> Iterator[NodeVersion]:
+    """Inverse of :func:`versions_to_arrow` (``part_id`` fills a table read without it)."""
+    d = table.to_pydict()
+    n = table.num_rows
+    parts = d.get("part_id") or [part_id] * n
+    ts = table.column("timestamp").cast(pa.int64()).to_pylist()
+    for i in range(n):
+        attrs = d["extended_attributes"][i]
+        yield NodeVersion(
+            part_id=parts[i],
+            node_id=d["node_id"][i],
+            file_type=d["file_type"][i],
+            version=d["version"][i],
+            txn_seq=d["txn_seq"][i],
+            timestamp=ts[i],
+            content=d["content"][i],
+            sha256=d["sha256"][i],
+            size=d["size"][i],
+            min_event_time=d["min_event_time"][i],
+            max_event_time=d["max_event_time"][i],
+            extended_attributes=json.loads(attrs) if attrs else {},
+            factory=d["factory"][i],
+        )
+
+
+class DeltaPersistence:
+    """The Delta Lake backend of tinyfs.
+
+    Args:
+        table_path: the ``$POND/data`` directory.
+        table: the loaded DeltaTable (possibly at an older version for time travel).
+        read_only: refuse :meth:`stage` and :meth:`put_blob`.
+    """
+
+    def __init__(self, table_path: Path, table: DeltaTable, *, read_only: bool = False) -> None:
+        from duckpond.tinyfs.model import ROOT_ID
+
+        self.root_id = ROOT_ID
+        self.txn_seq = 0
+        self.table_path = table_path
+        self.large_dir = table_path / LARGE_FILES
+        self.table = table
+        self.read_only = read_only
+        self._index: dict[str, list[str]] | None = None
+        self._index_version = -1
+        self._committed: dict[str, dict[str, list[NodeVersion]]] = {}
+        self._merged: dict[str, dict[str, list[NodeVersion]]] = {}
+        self._staged: list[NodeVersion] = []
+        self._new_blobs: set[str] = set()
+        self._verified: set[str] = set()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _file_index(self) -> dict[str, list[str]]:
+        version = self.table.version()
+        if self._index is None or self._index_version != version:
+            actions = pa.table(self.table.get_add_actions(flatten=True))
+            index: dict[str, list[str]] = {}
+            base = str(self.table_path)
+            parts = actions.column("partition.part_id").to_pylist()
+            for rel, part in zip(actions.column("path").to_pylist(), parts, strict=True):
+                index.setdefault(part, []).append(os.path.join(base, rel))  # noqa: PTH118
+            self._index, self._index_version = index, version
+        return self._index
+
+    def _load(self, part_id: str) -> dict[str, list[NodeVersion]]:
+        files = self._file_index().get(part_id, [])
+        out: dict[str, list[NodeVersion]] = {}
+        if files:
+            table = _read_parquet_files(files, _FILE_COLUMNS)
+            for v in arrow_to_versions(table, part_id):
+                out.setdefault(v.node_id, []).append(v)
+            for versions in out.values():
+                versions.sort(key=lambda v: (v.version, v.txn_seq))
+        return out
+
+    def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
+        merged = self._merged.get(part_id)
+        if merged is not None:
+            return merged
+        committed = self._committed.get(part_id)
+        if committed is None:
+            committed = self._load(part_id)
+            self._committed[part_id] = committed
+        return committed
+
+    def all_versions(self) -> pa.Table:
+        """Every committed row of the oplog (all partitions) as :data:`OPLOG_SCHEMA`."""
+        index = self._file_index()
+        tables = []
+        for part_id, files in sorted(index.items()):
+            t = _read_parquet_files(files, _FILE_COLUMNS)
+            tables.append(t.add_column(0, "part_id", pa.array([part_id] * t.num_rows, pa.string())))
+        if not tables:
+            return OPLOG_SCHEMA.empty_table()
+        return pa.concat_tables(tables).cast(OPLOG_SCHEMA)
+
+    def referenced_hashes(self) -> set[str]:
+        """sha256 of every large file some committed row refers to."""
+        index = self._file_index()
+        files = [f for fs in index.values() for f in fs]
+        if not files:
+            return set()
+        t = _read_parquet_files(files, ["sha256", "content", "size"])
+        import pyarrow.compute as pc
+
+        mask = pc.and_(pc.is_null(t.column("content")), pc.is_valid(t.column("sha256")))
+        return set(t.filter(mask).column("sha256").to_pylist())
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    def large_path(self, sha256: str) -> Path:
+        return self.large_dir / f"sha256={sha256}"
+
+    def put_blob(self, source: bytes | BinaryIO | Path) -> Blob:
+        if self.read_only:
+            raise ReadOnly("the pond is open read-only")
+        if isinstance(source, bytes) and len(source) < INLINE_LIMIT:
+            return Blob(source, hashlib.sha256(source).hexdigest(), len(source))
+        self.large_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, Path):
+            with open(source, "rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            size = source.stat().st_size
+            if size < INLINE_LIMIT:
+                return Blob(source.read_bytes(), digest, size)
+            self._adopt(source, digest)
+            return Blob(None, digest, size)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.large_dir)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                sha, size, small = copy_hashing(source, sink)
+            if small is not None:
+                return Blob(small, sha, size)
+            self._adopt(Path(tmp), sha)
+            return Blob(None, sha, size)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                Path(tmp).unlink()
+
+    def _adopt(self, tmp: Path, sha: str) -> None:
+        final = self.large_path(sha)
+        if final.exists():
+            tmp.unlink()
+            return
+        os.replace(tmp, final)
+        self._new_blobs.add(sha)
+        self._verified.add(sha)
+
+    def blob_path(self, version: NodeVersion) -> str | None:
+        if version.content is not None or version.sha256 is None:
+            return None
+        path = self.large_path(version.sha256)
+        self._verify(version, path)
+        return str(path)
+
+    def open_blob(self, version: NodeVersion) -> BinaryIO:
+        import io
+
+        if version.content is not None:
+            if version.sha256 and hashlib.sha256(version.content).hexdigest() != version.sha256:
+                raise IntegrityError("inline content does not match its sha256", version.node_id)
+            return io.BytesIO(version.content)
+        if version.sha256 is None:
+            raise NotFound("no content", version.node_id)
+        path = self.large_path(version.sha256)
+        self._verify(version, path)
+        return open(path, "rb")
+
+    def _verify(self, version: NodeVersion, path: Path) -> None:
+        sha = version.sha256
+        assert sha is not None
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise IntegrityError(f"large file {path.name} is missing", str(path)) from None
+        if version.size is not None and size != version.size:
+            raise IntegrityError(
+                f"large file has {size} bytes, the oplog says {version.size}", str(path)
+            )
+        if sha in self._verified:
+            return
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if digest != sha:
+            raise IntegrityError("large file content does not match its sha256", str(path))
+        self._verified.add(sha)
+
+    # -- staging and commit -----------------------------------------------------------------
+
+    def begin(self, txn_seq: int) -> None:
+        """Start staging versions for transaction ``txn_seq``."""
+        if self.read_only:
+            raise ReadOnly("the pond is open read-only", str(self.table_path))
+        self.txn_seq = txn_seq
+        self._staged.clear()
+        self._merged.clear()
+        self._new_blobs.clear()
+
+    def stage(self, version: NodeVersion) -> None:
+        if self.read_only:
+            raise ReadOnly("the pond is open read-only")
+        self._staged.append(version)
+        merged = self._merged.get(version.part_id)
+        if merged is None:
+            base = self.partition(version.part_id)
+            merged = {k: list(v) for k, v in base.items()}
+            self._merged[version.part_id] = merged
+        merged.setdefault(version.node_id, []).append(version)
+
+    @property
+    def staged(self) -> list[NodeVersion]:
+        return list(self._staged)
+
+    def commit(self, metadata: Mapping[str, str]) -> int | None:
+        """Write every staged version in ONE Delta commit (append) and return the new version.
+
+        The commit carries ``metadata`` as custom commit info and ``Transaction(APP_ID,
+        txn_seq)``, with no retries: if anyone else committed since the table was loaded, it
+        fails with :class:`~duckpond.errors.ConflictError` and nothing is written.
+
+        Returns:
+            The Delta version written, or ``None`` if nothing was staged (no commit).
+        """
+        from deltalake import CommitProperties, Transaction, write_deltalake
+
+        if not self._staged:
+            return None
+        table = versions_to_arrow(self._staged)
+        props = CommitProperties(
+            custom_metadata=dict(metadata),
+            app_transactions=[Transaction(APP_ID, self.txn_seq)],
+            max_commit_retries=0,
+        )
+        with translate_errors(str(self.table_path), what="commit"):
+            write_deltalake(
+                self.table, table, mode="append", partition_by=["part_id"], commit_properties=props
+            )
+        for part_id, merged in self._merged.items():
+            self._committed[part_id] = merged
+        self._merged.clear()
+        self._staged.clear()
+        self._new_blobs.clear()
+        return self.table.version()
+
+    def rollback(self) -> None:
+        """Drop staged versions and delete the large files this transaction created."""
+        for sha in self._new_blobs:
+            with contextlib.suppress(FileNotFoundError):
+                self.large_path(sha).unlink()
+            self._verified.discard(sha)
+        self._new_blobs.clear()
+        self._staged.clear()
+        self._merged.clear()
+
+    def refresh(self) -> None:
+        """Load commits made by others since the table was loaded; drop stale caches."""
+        before = self.table.version()
+        self.table.update_incremental()
+        if self.table.version() != before:
+            self._committed.clear()
+            self._index = None
+
+
+def _read_parquet_files(files: list[str], columns: list[str]) -> pa.Table:
+    """Read Delta data files with pyarrow's native filesystem (single-threaded per file)."""
+    import pyarrow.parquet as pq
+
+    tables = []
+    for f in files:
+        with translate_errors(f, what="reading the oplog"):
+            t = pq.read_table(f, columns=columns, use_threads=False)
+        tables.append(t)
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
