@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -431,7 +431,8 @@ class NodePath:
                 table = table.select([c for c in columns if c in table.column_names])
             return table
         versions = (
-            self.versions() if (file_type == FILE_SERIES and version is None)
+            self.versions()
+            if (file_type == FILE_SERIES and version is None)
             else [self._version(version)]
         )
         return tables.read_versions(
@@ -442,7 +443,9 @@ class NodePath:
             columns=columns,
         )
 
-    def iter_batches(self, *, batch_size: int = 65536) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    def iter_batches(
+        self, *, batch_size: int = 65536
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """Stream a table or series as (merged schema, record batches) without reading it whole."""
         self._check_file()
         if self.is_dynamic:
@@ -537,9 +540,7 @@ class WD:
                     ft = str(getattr(child, "file_type", FILE_DYNAMIC))
                 out[name] = Node(child_id(node.node_id, name), node.node_id, ft, child)
             return out
-        return {
-            name: self._node_of(node, e) for name, e in self.fs.entries(node).items()
-        }
+        return {name: self._node_of(node, e) for name, e in self.fs.entries(node).items()}
 
     @staticmethod
     def _node_of(parent: Node, entry: DirEntry) -> Node:
@@ -563,10 +564,7 @@ class WD:
         """
         absolute, parts = paths.split(path)
         budget = budget if budget is not None else [SYMLINK_DEPTH]
-        if absolute:
-            stack = [self.fs.root().here]
-        else:
-            stack = self._stack_of(self.here)
+        stack = [self.fs.root().here] if absolute else self._stack_of(self.here)
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if part == "..":
@@ -731,7 +729,13 @@ class WD:
                 yield name, cnp, kind_of(cnp)
 
         for m in globmod.expand(
-            compiled, start, start.parts, lookup, children, include_hidden=include_hidden
+            compiled,
+            start,
+            start.parts,
+            lookup,
+            children,
+            include_hidden=include_hidden,
+            root=self.fs.root().here,
         ):
             node: NodePath = m.node
             yield NodePath(self.fs, tuple(m.parts), node.node, tuple(m.captures))
@@ -772,7 +776,9 @@ class WD:
         entries[name] = DirEntry(name, node_id, DIR_PHYSICAL)
         # a new directory's (empty) snapshot is written at flush
         self.fs._work[node_id] = {}
-        return WD(self.fs, NodePath(self.fs, (*parent.parts, name), Node(node_id, node_id, DIR_PHYSICAL)))
+        return WD(
+            self.fs, NodePath(self.fs, (*parent.parts, name), Node(node_id, node_id, DIR_PHYSICAL))
+        )
 
     def create_file(
         self,
@@ -832,7 +838,9 @@ class WD:
             parent, name, full, existing, data, existing.file_type, time_column
         )
 
-    def append_series(self, path: str, table: pa.Table | bytes, *, time_column: str | None = None) -> NodePath:
+    def append_series(
+        self, path: str, table: pa.Table | bytes, *, time_column: str | None = None
+    ) -> NodePath:
         """Append a chunk to a series (creating it if missing); same rules as :meth:`write_file`."""
         return self.write_file(path, table, file_type=FILE_SERIES, time_column=time_column)
 
@@ -855,7 +863,9 @@ class WD:
         lo = hi = None
         if file_type == FILE_DATA:
             if isinstance(data, pa.Table):
-                raise InvalidData("an Arrow table cannot be a data file (use table or series)", full)
+                raise InvalidData(
+                    "an Arrow table cannot be a data file (use table or series)", full
+                )
             blob = persistence.put_blob(data)
         else:
             table_or_src = data
@@ -1002,9 +1012,13 @@ class WD:
         if child is None:
             raise NotFound("no such file or directory", full)
         np = NodePath(self.fs, (*parent.parts, last), child)
-        if np.is_dir and child.file_type == DIR_PHYSICAL and not recursive:
-            if self.fs.entries(child):
-                raise DirectoryNotEmpty("directory not empty (use recursive)", full)
+        if (
+            np.is_dir
+            and child.file_type == DIR_PHYSICAL
+            and not recursive
+            and self.fs.entries(child)
+        ):
+            raise DirectoryNotEmpty("directory not empty (use recursive)", full)
         entries = self.fs._entries_for_change(parent.node, full)
         del entries[last]
 
@@ -1047,7 +1061,9 @@ class WD:
             new_part = dparent.node.node_id
             for v in self.fs.history(child):
                 self.fs.persistence.stage(v.with_(part_id=new_part))
-        return NodePath(self.fs, (*dparent.parts, dname), Node(child.node_id, new_part, child.file_type))
+        return NodePath(
+            self.fs, (*dparent.parts, dname), Node(child.node_id, new_part, child.file_type)
+        )
 
 
 def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
@@ -1062,7 +1078,4 @@ def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
 
 
 def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    Path(path).unlink(missing_ok=True)

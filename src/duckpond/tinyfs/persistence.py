@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound
@@ -51,7 +51,7 @@ class Persistence(Protocol):
     txn_seq: int
 
     def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
-        """All versions (ascending) of every node stored in partition ``part_id``, staged included."""
+        """All versions (ascending) of every node in partition ``part_id``, staged included."""
         ...
 
     def stage(self, version: NodeVersion) -> None:

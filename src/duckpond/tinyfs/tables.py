@@ -103,7 +103,9 @@ def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
             [s.remove_metadata() for s in schemas], promote_options="permissive"
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InvalidData(f"series versions have incompatible schemas ({_first_line(exc)})") from exc
+        raise InvalidData(
+            f"series versions have incompatible schemas ({_first_line(exc)})"
+        ) from exc
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -172,7 +174,11 @@ def iter_version_batches(
         for v in versions:
             pf = pq.ParquetFile(_source(opener, v))
             for batch in pf.iter_batches(batch_size=batch_size):
-                yield _conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]
+                yield (
+                    _conform(pa.Table.from_batches([batch]), schema)
+                    .combine_chunks()
+                    .to_batches()[0]
+                )
 
     return schema, batches()
 
