@@ -40,9 +40,7 @@ def configure(level: str | None = None) -> None:
         return
     if not _configured:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         _configured = True
     logger.setLevel(lvl)

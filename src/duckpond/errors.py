@@ -187,7 +187,7 @@ def translate_errors(path: str | None = None, *, what: str = "") -> Iterator[Non
         yield
     except PondError:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised, translated, never swallowed
+    except Exception as exc:
         raise _translate(exc, path, what) from exc
 
 
@@ -198,8 +198,10 @@ def _translate(exc: Exception, path: str | None, what: str) -> PondError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     if name == "CommitFailedError":
         return ConflictError(f"{prefix}another writer committed first ({first})", path)
-    if module.startswith("datafusion") or name in {"DataFusionError", "SqlError"} or (
-        "DataFusion error" in str(exc) or "SQL error" in str(exc)
+    if (
+        module.startswith("datafusion")
+        or name in {"DataFusionError", "SqlError"}
+        or ("DataFusion error" in str(exc) or "SQL error" in str(exc))
     ):
         return QueryError(prefix + _compact_datafusion(str(exc)), path)
     if name in {"ArrowInvalid", "ArrowTypeError", "ArrowNotImplementedError"}:

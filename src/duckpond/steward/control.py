@@ -93,7 +93,9 @@ class ControlTable:
         with translate_errors(str(path), what="creating the control table"):
             table = DeltaTable.create(str(path), CONTROL_SCHEMA, mode="error")
         control = cls(path, table)
-        control.append([{"record_type": "setting", "key": k, "value": v} for k, v in settings.items()])
+        control.append(
+            [{"record_type": "setting", "key": k, "value": v} for k, v in settings.items()]
+        )
         return control
 
     @classmethod

@@ -117,7 +117,10 @@ class Pond:
         self.control = control
         self._persistence = DeltaPersistence(path / "data", data, read_only=at_txn is not None)
         self.fs = FS(
-            self._persistence, factories=factories, read_only=True, tmp_dir=str(path / "data" / LARGE_FILES)
+            self._persistence,
+            factories=factories,
+            read_only=True,
+            tmp_dir=str(path / "data" / LARGE_FILES),
         )
         self._lock = WriteLock(path / "control" / "write.lock")
         self._in_txn = False
@@ -126,7 +129,9 @@ class Pond:
     # -- create / open --------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path: str | os.PathLike[str], *, factories: FactoryResolver | None = None) -> Pond:
+    def init(
+        cls, path: str | os.PathLike[str], *, factories: FactoryResolver | None = None
+    ) -> Pond:
         """Create a new pond at ``path`` (the directory may exist if it is empty).
 
         The first transaction (txn_seq 1) writes the empty root directory.
@@ -194,7 +199,10 @@ class Pond:
         from deltalake import DeltaTable
 
         root = Path(path)
-        if not (root / "data" / "_delta_log").is_dir() or not (root / "control" / "_delta_log").is_dir():
+        if (
+            not (root / "data" / "_delta_log").is_dir()
+            or not (root / "control" / "_delta_log").is_dir()
+        ):
             raise NotAPond("not a pond (no data and control tables; run 'pond init')", str(root))
         with translate_errors(str(root), what="opening the pond"):
             data = DeltaTable(str(root / "data"))
@@ -245,7 +253,9 @@ class Pond:
         """The stored versions of the node at ``path``, oldest first."""
         return self.root().resolve(path).versions()
 
-    def sql(self, query: str, path: str | None = None, *, table: pa.Table | None = None) -> pa.Table:
+    def sql(
+        self, query: str, path: str | None = None, *, table: pa.Table | None = None
+    ) -> pa.Table:
         """Run SQL with DataFusion; ``path``'s table or series is registered as ``source``.
 
         The oplog is always registered too, as ``oplog`` (content column excluded).
@@ -310,7 +320,11 @@ class Pond:
             self._record_end(tx, outcome, data_version, started, None)
             _log.info(
                 "transaction %s %s seq=%d data_version=%s %.1f ms",
-                outcome, " ".join(args), seq, data_version, (time.perf_counter() - started) * 1e3,
+                outcome,
+                " ".join(args),
+                seq,
+                data_version,
+                (time.perf_counter() - started) * 1e3,
             )
         finally:
             self.fs.read_only = True
@@ -318,7 +332,12 @@ class Pond:
             self._lock.release()
 
     def _record_end(
-        self, tx: Transaction, outcome: str, data_version: int | None, started: float, error: str | None
+        self,
+        tx: Transaction,
+        outcome: str,
+        data_version: int | None,
+        started: float,
+        error: str | None,
     ) -> None:
         try:
             self.control.append(
@@ -416,7 +435,7 @@ class Pond:
             table = persistence.table
             before = len(table.file_uris())
             size_before = _dir_size(self.path)
-            props = CommitProperties(custom_metadata={"operation": "maintain"})
+            props = CommitProperties(custom_metadata={"duckpond_maintenance": "1"})
             with translate_errors(str(self.path), what="maintenance"):
                 if compact:
                     table.optimize.compact(commit_properties=props)

@@ -131,7 +131,7 @@ def run_sql(pond: Pond, query: str, path: str | None = None) -> pa.Table:
     with translate_errors(path, what="SQL"):
         try:
             result = ctx.sql(query).to_arrow_table()
-        except Exception as exc:  # noqa: BLE001 - DataFusion raises bare Exception subclasses
+        except Exception as exc:
             raise QueryError(_clean(str(exc)), path) from exc
     return to_microseconds(result)
 

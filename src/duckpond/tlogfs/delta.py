@@ -223,7 +223,7 @@ class DeltaPersistence:
         if final.exists():
             tmp.unlink()
             return
-        os.replace(tmp, final)
+        tmp.replace(final)
         self._new_blobs.add(sha)
         self._verified.add(sha)
 

@@ -1,0 +1,377 @@
+"""One conformance suite for tinyfs, run against both persistence backends (STYLE.md 5).
+
+The ``fsx`` fixture gives a writable root WD and ``commit()``: for memory it flushes; for Delta
+it commits the transaction, re-opens the pond from disk and begins a new transaction, so every
+assertion after a commit reads what was really persisted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pyarrow as pa
+import pytest
+
+from duckpond.errors import (
+    AlreadyExists,
+    DirectoryNotEmpty,
+    IntegrityError,
+    InvalidData,
+    InvalidPath,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    SymlinkLoop,
+)
+from duckpond.tinyfs import FS, MemoryPersistence
+from duckpond.tinyfs.model import FILE_DATA, FILE_SERIES, FILE_TABLE, SYMLINK
+
+
+class MemoryHarness:
+    def __init__(self, tmp_path):
+        self.persistence = MemoryPersistence()
+        self.fs = FS(self.persistence, tmp_dir=str(tmp_path))
+
+    def root(self):
+        return self.fs.root()
+
+    def commit(self):
+        self.fs.flush()
+        self.persistence.txn_seq += 1
+
+    def corrupt(self, sha):
+        self.persistence.corrupt_blob_for_test(sha)
+
+    def close(self):
+        pass
+
+
+class DeltaHarness:
+    def __init__(self, tmp_path):
+        from duckpond import Pond
+
+        self.path = tmp_path / "pond"
+        Pond.init(self.path)
+        self._stack = contextlib.ExitStack()
+        self._begin()
+
+    def _begin(self):
+        from duckpond import Pond
+
+        self.pond = Pond.open(self.path)
+        self.tx = self._stack.enter_context(self.pond.transaction(["test"]))
+        self.fs = self.pond.fs
+
+    def root(self):
+        return self.tx.root()
+
+    def commit(self):
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+        self._begin()
+
+    def corrupt(self, sha):
+        p = self.path / "data" / "_large_files" / f"sha256={sha}"
+        data = bytearray(p.read_bytes())
+        data[10] ^= 0xFF
+        p.write_bytes(bytes(data))
+        self.commit()  # a new process would not have verified it yet
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self._stack.close()
+
+
+@pytest.fixture(params=["memory", "delta"])
+def fsx(request, tmp_path):
+    harness = MemoryHarness(tmp_path) if request.param == "memory" else DeltaHarness(tmp_path)
+    yield harness
+    harness.close()
+
+
+def series(times, **cols):
+    return pa.table(
+        {
+            "Timestamp": pa.array(times, pa.timestamp("s", "UTC")),
+            **{k: pa.array(v) for k, v in cols.items()},
+        }
+    )
+
+
+def test_mkdir_and_list(fsx):
+    r = fsx.root()
+    r.mkdir("/a")
+    r.mkdir("/a/b/c", parents=True)
+    r.mkdir("/empty")
+    fsx.commit()
+    r = fsx.root()
+    assert [n.name for n in r.list("/")] == ["a", "empty"]
+    assert [n.path for n in r.list("/a")] == ["/a/b"]
+    assert r.list("/empty") == []
+    assert r.resolve("/a/b/c").is_dir
+
+
+def test_mkdir_errors(fsx):
+    r = fsx.root()
+    r.mkdir("/a")
+    with pytest.raises(AlreadyExists, match="/a"):
+        r.mkdir("/a")
+    with pytest.raises(NotFound, match="/x"):
+        r.mkdir("/x/y")
+    r.write_file("/f", b"data")
+    with pytest.raises(NotADirectory, match="/f"):
+        r.mkdir("/f/g")
+    assert r.mkdir("/a", exist_ok=True).path == "/a"
+
+
+@pytest.mark.parametrize("bad", ["/a/..", "/a/.", "/a\x00b"])
+def test_invalid_names(fsx, bad):
+    r = fsx.root()
+    r.mkdir("/a")
+    with pytest.raises((InvalidPath, AlreadyExists, IsADirectory)):
+        r.write_file(bad, b"x")
+
+
+def test_long_name_rejected(fsx):
+    with pytest.raises(InvalidPath, match="255"):
+        fsx.root().write_file("/" + "n" * 256, b"x")
+
+
+def test_relative_paths_and_dotdot(fsx):
+    r = fsx.root()
+    r.mkdir("/a/b", parents=True)
+    r.write_file("/a/f.txt", b"F")
+    b = r.open_dir("/a/b")
+    assert b.resolve("../f.txt").read_bytes() == b"F"
+    assert b.resolve("../../../../a/f.txt").path == "/a/f.txt"  # never above the root
+    assert b.resolve("./..").path == "/a"
+    assert r.resolve("/..").path == "/"
+
+
+def test_small_and_large_files_roundtrip(fsx):
+    r = fsx.root()
+    small = b"hello"
+    large = bytes(range(256)) * 1024  # 256 KiB >= 64 KiB: a large file
+    r.write_file("/small", small)
+    r.write_file("/large", io.BytesIO(large))
+    fsx.commit()
+    r = fsx.root()
+    assert r.resolve("/small").read_bytes() == small
+    assert r.resolve("/large").read_bytes() == large
+    with r.resolve("/large").open() as f:
+        f.seek(1000)
+        assert f.read(10) == large[1000:1010]
+    assert r.stat("/large").size == len(large)
+    assert r.resolve("/large").latest().is_large
+    assert not r.resolve("/small").latest().is_large
+
+
+def test_versions(fsx):
+    r = fsx.root()
+    r.write_file("/f", b"one")
+    fsx.commit()
+    r = fsx.root()
+    r.write_file("/f", b"two")
+    r.write_file("/f", b"three")  # a second write in the same transaction: another version
+    fsx.commit()
+    f = fsx.root().resolve("/f")
+    assert [v.version for v in f.versions()] == [1, 2, 3]
+    assert f.read_bytes() == b"three"
+    assert f.read_bytes(1) == b"one"
+    assert f.read_bytes(-2) == b"two"
+    with pytest.raises(NotFound, match="version 9"):
+        f.read_bytes(9)
+
+
+def test_create_file_exists(fsx):
+    r = fsx.root()
+    r.create_file("/f", b"1")
+    with pytest.raises(AlreadyExists):
+        r.create_file("/f", b"2")
+
+
+def test_directory_is_not_a_file(fsx):
+    r = fsx.root()
+    r.mkdir("/d")
+    with pytest.raises(IsADirectory):
+        r.resolve("/d").read_bytes()
+    with pytest.raises(IsADirectory):
+        r.write_file("/d", b"x")
+    with pytest.raises(NotADirectory):
+        r.write_file("/x", b"x") and r.list("/x")
+
+
+def test_symlinks(fsx):
+    r = fsx.root()
+    r.mkdir("/data/b01", parents=True)
+    r.write_file("/data/b01/t.txt", b"T")
+    r.symlink("/latest", "/data/b01")
+    r.symlink("/data/rel", "b01/t.txt")
+    r.symlink("/dangling", "/nowhere")
+    fsx.commit()
+    r = fsx.root()
+    assert r.resolve("/latest/t.txt").read_bytes() == b"T"
+    assert r.resolve("/data/rel").read_bytes() == b"T"
+    assert r.resolve("/latest", follow=False).file_type == SYMLINK
+    assert r.resolve("/latest", follow=False).readlink() == "/data/b01"
+    assert r.resolve("/latest/..").path == "/data"  # physical: parent of the target
+    with pytest.raises(NotFound, match="dangling"):
+        r.resolve("/dangling")
+
+
+def test_symlink_loop(fsx):
+    r = fsx.root()
+    r.symlink("/a", "/b")
+    r.symlink("/b", "/a")
+    r.symlink("/self", "self")
+    with pytest.raises(SymlinkLoop, match="/"):
+        r.resolve("/a")
+    with pytest.raises(SymlinkLoop):
+        r.resolve("/self/x")
+    assert not r.exists("/a")
+
+
+def test_remove(fsx):
+    r = fsx.root()
+    r.mkdir("/d/e", parents=True)
+    r.write_file("/d/e/f", b"x")
+    r.write_file("/g", b"y")
+    fsx.commit()
+    r = fsx.root()
+    with pytest.raises(DirectoryNotEmpty, match="/d"):
+        r.remove("/d")
+    r.remove("/g")
+    r.remove("/d", recursive=True)
+    with pytest.raises(NotFound):
+        r.remove("/nope")
+    fsx.commit()
+    assert fsx.root().list("/") == []
+
+
+def test_rename_and_move(fsx):
+    r = fsx.root()
+    r.mkdir("/a")
+    r.mkdir("/b")
+    r.write_file("/a/f", b"v1")
+    fsx.commit()
+    r = fsx.root()
+    r.write_file("/a/f", b"v2")
+    r.rename("/a/f", "/b")  # into a directory, keeping the name
+    r.rename("/b/f", "/b/g")
+    r.rename("/a", "/c")
+    fsx.commit()
+    r = fsx.root()
+    g = r.resolve("/b/g")
+    assert g.read_bytes() == b"v2"
+    assert g.read_bytes(1) == b"v1"  # history moved with it
+    assert r.exists("/c") and not r.exists("/a")
+    with pytest.raises(InvalidPath, match="into itself"):
+        r.rename("/c", "/c/inner")
+    r.write_file("/x", b"x")
+    with pytest.raises(AlreadyExists):
+        r.rename("/x", "/b/g")
+
+
+def test_walk_and_glob(fsx):
+    r = fsx.root()
+    for p in ["/s/b01/temp.series", "/s/b01/do.series", "/s/jfk/air.series", "/s/.hidden"]:
+        r.mkdir(p.rsplit("/", 1)[0], parents=True, exist_ok=True)
+        r.write_file(p, b"x")
+    fsx.commit()
+    r = fsx.root()
+    walked = [n.path for n in r.walk()]
+    assert walked == sorted(walked, key=lambda p: p.split("/"))
+    assert "/s/.hidden" in walked
+    got = [(m.path, m.captures) for m in r.glob("/s/*/*.series")]
+    assert got == [
+        ("/s/b01/do.series", ("b01", "do")),
+        ("/s/b01/temp.series", ("b01", "temp")),
+        ("/s/jfk/air.series", ("jfk", "air")),
+    ]
+    assert [m.path for m in r.glob("/**/air*")] == ["/s/jfk/air.series"]
+    assert "/s/.hidden" not in [m.path for m in r.glob("/**")]
+    assert "/s/.hidden" in [m.path for m in r.glob("/**", include_hidden=True)]
+
+
+def test_tables(fsx):
+    import pyarrow.parquet as pq
+
+    r = fsx.root()
+    t = pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    sink = io.BytesIO()
+    pq.write_table(t, sink)
+    r.write_file("/t.parquet", sink.getvalue(), file_type=FILE_TABLE)
+    with pytest.raises(InvalidData, match=r"/bad\.parquet"):
+        r.write_file("/bad.parquet", b"this is not parquet", file_type=FILE_TABLE)
+    with pytest.raises(InvalidData, match=r"PAR1|Parquet"):
+        r.write_file("/bad2.parquet", b"PAR1" + b"\x00" * 20 + b"PAR1", file_type=FILE_TABLE)
+    fsx.commit()
+    r = fsx.root()
+    assert r.resolve("/t.parquet").read_table().equals(t)
+    assert r.resolve("/t.parquet").file_type == FILE_TABLE
+    assert not r.exists("/bad.parquet")
+
+
+def test_series_union_and_bounds(fsx):
+    r = fsx.root()
+    r.append_series("/s.series", series([10, 20], v=[1.0, 2.0]))
+    fsx.commit()
+    r = fsx.root()
+    r.append_series("/s.series", series([5, 30], v=[0.5, 3.0], w=[7, 8]))
+    fsx.commit()
+    s = fsx.root().resolve("/s.series")
+    assert s.file_type == FILE_SERIES
+    t = s.read_table()
+    assert t.num_rows == 4
+    assert t.schema.field("Timestamp").type == pa.timestamp("us", "UTC")
+    assert t.column("w").to_pylist() == [None, None, 7, 8]
+    st = s.stat()
+    assert (st.min_event_time, st.max_event_time) == (5_000_000, 30_000_000)
+    assert st.version == 2 and st.time_column == "Timestamp"
+    # pruning: the first version [10, 20] s does not overlap [25, 40] s
+    pruned = s.read_table(time_range=(25_000_000, 40_000_000))
+    assert pruned.column("v").to_pylist() == [3.0]
+    schema, batches = s.iter_batches(batch_size=1)
+    assert schema.names == ["Timestamp", "v", "w"]
+    assert sum(b.num_rows for b in batches) == 4
+
+
+def test_series_bad_time(fsx):
+    r = fsx.root()
+    with pytest.raises(InvalidData, match="time column"):
+        r.append_series("/s.series", pa.table({"x": [1.0]}))
+    nulls = pa.table({"Timestamp": pa.array([1, None], pa.timestamp("s", "UTC")), "v": [1.0, 2.0]})
+    with pytest.raises(InvalidData, match="Timestamp"):
+        r.append_series("/s.series", nulls)
+    assert not r.exists("/s.series")
+
+
+def test_data_type_mismatch(fsx):
+    r = fsx.root()
+    r.write_file("/f", b"x")
+    with pytest.raises(InvalidData, match="file:data"):
+        r.append_series("/f", series([1], v=[1.0]))
+    assert r.resolve("/f").file_type == FILE_DATA
+
+
+def test_integrity_error_on_corrupt_large_file(fsx):
+    r = fsx.root()
+    data = b"z" * (200 * 1024)
+    np = r.write_file("/big", data)
+    sha = np.latest().sha256
+    fsx.commit()
+    fsx.corrupt(sha)
+    with pytest.raises(IntegrityError, match="sha256"):
+        fsx.root().resolve("/big").read_bytes()
+
+
+def test_stat_times_and_types(fsx):
+    r = fsx.root()
+    r.mkdir("/d")
+    r.write_file("/d/f", b"abc")
+    fsx.commit()
+    st = fsx.root().stat("/d/f")
+    assert st.file_type == FILE_DATA and st.size == 3 and st.version == 1
+    assert st.created is not None and st.created <= st.modified
+    assert fsx.root().stat("/d").file_type == "dir:physical"

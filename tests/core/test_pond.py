@@ -1,0 +1,243 @@
+"""Pond: transactions (one commit or none), lock, conflicts, recovery, time travel, maintenance."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+
+import pyarrow as pa
+import pytest
+
+from conftest import run_python
+from duckpond import Pond
+from duckpond.errors import ConflictError, NotAPond, NotFound, PondLocked, ReadOnly
+
+
+def snapshot(p: Pond):
+    """(txn_seq, data version, every path with its bytes/version) — to prove 'unchanged'."""
+    p = Pond.open(p.path)
+    r = p.root()
+    return p.txn_seq, p.data_version, [(n.path, n.file_type, n.stat().version) for n in r.walk()]
+
+
+def test_init_then_open(tmp_path):
+    p = Pond.init(tmp_path / "p")
+    assert p.txn_seq == 1
+    q = Pond.open(tmp_path / "p")
+    assert q.pond_id == p.pond_id and q.root().list("/") == []
+    assert [t.outcome for t in q.log()] == ["committed"]
+
+
+def test_not_a_pond(tmp_path):
+    with pytest.raises(NotAPond, match=str(tmp_path)):
+        Pond.open(tmp_path)
+    (tmp_path / "x").write_text("x")
+    with pytest.raises(FileExistsError):
+        Pond.init(tmp_path)
+
+
+def test_one_commit_per_transaction(pond):
+    v0 = pond.data_version
+    with pond.transaction(["bulk"]) as tx:
+        r = tx.root()
+        r.mkdir("/many")
+        r.write_file("/many/big.bin", io.BytesIO(os.urandom(3 * 1024 * 1024)))
+        for i in range(1000):
+            r.write_file(f"/many/f{i:04d}.txt", f"file {i}".encode())
+    assert pond.data_version == v0 + 1
+    assert pond.txn_seq == 2
+    q = Pond.open(pond.path)
+    assert len(q.root().list("/many")) == 1001
+    assert q.root().resolve("/many/f0999.txt").read_bytes() == b"file 999"
+    history = q._persistence.table.history(1)[0]
+    assert history["txn_seq"] == "2" and '"bulk"' in history["args"]
+
+
+def test_exception_commits_nothing(pond):
+    before = snapshot(pond)
+    large_before = set(os.listdir(pond.path / "data" / "_large_files"))
+    with pytest.raises(RuntimeError, match="boom"), pond.transaction(["fail"]) as tx:
+        tx.root().write_file("/big", os.urandom(100_000))
+        tx.root().mkdir("/d")
+        raise RuntimeError("boom")
+    assert snapshot(pond) == before
+    assert set(os.listdir(pond.path / "data" / "_large_files")) == large_before
+    assert pond.log()[-1].outcome == "failed" and pond.log()[-1].error == "boom"
+    # the pond is usable afterwards and reuses the sequence number
+    with pond.transaction(["ok"]) as tx:
+        tx.root().mkdir("/d")
+    assert pond.txn_seq == 2
+
+
+def test_reading_outside_a_transaction_is_read_only(pond):
+    with pytest.raises(ReadOnly):
+        pond.root().mkdir("/x")
+
+
+def test_transaction_without_changes_commits_nothing(pond):
+    v = pond.data_version
+    with pond.transaction(["noop"]):
+        pass
+    assert pond.data_version == v and pond.log()[-1].outcome == "completed"
+
+
+HOLD_LOCK = """
+import sys, time
+from duckpond import Pond
+p = Pond.open(sys.argv[1])
+with p.transaction(["hold"]) as tx:
+    tx.root().mkdir("/held")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_second_writer_fails_at_once_with_pond_locked(pond):
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(pond.path), "3"], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        with pytest.raises(PondLocked, match="write lock"), pond.transaction(["second"]):
+            pass
+        assert time.monotonic() - start < 1.0
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    assert Pond.open(pond.path).root().exists("/held")
+
+
+FOREIGN_COMMIT = """
+import sys
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from duckpond.tlogfs.delta import versions_to_arrow
+from duckpond.tinyfs.model import NodeVersion, new_node_id, now_us
+v = NodeVersion(part_id="foreign", node_id=new_node_id(), file_type="file:data", version=1,
+                txn_seq=99, timestamp=now_us(), content=b"x", sha256=None, size=1)
+write_deltalake(DeltaTable(sys.argv[1]), versions_to_arrow([v]), mode="append")
+"""
+
+
+def test_commit_by_anyone_else_since_begin_is_a_conflict(pond):
+    before_txn = pond.txn_seq
+    with pytest.raises(ConflictError, match="another writer"), pond.transaction(["mine"]) as tx:
+        tx.root().mkdir("/mine")
+        done = run_python(FOREIGN_COMMIT, str(pond.path / "data"))
+        assert done.returncode == 0, done.stderr
+    q = Pond.open(pond.path)
+    assert not q.root().exists("/mine")
+    assert q.txn_seq == before_txn
+    assert pond.log()[-1].outcome == "failed"
+
+
+CRASH = """
+import sys
+from duckpond import Pond
+p = Pond.open(sys.argv[1])
+with p.transaction(["crashy"]) as tx:
+    tx.root().mkdir("/crashed")
+    tx.root().write_file("/crashed/big", b"q" * 100_000)
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "committed"), [("after-data-commit", True), ("before-data-commit", False)]
+)
+def test_recover_after_crash(pond, point, committed):
+    with pond.transaction(["first"]) as tx:
+        tx.root().write_file("/keep", b"kept")
+    done = run_python(CRASH, str(pond.path), env={"DUCKPOND_CRASH_AT": point})
+    assert done.returncode == 137
+    p = Pond.open(pond.path)
+    assert [t.args for t in p.pending()] == [("crashy",)]
+    report = p.recover()
+    assert p.pending() == []
+    assert p.root().resolve("/keep").read_bytes() == b"kept"
+    assert p.root().exists("/crashed") is committed
+    if committed:
+        assert report.committed == (3,) and p.log()[-1].outcome == "recovered"
+        assert p.root().resolve("/crashed/big").read_bytes() == b"q" * 100_000
+        assert p.txn_seq == 3
+    else:
+        assert report.rolled_back == (3,) and p.log()[-1].outcome == "rolled-back"
+        assert report.orphan_files_removed == 1  # the large file written before the crash
+        assert p.txn_seq == 2
+    # and the pond goes on
+    with p.transaction(["after"]) as tx:
+        tx.root().mkdir("/after")
+    assert Pond.open(pond.path).root().exists("/after")
+
+
+def test_time_travel(pond):
+    with pond.transaction(["v1"]) as tx:
+        tx.root().write_file("/f", b"one")
+    with pond.transaction(["v2"]) as tx:
+        tx.root().write_file("/f", b"two")
+        tx.root().mkdir("/new")
+    old = Pond.open(pond.path, at_txn=2)
+    assert old.root().resolve("/f").read_bytes() == b"one"
+    assert not old.root().exists("/new")
+    assert old.txn_seq == 2
+    with pytest.raises(ReadOnly):
+        old.transaction(["x"]).__enter__()
+    with pytest.raises(NotFound, match="42"):
+        Pond.open(pond.path, at_txn=42)
+
+
+def test_sql_over_series_and_oplog(pond):
+    t1 = pa.table(
+        {"Timestamp": pa.array([0, 1800, 3600], pa.timestamp("s", "UTC")), "v": [1.0, 3.0, 5.0]}
+    )
+    t2 = pa.table({"Timestamp": pa.array([5400], pa.timestamp("s", "UTC")), "v": [7.0], "w": [1]})
+    with pond.transaction(["s"]) as tx:
+        tx.root().append_series("/s.series", t1)
+    with pond.transaction(["s"]) as tx:
+        tx.root().append_series("/s.series", t2)
+    out = pond.sql(
+        "SELECT date_bin(INTERVAL '1 hour', \"Timestamp\", TIMESTAMP '1970-01-01T00:00:00Z') AS h,"
+        " avg(v) AS a, count(w) AS nw FROM source GROUP BY h ORDER BY h",
+        "/s.series",
+    )
+    assert out.column("a").to_pylist() == [2.0, 6.0]
+    assert out.column("nw").to_pylist() == [0, 1]
+    assert out.schema.field("h").type.unit == "us"
+    hist = pond.sql(
+        "SELECT version, file_type FROM oplog WHERE file_type = 'file:series' ORDER BY version"
+    )
+    assert hist.column("version").to_pylist() == [1, 2]
+
+
+def test_sql_errors(pond):
+    from duckpond.errors import QueryError
+
+    with pond.transaction(["s"]) as tx:
+        tx.root().append_series(
+            "/s.series",
+            pa.table({"Timestamp": pa.array([0], pa.timestamp("s", "UTC")), "v": [1.0]}),
+        )
+    with pytest.raises(QueryError, match="nope"):
+        pond.sql("SELECT nope FROM source", "/s.series")
+    with pytest.raises(QueryError):
+        pond.sql("SELEKT 1", "/s.series")
+
+
+def test_maintain_keeps_content(pond):
+    for i in range(30):
+        with pond.transaction([f"t{i}"]) as tx:
+            tx.root().write_file(f"/f{i % 5}", f"v{i}".encode())
+    before = snapshot(pond)
+    contents = {n.path: n.read_bytes() for n in Pond.open(pond.path).root().walk()}
+    (pond.path / "data" / "_large_files" / "sha256=deadbeef").write_bytes(b"orphan")
+    report = pond.maintain(retention_hours=0)
+    assert report.files_after < report.files_before
+    assert report.orphans_removed == 1
+    q = Pond.open(pond.path)
+    assert {n.path: n.read_bytes() for n in q.root().walk()} == contents
+    assert q.txn_seq == before[0]
+    assert [v.version for v in q.history("/f0")] == [1, 2, 3, 4, 5, 6]
+    with pond.transaction(["after"]) as tx:
+        tx.root().write_file("/f0", b"later")
+    assert Pond.open(pond.path).root().resolve("/f0").read_bytes() == b"later"
