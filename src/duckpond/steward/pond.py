@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT_VERSION", "MaintenanceReport", "Pond", "RecoveryReport", "Transaction"]
 
 FORMAT_VERSION: Final = "1"
+#: After a commit, a partition holding more data files than this is compacted at once, so that
+#: reading a directory stays O(1) files however many small transactions touched it.
+AUTO_COMPACT_FILES: Final = 16
 _log = diagnostics.get_logger("steward")
 
 
@@ -309,6 +312,7 @@ class Pond:
                     "txn_id": txn_id,
                     "args": json.dumps(list(args)),
                 }
+                touched = {v.part_id for v in persistence.staged}
                 data_version = persistence.commit(metadata)
                 _crash_point("after-data-commit")
             except BaseException as exc:
@@ -318,6 +322,8 @@ class Pond:
                 raise
             outcome = "committed" if data_version is not None else "completed"
             self._record_end(tx, outcome, data_version, started, None)
+            if data_version is not None:
+                self._auto_compact(touched)
             _log.info(
                 "transaction %s %s seq=%d data_version=%s %.1f ms",
                 outcome,
@@ -330,6 +336,25 @@ class Pond:
             self.fs.read_only = True
             self._in_txn = False
             self._lock.release()
+
+    def _auto_compact(self, part_ids: set[str]) -> None:
+        """Compact partitions that hold more than :data:`AUTO_COMPACT_FILES` data files."""
+        from deltalake import CommitProperties
+
+        persistence = self._persistence
+        crowded = [p for p in sorted(part_ids) if persistence.file_count(p) > AUTO_COMPACT_FILES]
+        if not crowded:
+            return
+        props = CommitProperties(custom_metadata={"duckpond_maintenance": "auto-compact"})
+        try:
+            with translate_errors(str(self.path), what="auto-compaction"):
+                for part_id in crowded:
+                    persistence.table.optimize.compact(
+                        partition_filters=[("part_id", "=", part_id)], commit_properties=props
+                    )
+        except PondError as exc:  # the transaction is committed; compaction can wait
+            _log.warning("auto-compaction skipped: %s", exc)
+        persistence.refresh()
 
     def _record_end(
         self,

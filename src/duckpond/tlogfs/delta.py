@@ -57,6 +57,10 @@ OPLOG_SCHEMA: Final = pa.schema(
 )
 _FILE_COLUMNS: Final = [f.name for f in OPLOG_SCHEMA if f.name != "part_id"]
 
+#: Large files already checked against their sha256 in this process, by (path, size, mtime ns).
+#: A file rewritten since (different size or mtime) is checked again.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
 
 def versions_to_arrow(versions: Sequence[NodeVersion]) -> pa.Table:
     """Rows of :data:`OPLOG_SCHEMA` for the given node versions."""
@@ -127,7 +131,6 @@ class DeltaPersistence:
         self._merged: dict[str, dict[str, list[NodeVersion]]] = {}
         self._staged: list[NodeVersion] = []
         self._new_blobs: set[str] = set()
-        self._verified: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -153,6 +156,10 @@ class DeltaPersistence:
             for versions in out.values():
                 versions.sort(key=lambda v: (v.version, v.txn_seq))
         return out
+
+    def file_count(self, part_id: str) -> int:
+        """Number of live Delta data files in partition ``part_id``."""
+        return len(self._file_index().get(part_id, ()))
 
     def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
         merged = self._merged.get(part_id)
@@ -225,7 +232,7 @@ class DeltaPersistence:
             return
         tmp.replace(final)
         self._new_blobs.add(sha)
-        self._verified.add(sha)
+        _remember_verified(final)
 
     def blob_path(self, version: NodeVersion) -> str | None:
         if version.content is not None or version.sha256 is None:
@@ -251,20 +258,21 @@ class DeltaPersistence:
         sha = version.sha256
         assert sha is not None
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except FileNotFoundError:
             raise IntegrityError(f"large file {path.name} is missing", str(path)) from None
-        if version.size is not None and size != version.size:
+        if version.size is not None and st.st_size != version.size:
             raise IntegrityError(
-                f"large file has {size} bytes, the oplog says {version.size}", str(path)
+                f"large file has {st.st_size} bytes, the oplog says {version.size}", str(path)
             )
-        if sha in self._verified:
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key in _VERIFIED:
             return
         with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         if digest != sha:
             raise IntegrityError("large file content does not match its sha256", str(path))
-        self._verified.add(sha)
+        _VERIFIED.add(key)
 
     # -- staging and commit -----------------------------------------------------------------
 
@@ -328,7 +336,6 @@ class DeltaPersistence:
         for sha in self._new_blobs:
             with contextlib.suppress(FileNotFoundError):
                 self.large_path(sha).unlink()
-            self._verified.discard(sha)
         self._new_blobs.clear()
         self._staged.clear()
         self._merged.clear()
@@ -340,6 +347,11 @@ class DeltaPersistence:
         if self.table.version() != before:
             self._committed.clear()
             self._index = None
+
+
+def _remember_verified(path: Path) -> None:
+    st = path.stat()
+    _VERIFIED.add((str(path), st.st_size, st.st_mtime_ns))
 
 
 def _read_parquet_files(files: list[str], columns: list[str]) -> pa.Table:
