@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 
-def median_time(fn: Callable[[], Any], repeat: int = 3, setup: Callable[[], Any] | None = None) -> float:
-    """Median wall time in seconds of ``fn()`` over ``repeat`` runs (``setup`` untimed before each)."""
+def median_time(
+    fn: Callable[[], Any], repeat: int = 3, setup: Callable[[], Any] | None = None
+) -> float:
+    """Median wall time (s) of ``fn()`` over ``repeat`` runs; ``setup`` runs untimed before each."""
     times = []
     for _ in range(repeat):
         if setup is not None:
@@ -37,8 +39,17 @@ def child_peak_rss_mb(code: str, *args: str) -> tuple[float, str]:
     return max(after, before) / 1024, proc.stdout
 
 
-def report(name: str, value: float, unit: str, target: str, ok: bool, **extra: Any) -> dict[str, Any]:
-    row = {"benchmark": name, "value": round(value, 4), "unit": unit, "target": target, "ok": ok, **extra}
+def report(
+    name: str, value: float, unit: str, target: str, ok: bool, **extra: Any
+) -> dict[str, Any]:
+    row = {
+        "benchmark": name,
+        "value": round(value, 4),
+        "unit": unit,
+        "target": target,
+        "ok": ok,
+        **extra,
+    }
     mark = "ok  " if ok else "MISS"
     extras = " ".join(f"{k}={v}" for k, v in extra.items())
     print(f"[{mark}] {name}: {value:.4g} {unit} (target {target}) {extras}", flush=True)

@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import child_peak_rss_mb, dump, median_time, report  # noqa: E402
+from _common import child_peak_rss_mb, dump, median_time, report
 
-from duckpond import Pond  # noqa: E402
+from duckpond import Pond
 
 
 def make_series(rows: int) -> pa.Table:
@@ -56,8 +56,18 @@ def bench_series(work: Path, rows: int, repeat: int) -> list[dict]:
 
     t_ours = median_time(ours, repeat)
     ratio = t_ours / t_ref
-    out.append(report("append series vs pq.write_table", ratio, "x", "<= 1.3", ratio <= 1.3,
-                      rows=rows, ours_s=round(t_ours, 3), pyarrow_s=round(t_ref, 3)))
+    out.append(
+        report(
+            "append series vs pq.write_table",
+            ratio,
+            "x",
+            "<= 1.3",
+            ratio <= 1.3,
+            rows=rows,
+            ours_s=round(t_ours, 3),
+            pyarrow_s=round(t_ref, 3),
+        )
+    )
     p = Pond.open(work / "p1")
     t_read_ref = median_time(lambda: pq.read_table(ref), repeat)
 
@@ -67,8 +77,17 @@ def bench_series(work: Path, rows: int, repeat: int) -> list[dict]:
     read()  # the first read in a process verifies the blob's sha256 once; measure steady state
     t_read = median_time(read, repeat)
     ratio = t_read / t_read_ref
-    out.append(report("read series vs pq.read_table", ratio, "x", "<= 1.5", ratio <= 1.5,
-                      ours_s=round(t_read, 3), pyarrow_s=round(t_read_ref, 3)))
+    out.append(
+        report(
+            "read series vs pq.read_table",
+            ratio,
+            "x",
+            "<= 1.5",
+            ratio <= 1.5,
+            ours_s=round(t_read, 3),
+            pyarrow_s=round(t_read_ref, 3),
+        )
+    )
     del p
     for d in work.glob("p*"):
         shutil.rmtree(d)
@@ -88,11 +107,21 @@ def bench_transactions(work: Path, count: int) -> list[dict]:
         if i + 1 in (10, count):
             open_after[i + 1] = median_time(lambda: Pond.open(work / "txns").root().list("/"), 5)
     med = statistics.median(latencies) * 1000
-    out = [report("commit latency (median of small txns)", med, "ms", "<= 60", med <= 60, txns=count)]
+    out = [
+        report("commit latency (median of small txns)", med, "ms", "<= 60", med <= 60, txns=count)
+    ]
     ratio = open_after[count] / open_after[10]
-    out.append(report(f"open+list after {count} txns / after 10", ratio, "x", "<= 2", ratio <= 2,
-                      after10_ms=round(open_after[10] * 1000, 1),
-                      after_n_ms=round(open_after[count] * 1000, 1)))
+    out.append(
+        report(
+            f"open+list after {count} txns / after 10",
+            ratio,
+            "x",
+            "<= 2",
+            ratio <= 2,
+            after10_ms=round(open_after[10] * 1000, 1),
+            after_n_ms=round(open_after[count] * 1000, 1),
+        )
+    )
     return out
 
 
@@ -107,8 +136,14 @@ def bench_directory(work: Path, files: int) -> list[dict]:
     t_lookup = median_time(lambda: Pond.open(work / "dir").root().resolve(target), 5)
     t_list = median_time(lambda: [n.stat() for n in Pond.open(work / "dir").root().list("/d")], 3)
     return [
-        report("lookup one name in 10k dir (fresh open)", t_lookup * 1000, "ms", "<= 50",
-               t_lookup <= 0.05, files=files),
+        report(
+            "lookup one name in 10k dir (fresh open)",
+            t_lookup * 1000,
+            "ms",
+            "<= 50",
+            t_lookup <= 0.05,
+            files=files,
+        ),
         report("list 10k dir with stat (fresh open)", t_list, "s", "<= 0.5", t_list <= 0.5),
     ]
 
