@@ -403,7 +403,8 @@ class Pond:
             persistence = self._persistence
             persistence.refresh()
             commits = _commits_by_txn_id(persistence.table)
-            committed, rolled_back = [], []
+            committed: list[int] = []
+            rolled_back: list[int] = []
             for t in self.pending():
                 version = commits.get(t.txn_id)
                 self.control.append(

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, TypeAlias, runtime_checkable
 
 import pyarrow as pa
 
@@ -67,7 +67,7 @@ __all__ = [
 #: Maximum number of symlinks followed while resolving one path (Linux's ELOOP limit is 40).
 SYMLINK_DEPTH = 40
 
-Data = bytes | BinaryIO | pa.Table
+Data: TypeAlias = "bytes | BinaryIO | pa.Table"
 
 
 # --------------------------------------------------------------------------------------------
