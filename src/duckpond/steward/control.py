@@ -54,6 +54,10 @@ CONTROL_SCHEMA: Final = pa.schema(
 
 ENDINGS: Final = frozenset({"committed", "completed", "failed", "recovered"})
 
+#: The control table is compacted when it holds more data files than this: an append to a Delta
+#: table costs time in proportion to its live files, and each transaction appends twice.
+COMPACT_FILES: Final = 32
+
 
 @dataclass(frozen=True, slots=True)
 class TxnRecord:
@@ -85,6 +89,7 @@ class ControlTable:
     def __init__(self, path: Path, table: DeltaTable) -> None:
         self.path = path
         self.table = table
+        self._files: int | None = None
 
     @classmethod
     def create(cls, path: Path, settings: dict[str, str]) -> ControlTable:
@@ -124,6 +129,13 @@ class ControlTable:
         with translate_errors(str(self.path), what="writing the control table"):
             self.table.update_incremental()
             write_deltalake(self.table, table, mode="append")
+            if self._files is None:
+                self._files = len(self.table.file_uris())
+            else:
+                self._files += 1
+            if self._files > COMPACT_FILES:
+                self.table.optimize.compact()
+                self._files = len(self.table.file_uris())
 
     def read(self) -> pa.Table:
         """All records, in commit order."""

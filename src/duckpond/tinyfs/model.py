@@ -75,8 +75,11 @@ def new_node_id() -> str:
 
 def child_id(parent_id: str, name: str) -> str:
     """Deterministic id of a dynamic directory's child: UUID5-style hash of parent id and name."""
-    digest = hashlib.sha256(f"{parent_id}/{name}".encode()).digest()[:16]
-    return str(uuid.UUID(bytes=digest, version=8))
+    digest = bytearray(hashlib.sha256(f"{parent_id}/{name}".encode()).digest()[:16])
+    # RFC 9562 version 8 and variant bits, set by hand: Python 3.11's uuid.UUID rejects version=8
+    digest[6] = (digest[6] & 0x0F) | 0x80
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(digest)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound
@@ -50,7 +51,7 @@ class Persistence(Protocol):
     #: The transaction sequence number that staged versions belong to.
     txn_seq: int
 
-    def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
+    def partition(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
         """All versions (ascending) of every node in partition ``part_id``, staged included."""
         ...
 

@@ -107,6 +107,90 @@ def arrow_to_versions(table: pa.Table, part_id: str | None = None) -> Iterator[N
         )
 
 
+class Partition(Mapping[str, list[NodeVersion]]):
+    """The versions of every node in one partition, read lazily from one Arrow table.
+
+    Rows are indexed by node_id once; :class:`NodeVersion` objects are built only for the nodes
+    asked for, so looking up one name in a directory of 10,000 files costs one small scan.
+    Versions added by this process (:meth:`add`) are kept beside the table.
+    """
+
+    def __init__(self, part_id: str, table: pa.Table | None) -> None:
+        self.part_id = part_id
+        self._table = table
+        self._rows: dict[str, list[int]] | None = None
+        self._extra: dict[str, list[NodeVersion]] = {}
+        self._cache: dict[str, list[NodeVersion]] = {}
+        self._misses = 0
+        self._all_loaded = False
+
+    def _load_all(self) -> None:
+        """Build every node's versions in one pass (cheaper than many single-node takes)."""
+        grouped: dict[str, list[NodeVersion]] = {}
+        if self._table is not None:
+            for v in arrow_to_versions(self._table, self.part_id):
+                grouped.setdefault(v.node_id, []).append(v)
+        for node_id, extra in self._extra.items():
+            grouped.setdefault(node_id, []).extend(extra)
+        for versions in grouped.values():
+            versions.sort(key=lambda v: (v.version, v.txn_seq))
+        self._cache = grouped
+        self._all_loaded = True
+
+    def _index(self) -> dict[str, list[int]]:
+        if self._rows is None:
+            rows: dict[str, list[int]] = {}
+            if self._table is not None:
+                for i, node_id in enumerate(self._table.column("node_id").to_pylist()):
+                    rows.setdefault(node_id, []).append(i)
+            self._rows = rows
+        return self._rows
+
+    def __getitem__(self, node_id: str) -> list[NodeVersion]:
+        cached = self._cache.get(node_id)
+        if cached is not None:
+            return cached
+        if self._all_loaded and node_id not in self._extra:
+            raise KeyError(node_id)
+        self._misses += 1
+        if self._misses > 32 and not self._all_loaded:  # a listing: build them all at once
+            self._load_all()
+            return self[node_id]
+        rows = self._index().get(node_id)
+        extra = self._extra.get(node_id)
+        if rows is None and extra is None:
+            raise KeyError(node_id)
+        versions: list[NodeVersion] = []
+        if rows is not None and self._table is not None:
+            versions.extend(arrow_to_versions(self._table.take(rows), self.part_id))
+        if extra:
+            versions.extend(extra)
+        versions.sort(key=lambda v: (v.version, v.txn_seq))
+        self._cache[node_id] = versions
+        return versions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._index(), *self._extra]))
+
+    def __len__(self) -> int:
+        return len(set(self._index()) | set(self._extra))
+
+    def add(self, version: NodeVersion) -> None:
+        self._extra.setdefault(version.node_id, []).append(version)
+        if self._all_loaded:
+            versions = self._cache.setdefault(version.node_id, [])
+            versions.append(version)
+            versions.sort(key=lambda v: (v.version, v.txn_seq))
+        else:
+            self._cache.pop(version.node_id, None)
+
+    def copy(self) -> Partition:
+        other = Partition(self.part_id, self._table)
+        other._rows = self._rows
+        other._extra = {k: list(v) for k, v in self._extra.items()}
+        return other
+
+
 class DeltaPersistence:
     """The Delta Lake backend of tinyfs.
 
@@ -127,8 +211,8 @@ class DeltaPersistence:
         self.read_only = read_only
         self._index: dict[str, list[str]] | None = None
         self._index_version = -1
-        self._committed: dict[str, dict[str, list[NodeVersion]]] = {}
-        self._merged: dict[str, dict[str, list[NodeVersion]]] = {}
+        self._committed: dict[str, Partition] = {}
+        self._merged: dict[str, Partition] = {}
         self._staged: list[NodeVersion] = []
         self._new_blobs: set[str] = set()
 
@@ -146,22 +230,15 @@ class DeltaPersistence:
             self._index, self._index_version = index, version
         return self._index
 
-    def _load(self, part_id: str) -> dict[str, list[NodeVersion]]:
+    def _load(self, part_id: str) -> Partition:
         files = self._file_index().get(part_id, [])
-        out: dict[str, list[NodeVersion]] = {}
-        if files:
-            table = _read_parquet_files(files, _FILE_COLUMNS)
-            for v in arrow_to_versions(table, part_id):
-                out.setdefault(v.node_id, []).append(v)
-            for versions in out.values():
-                versions.sort(key=lambda v: (v.version, v.txn_seq))
-        return out
+        return Partition(part_id, _read_parquet_files(files, _FILE_COLUMNS) if files else None)
 
     def file_count(self, part_id: str) -> int:
         """Number of live Delta data files in partition ``part_id``."""
         return len(self._file_index().get(part_id, ()))
 
-    def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
+    def partition(self, part_id: str) -> Partition:
         merged = self._merged.get(part_id)
         if merged is not None:
             return merged
@@ -291,10 +368,9 @@ class DeltaPersistence:
         self._staged.append(version)
         merged = self._merged.get(version.part_id)
         if merged is None:
-            base = self.partition(version.part_id)
-            merged = {k: list(v) for k, v in base.items()}
+            merged = self.partition(version.part_id).copy()
             self._merged[version.part_id] = merged
-        merged.setdefault(version.node_id, []).append(version)
+        merged.add(version)
 
     @property
     def staged(self) -> list[NodeVersion]:
