@@ -10,8 +10,8 @@ import time
 
 import pyarrow as pa
 import pytest
+from core_testlib import run_python
 
-from conftest import run_python
 from duckpond import Pond
 from duckpond.errors import ConflictError, NotAPond, NotFound, PondLocked, ReadOnly
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
+from core_testlib import B01_CSV, JFK_CSV
 
-from conftest import B01_CSV, JFK_CSV
 from duckpond.timeseries import read_csv_series
 
 

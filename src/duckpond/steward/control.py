@@ -54,6 +54,14 @@ CONTROL_SCHEMA: Final = pa.schema(
 
 ENDINGS: Final = frozenset({"committed", "completed", "failed", "recovered"})
 
+#: The control table needs no time travel: its log is cleaned up at each checkpoint, so listing
+#: ``_delta_log`` (which every append does) stays short however many transactions ran.
+CONTROL_CONFIGURATION: Final = {
+    "delta.logRetentionDuration": "interval 0 seconds",
+    "delta.deletedFileRetentionDuration": "interval 0 seconds",
+    "delta.enableExpiredLogCleanup": "true",
+}
+
 #: The control table is compacted when it holds more data files than this: an append to a Delta
 #: table costs time in proportion to its live files, and each transaction appends twice.
 COMPACT_FILES: Final = 32
@@ -96,7 +104,9 @@ class ControlTable:
         from deltalake import DeltaTable
 
         with translate_errors(str(path), what="creating the control table"):
-            table = DeltaTable.create(str(path), CONTROL_SCHEMA, mode="error")
+            table = DeltaTable.create(
+                str(path), CONTROL_SCHEMA, mode="error", configuration=CONTROL_CONFIGURATION
+            )
         control = cls(path, table)
         control.append(
             [{"record_type": "setting", "key": k, "value": v} for k, v in settings.items()]
@@ -152,7 +162,7 @@ class ControlTable:
                 )
             )
             tables = [
-                pq.read_table(str(self.path / rel), use_threads=False).cast(CONTROL_SCHEMA)
+                pq.ParquetFile(str(self.path / rel)).read(use_threads=False).cast(CONTROL_SCHEMA)
                 for _, rel in order
             ]
         if not tables:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from duckpond.errors import InvalidData
@@ -70,6 +69,8 @@ def filter_time(table: pa.Table, time_column: str, time_range: TimeRange | None)
     """Rows of ``table`` whose time is within the closed ``time_range``."""
     if time_range is None or (time_range[0] is None and time_range[1] is None):
         return table
+    import pyarrow.compute as pc
+
     col = table.column(time_column)
     mask = None
     start, end = time_range

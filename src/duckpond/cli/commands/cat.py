@@ -1,0 +1,247 @@
+"""``pond cat PATH [--sql Q] [--format table|csv|json|parquet]``: print a file or a query."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+#: Rows a terminal table shows (half from the start, half from the end).
+TABLE_ROWS = 40
+
+DESCRIPTION = """\
+Print a pond file. A data file is written as its raw bytes. A table or series is printed as a
+table on a terminal and as Parquet when stdout is not a terminal, unless --format says otherwise
+(csv: with a header; json: one object per line; parquet: one file). A series is the union of all
+its versions.
+
+--sql runs a query with DataFusion in which the file is the table 'source' (and the pond's oplog
+is 'oplog'), e.g.
+
+  pond cat /weather/jfk.series --sql "SELECT date_bin(INTERVAL '1 hour', \\"Timestamp\\") AS hour,
+      avg(\\"AirTemperature.C\\") AS avg FROM source GROUP BY hour ORDER BY hour"
+
+'csv://PATH' reads a data file holding CSV (with a header row) as a table, so --sql and --format
+apply to it too.
+"""
+
+
+def add_parser(
+    subparsers: Any, *, common: argparse.ArgumentParser, reading: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "cat",
+        parents=[common, reading],
+        help="print a file, or run SQL over a table or series",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("path", help="pond path, or csv://PATH for a data file holding CSV")
+    p.add_argument("--sql", metavar="QUERY", help="SQL over the file, which is the table 'source'")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output of a table or query (default: table on a terminal, else parquet)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from duckpond.cli.common import binary_stdout, open_pond, stdout_is_tty
+    from duckpond.errors import UsageError
+
+    pond = open_pond(args)
+    fmt = args.format or ("table" if stdout_is_tty() else "parquet")
+    if args.path.startswith("csv://"):
+        path = args.path[len("csv://") :] or "/"
+        table = _read_csv(pond.root().resolve(path))
+        if args.sql is not None:
+            table = _sql_over(table, args.sql, path)
+        emit(table.schema, table.to_batches(), fmt)
+        return 0
+    np = pond.root().resolve(args.path)
+    if np.is_dir:
+        from duckpond.errors import IsADirectory
+
+        raise IsADirectory("is a directory (use 'pond list')", np.path)
+    if args.sql is not None:
+        result = pond.sql(args.sql, np.path)
+        emit(result.schema, result.to_batches(), fmt)
+        return 0
+    if np.file_type == "file:data":
+        if args.format is not None:
+            raise UsageError(
+                f"is a data file, printed as its bytes; to read it as a table use csv://{np.path}",
+                np.path,
+            )
+        import shutil
+
+        out = binary_stdout()
+        with np.open() as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        out.flush()
+        sys.stdout.flush()
+        return 0
+    schema, batches = np.iter_batches()
+    emit(schema, batches, fmt)
+    return 0
+
+
+def _read_csv(np: Any) -> pa.Table:
+    """A data file's bytes parsed as CSV with a header (pyarrow's type inference)."""
+    import pyarrow.csv as pcsv
+
+    from duckpond.errors import InvalidData, translate_errors
+
+    if np.file_type != "file:data":
+        raise InvalidData(f"is a {np.file_type}; csv:// reads a data file holding CSV", np.path)
+    data = np.read_bytes()
+    if not data.strip():
+        raise InvalidData("empty file, not CSV", np.path)
+    if b"\x00" in data[:65536]:
+        raise InvalidData("binary data, not CSV text", np.path)
+    import pyarrow as pa
+
+    with translate_errors(np.path, what="reading CSV"):
+        return pcsv.read_csv(pa.BufferReader(data))
+
+
+def _sql_over(table: pa.Table, query: str, path: str) -> pa.Table:
+    """Run ``query`` with ``table`` registered as ``source`` (same engine as ``pond.sql``)."""
+    from duckpond.errors import QueryError, translate_errors
+    from duckpond.steward.query import session, to_microseconds
+
+    ctx = session()
+    ctx.register_record_batches("source", [table.to_batches()])
+    with translate_errors(path, what="SQL"):
+        try:
+            result = ctx.sql(query).to_arrow_table()
+        except Exception as exc:  # DataFusion raises bare Exception subclasses
+            text = " ".join(str(exc).split())
+            for marker in ("DataFusion error: ", "Error during planning: ", "Execution error: "):
+                text = text.replace(marker, "")
+            raise QueryError(text[:400], path) from exc
+    return to_microseconds(result)
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def emit(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str) -> None:
+    """Write record batches to stdout in ``fmt`` (streamed, except the terminal table)."""
+    from duckpond.cli.common import binary_stdout
+
+    if fmt == "table":
+        _print_table(schema, batches)
+        return
+    out = binary_stdout()
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetWriter(out, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+    elif fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        with pcsv.CSVWriter(out, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+    elif fmt == "json":
+        for batch in batches:
+            out.write("".join(_json_lines(batch)).encode("utf-8"))
+    out.flush()
+
+
+def _json_lines(batch: pa.RecordBatch) -> Iterator[str]:
+    import json
+
+    for row in batch.to_pylist():
+        yield json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False) + "\n"
+
+
+def _json_value(value: Any) -> Any:
+    import datetime as dt
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _print_table(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+    """A rich table of the first and last rows, with the row count."""
+    from collections import deque
+
+    from rich.console import Console
+    from rich.table import Table
+
+    half = TABLE_ROWS // 2
+    head: list[dict[str, Any]] = []
+    tail: deque[dict[str, Any]] = deque(maxlen=half)
+    count = 0
+    for batch in batches:
+        n = batch.num_rows
+        count += n
+        start = max(0, half - len(head))
+        if start > 0:
+            head.extend(batch.slice(0, start).to_pylist())
+        if n > start:
+            tail.extend(batch.slice(max(start, n - half)).to_pylist())
+    import pyarrow as pa
+    from rich.markup import escape
+
+    table = Table(show_lines=False, header_style="bold")
+    for field in schema:
+        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+        table.add_column(
+            f"{escape(field.name)}\n[dim]{escape(str(field.type))}[/dim]",
+            overflow="fold",
+            justify="right" if numeric else "left",
+        )
+    names = schema.names
+    for row in head:
+        table.add_row(*(_cell(row.get(n)) for n in names))
+    if count > len(head) + len(tail):
+        table.add_row(*("…" for _ in names))
+    for row in tail:
+        table.add_row(*(_cell(row.get(n)) for n in names))
+    table.caption = f"{count} row{'s' if count != 1 else ''} × {len(names)} column" + (
+        "s" if len(names) != 1 else ""
+    )
+    from duckpond.cli.common import stdout_is_tty
+
+    # On a terminal rich fits the table to its width; elsewhere nothing is folded.
+    console = Console() if stdout_is_tty() else Console(width=100_000, highlight=False)
+    console.print(table, crop=False)
+
+
+def _cell(value: Any) -> str:
+    from rich.markup import escape
+
+    if value is None:
+        return "[dim]NULL[/dim]"
+    shown = _json_value(value)
+    return escape(str(shown))

@@ -1,0 +1,117 @@
+"""``pond describe PATH...``: type, versions, schema, time column and bounds, row counts."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckpond.tinyfs.fs import WD, NodePath
+
+
+def add_parser(
+    subparsers: Any, *, common: argparse.ArgumentParser, reading: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "describe",
+        parents=[common, reading],
+        help="show a file's type, versions, schema, time bounds and rows",
+        description="Describe pond entries: type, versions (and the transactions that wrote "
+        "them), size, schema, time column and bounds, and row counts (per version for a "
+        "series). A PATH with wildcards is a glob. Times are UTC.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="pond path or glob")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from duckpond.cli.common import has_magic, open_pond
+    from duckpond.errors import NotFound
+
+    pond = open_pond(args)
+    wd = pond.root()
+    blocks: list[str] = []
+    for pattern in args.paths:
+        if has_magic(pattern):
+            matches = list(wd.glob(pattern))
+            if not matches:
+                raise NotFound("no match", pattern)
+        else:
+            matches = [wd.resolve(pattern, follow=False)]
+        blocks.extend(describe(wd, np) for np in matches)
+    sys.stdout.write("\n".join(blocks))
+    return 0
+
+
+def describe(wd: WD, np: NodePath) -> str:
+    """The description of one entry as text lines ending with a newline."""
+    from duckpond.cli.common import format_size, format_time
+
+    lines = [np.path]
+
+    def field(name: str, value: object) -> None:
+        lines.append(f"  {name:<12}{value}")
+
+    if np.is_symlink:
+        field("type", "symlink")
+        field("target", np.readlink())
+        np = wd.resolve(np.path)  # describe what it points to
+        field("resolves to", np.path)
+    st = np.stat()
+    history = np.versions()
+    field("type", st.file_type + (" (dynamic)" if st.dynamic else ""))
+    if st.factory:
+        field("factory", st.factory)
+    txns = sorted({v.txn_seq for v in history})
+    if history:
+        span = f"txn {txns[0]}" if len(txns) == 1 else f"txns {txns[0]}..{txns[-1]}"
+        field("versions", f"{len(history)} ({span})")
+    field("created", format_time(st.created, precise=True))
+    field("modified", format_time(st.modified, precise=True))
+    if np.is_dir:
+        field("entries", len(wd.list(np.path)))
+        return "\n".join(lines) + "\n"
+    field("size", f"{st.size} bytes ({format_size(st.size)})")
+    latest = history[-1] if history else None
+    if st.file_type == "file:data":
+        if latest is not None and latest.sha256:
+            field("sha256", latest.sha256)
+        return "\n".join(lines) + "\n"
+    if st.time_column:
+        field("time column", st.time_column)
+    if st.min_event_time is not None:
+        field(
+            "time range",
+            f"{format_time(st.min_event_time, precise=True)} .. "
+            f"{format_time(st.max_event_time, precise=True)}",
+        )
+    counts = _row_counts(np)
+    if counts is not None:
+        if st.file_type == "file:series" and len(counts) > 1:
+            per = ", ".join(f"v{v}: {n}" for v, n in counts)
+            field("rows", f"{sum(n for _, n in counts)} ({per})")
+        else:
+            field("rows", counts[-1][1] if counts else 0)
+    schema = np.schema()
+    lines.append("  schema")
+    width = max((len(f.name) for f in schema), default=0)
+    for f in schema:
+        note = "" if f.nullable else "  not null"
+        lines.append(f"    {f.name:<{width}}  {f.type}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def _row_counts(np: NodePath) -> list[tuple[int, int]] | None:
+    """(version, rows) of each stored Parquet version (latest only for a table)."""
+    import pyarrow.parquet as pq
+
+    if np.is_dynamic:
+        return [(0, np.read_table().num_rows)]
+    versions = np.versions() if np.file_type == "file:series" else np.versions()[-1:]
+    sources = np.parquet_sources()
+    return [
+        (v.version, pq.read_metadata(src).num_rows)
+        for v, src in zip(versions, sources, strict=True)
+    ]

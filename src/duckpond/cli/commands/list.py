@@ -1,0 +1,89 @@
+"""``pond list [PATTERN] [-l] [-a]``: paths matching a glob, sorted."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckpond.tinyfs.fs import WD, NodePath
+
+
+def add_parser(
+    subparsers: Any, *, common: argparse.ArgumentParser, reading: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "list",
+        parents=[common, reading],
+        help="list entries matching a glob",
+        description="List pond paths matching PATTERN, sorted. '*', '?' and '[...]' match within "
+        "one name, '**' any number of directories. '/' lists the root's entries, '/d/' the "
+        "contents of d, '/d' the entry itself. Names starting with '.' are hidden unless -a.",
+    )
+    p.add_argument("pattern", nargs="?", default="**/*", help="glob (default: '**/*', everything)")
+    p.add_argument(
+        "-l",
+        "--long",
+        action="store_true",
+        help="also type, size (bytes), version and modification time (UTC)",
+    )
+    p.add_argument("-a", "--all", action="store_true", help="include names starting with '.'")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from duckpond.cli.common import has_magic, open_pond
+    from duckpond.errors import NotADirectory
+
+    pond = open_pond(args)
+    wd = pond.root()
+    matches = list(wd.glob(args.pattern, include_hidden=args.all))
+    if not matches and not has_magic(args.pattern):
+        # a literal path: say why it matched nothing (missing, or '/file/' on a file)
+        np = wd.resolve(args.pattern)
+        if args.pattern.endswith("/") and not np.is_dir:
+            raise NotADirectory("not a directory", np.path)
+    lines = _long_lines(wd, matches) if args.long else [np.path for np in matches]
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _long_lines(wd: WD, matches: list[NodePath]) -> list[str]:
+    from duckpond.cli.common import format_time
+
+    rows = []
+    for np in matches:
+        kind, size, version, modified = _long_fields(np)
+        name = np.path
+        if np.is_symlink:
+            name += f" -> {np.readlink()}"
+        rows.append((kind, size, f"v{version}", format_time(modified), name))
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return [
+        f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}  {r[4]}"
+        for r in rows
+    ]
+
+
+def _long_fields(np: NodePath) -> tuple[str, str, int, int | None]:
+    from duckpond.errors import PondError
+
+    try:
+        st = np.stat()
+    except PondError:
+        # a dynamic node whose factory is unavailable: show what the oplog says
+        history = np.versions()
+        latest = history[-1] if history else None
+        return (
+            np.node.file_type,
+            "-",
+            latest.version if latest else 0,
+            latest.timestamp if latest else None,
+        )
+    size = "-" if st.file_type.startswith("dir:") else str(st.size)
+    return st.file_type, size, st.version, st.modified

@@ -1,0 +1,47 @@
+"""``pond log``: one line per transaction (seq, start time, outcome, duration, command line)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(
+    subparsers: Any, *, common: argparse.ArgumentParser, reading: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "log",
+        parents=[common, reading],
+        help="list transactions",
+        description="One line per transaction, oldest first: sequence number, start time (UTC), "
+        "outcome (committed, completed = nothing to write, failed, pending = begun and never "
+        "ended: run 'pond recover', recovered, rolled-back), duration and the command line. "
+        "A failed transaction also shows its error. With --at-txn N, transactions up to N.",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from duckpond.cli.common import format_time, open_pond
+
+    pond = open_pond(args)
+    records = pond.log()
+    if args.at_txn is not None:
+        records = [r for r in records if r.txn_seq <= args.at_txn]
+    width = max((len(str(r.txn_seq)) for r in records), default=1)
+    lines = []
+    for r in records:
+        took = f"{r.duration_ms:8.1f} ms" if r.duration_ms is not None else f"{'-':>8}   "
+        line = (
+            f"{r.txn_seq:>{width}}  {format_time(r.started)}  {r.outcome:<11}  {took}  "
+            f"{shlex.join(r.args)}"
+        )
+        if r.error and r.outcome in {"failed", "recovered", "rolled-back"}:
+            line += f"  ({r.error})"
+        lines.append(line)
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0

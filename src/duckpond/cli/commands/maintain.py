@@ -1,0 +1,49 @@
+"""``pond maintain``: compact, vacuum, remove orphan large files, checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) -> None:
+    p = subparsers.add_parser(
+        "maintain",
+        parents=[common],
+        help="compact, vacuum and checkpoint the pond's tables",
+        description="Compact small Parquet files, vacuum files no longer referenced (older than "
+        "the retention), remove orphan large files and write checkpoints. Content and history "
+        "are unchanged; time travel to transactions older than the retention may stop working. "
+        "Takes the write lock (exit 6 if a writer is active).",
+    )
+    p.add_argument("--no-compact", action="store_true", help="skip compaction")
+    p.add_argument("--no-vacuum", action="store_true", help="skip vacuum")
+    p.add_argument(
+        "--retention-hours",
+        type=int,
+        default=168,
+        metavar="H",
+        help="vacuum only files unreferenced for longer than H hours (default: 168)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from duckpond.cli.common import format_size, open_pond, progress
+    from duckpond.errors import UsageError
+
+    if args.retention_hours < 0:
+        raise UsageError("--retention-hours must be 0 or more")
+    pond = open_pond(args)
+    with progress("maintaining the pond", None):
+        report = pond.maintain(
+            compact=not args.no_compact,
+            vacuum=not args.no_vacuum,
+            retention_hours=args.retention_hours,
+        )
+    print(f"data files:    {report.files_before} -> {report.files_after}")
+    print(f"vacuumed:      {report.files_vacuumed} file(s)")
+    print(f"orphans:       {report.orphans_removed} large file(s) removed")
+    print(f"freed:         {format_size(report.bytes_freed)} ({report.bytes_freed} bytes)")
+    print(f"checkpoint:    data table version {report.checkpoint_version}")
+    return 0

@@ -1,0 +1,76 @@
+"""``pond show``: the oplog, grouped by transaction."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(
+    subparsers: Any, *, common: argparse.ArgumentParser, reading: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "show",
+        parents=[common, reading],
+        help="show the oplog, grouped by transaction",
+        description="Every node version the pond stores, grouped by the transaction that wrote "
+        "it: type, version, size (bytes), time bounds of table/series chunks, and the path where "
+        "the node is now (or its id if it is no longer reachable). Times are UTC.",
+    )
+    p.add_argument(
+        "--txn", metavar="N", type=int, action="append", help="only transaction N (repeatable)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+    from collections import defaultdict
+
+    from duckpond.cli.common import format_time, open_pond
+
+    pond = open_pond(args)
+    oplog = pond.oplog().drop_columns(["content"]).to_pylist()
+    records = {r.txn_seq: r for r in pond.log() if r.outcome in {"committed", "recovered"}}
+    wd = pond.root()
+    paths = {wd.here.node.node_id: "/"}
+    for np in wd.walk():
+        paths.setdefault(np.node.node_id, np.path)
+    by_txn: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in oplog:
+        if args.at_txn is not None and row["txn_seq"] > args.at_txn:
+            continue
+        by_txn[row["txn_seq"]].append(row)
+    wanted = set(args.txn) if args.txn else None
+    out = []
+    for seq in sorted(by_txn):
+        if wanted is not None and seq not in wanted:
+            continue
+        rec = records.get(seq)
+        rows = sorted(by_txn[seq], key=lambda r: (paths.get(r["node_id"], "~"), r["version"]))
+        when = format_time(_us(rows[0]["timestamp"]))
+        head = f"txn {seq}  {when}"
+        if rec is not None:
+            head += f"  {rec.outcome}  {shlex.join(rec.args)}"
+        out.append(head)
+        for r in rows:
+            where = paths.get(r["node_id"], f"(not reachable) node {r['node_id']}")
+            size = "-" if r["size"] is None else f"{r['size']} B"
+            line = f"  {r['file_type']:<13} v{r['version']:<4} {size:>12}  {where}"
+            if r["min_event_time"] is not None:
+                line += (
+                    f"  [{format_time(r['min_event_time'])} .. {format_time(r['max_event_time'])}]"
+                )
+            out.append(line)
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _us(value: Any) -> int:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp()) * 1_000_000 + value.microsecond
+    return int(value)

@@ -1,0 +1,59 @@
+"""``pond status``: the pond's identity, last transaction, pending recovery, size on disk."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(
+    subparsers: Any, *, common: argparse.ArgumentParser, reading: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "status",
+        parents=[common, reading],
+        help="show the pond's id, last transaction, pending recovery and size",
+        description="The pond's path and id, its format version and creation time, the last "
+        "committed transaction, transactions pending recovery (begun and never ended: run "
+        "'pond recover') and the bytes it occupies on disk.",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from duckpond.cli.common import format_size, format_time, open_pond
+
+    pond = open_pond(args)
+    settings = pond.settings
+    seq = pond.txn_seq
+    records = pond.log()
+    last = next(
+        (r for r in reversed(records) if r.txn_seq == seq and r.data_version is not None), None
+    )
+    pending = [r.txn_seq for r in records if r.outcome == "pending"]
+    size = pond.disk_usage()
+    created = settings.get("created_us")
+    rows = [
+        ("pond", str(pond.path)),
+        ("id", pond.pond_id),
+        ("format", settings.get("format_version", "?")),
+        ("created", format_time(int(created)) if created else "-"),
+        (
+            "last txn",
+            f"{seq}" + (f"  {format_time(last.started)}  {shlex.join(last.args)}" if last else ""),
+        ),
+        ("data version", str(pond.data_version)),
+        (
+            "pending",
+            f"{len(pending)}"
+            + (f" (txns {', '.join(map(str, pending))}; run 'pond recover')" if pending else ""),
+        ),
+        ("size", f"{format_size(size)} ({size} bytes)"),
+    ]
+    if args.at_txn is not None:
+        rows.insert(1, ("as of txn", str(args.at_txn)))
+    sys.stdout.write("".join(f"{k + ':':<14}{v}\n" for k, v in rows))
+    return 0

@@ -1,0 +1,144 @@
+"""Entry point of the ``pond`` command: parse, run one command, map errors to exit statuses.
+
+Every error is one line on stderr, ``pond: <path>: <cause>``; a traceback is added only with
+``DUCKPOND_LOG=debug``. Exit statuses (also in ``pond --help`` and README.md):
+
+====  =====================================================================================
+0     success
+2     usage error, invalid path or glob (:class:`~duckpond.errors.InvalidPath`, ``UsageError``)
+3     not found: path, host file, version, transaction; not a directory; a directory; ELOOP
+4     already exists, directory not empty, read-only, host permission denied
+5     not a pond
+6     locked: another writer holds the pond's write lock
+7     conflict: another writer committed after this transaction began
+8     invalid data (CSV, Parquet, time column) or SQL rejected
+9     remote service failed
+70    internal error (a bug)
+130   interrupted (Ctrl-C)
+====  =====================================================================================
+
+A closed stdout (``pond cat ... | head``) ends the command quietly with status 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from duckpond.errors import PondError
+
+__all__ = ["main", "run"]
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pond`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    from duckpond import diagnostics
+    from duckpond.cli.parser import CliUsageError, build_parser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    diagnostics.configure()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except CliUsageError as exc:
+        _fail(str(exc))
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    args.argv = _recorded_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return EXIT_INTERRUPTED
+    except PondError as exc:
+        _fail(str(exc))
+        return exc.exit_code
+    except OSError as exc:  # a host file or folder: reading a source, writing copy output
+        _fail(_os_error_line(exc))
+        return _os_error_code(exc)
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line and status 70, not a traceback
+        _fail(f"internal error: {type(exc).__name__}: {_first_line(exc)}", hint=True)
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    """Console entry point (``pond = duckpond.cli.main:run``)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.exit(code)
+
+
+def _fail(message: str, *, hint: bool = False) -> None:
+    from duckpond import diagnostics
+
+    debug = diagnostics.level_from_env() == "debug"
+    if debug and sys.exc_info()[0] is not None:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    elif hint:
+        message += " (set DUCKPOND_LOG=debug for a traceback)"
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    print(f"pond: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _recorded_args(argv: list[str]) -> list[str]:
+    """The command line a transaction records: argv without the global ``--pond`` option."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--pond":
+            skip = True
+            continue
+        if arg.startswith("--pond="):
+            continue
+        out.append(arg)
+    return out
+
+
+def _os_error_line(exc: OSError) -> str:
+    cause = exc.strerror or _first_line(exc)
+    where = exc.filename if exc.filename is not None else None
+    return f"{where}: {cause}" if where is not None else cause
+
+
+def _os_error_code(exc: OSError) -> int:
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+        return 3
+    if isinstance(exc, FileExistsError | PermissionError):
+        return 4
+    return EXIT_INTERNAL
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)

@@ -1,0 +1,91 @@
+"""The argparse tree of ``pond`` (stdlib only: importing this must stay cheap).
+
+Global options (``--pond``) are accepted before or after the command name; read commands also take
+``--at-txn N``. Usage errors never print argparse's two-line usage: :class:`CliParser` raises
+:class:`CliUsageError`, which :func:`duckpond.cli.main.main` prints as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import NoReturn
+
+from duckpond.cli.commands import COMMANDS
+
+__all__ = ["CliParser", "CliUsageError", "build_parser", "positive_int"]
+
+EPILOG = """\
+environment:
+  POND            the pond directory (instead of --pond)
+  DUCKPOND_LOG    off (default), info or debug: structured logs on stderr; debug adds tracebacks
+
+exit status:
+  0   success                       5   not a pond
+  2   usage error or invalid path   6   locked: another writer is active
+  3   not found                     7   conflict: another writer committed first
+  4   exists, not empty, read-only  8   invalid data or SQL
+  9   remote service failed         70  internal error (a bug: please report it)
+"""
+
+
+class CliUsageError(Exception):
+    """A command line argparse rejected; ``str()`` is one line."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are exceptions (one line, exit 2) instead of exits."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliUsageError(f"{message} (see '{self.prog} --help')")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a transaction sequence number)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return value
+
+
+def build_parser() -> CliParser:
+    """The ``pond`` parser with one sub-parser per command module."""
+    from duckpond import __version__
+
+    parser = CliParser(
+        prog="pond",
+        description="DuckPond: a very small data lake. A transactional, versioned filesystem "
+        "for timeseries on Delta Lake, queried with SQL.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pond (duckpond) {__version__}")
+    parser.add_argument(
+        "--pond", metavar="PATH", default=None, help="the pond directory (default: $POND)"
+    )
+    # The same option on every sub-command; SUPPRESS keeps a value given before the command.
+    common = CliParser(add_help=False)
+    common.add_argument(
+        "--pond",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the pond directory (default: $POND)",
+    )
+    reading = CliParser(add_help=False)
+    reading.add_argument(
+        "--at-txn",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="read the pond as it was right after transaction N",
+    )
+    subparsers = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True
+    )
+    for name in COMMANDS:
+        module = importlib.import_module(f"duckpond.cli.commands.{name}")
+        module.add_parser(subparsers, common=common, reading=reading)
+    return parser
