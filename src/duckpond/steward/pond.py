@@ -256,9 +256,7 @@ class Pond:
         """The stored versions of the node at ``path``, oldest first."""
         return self.root().resolve(path).versions()
 
-    def sql(
-        self, query: str, path: str | None = None, *, table: pa.Table | None = None
-    ) -> pa.Table:
+    def sql(self, query: str, path: str | None = None) -> pa.Table:
         """Run SQL with DataFusion; ``path``'s table or series is registered as ``source``.
 
         The oplog is always registered too, as ``oplog`` (content column excluded).

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 
     from duckpond.steward.pond import Pond
 
-__all__ = ["register_node", "run_sql", "session"]
+__all__ = [
+    "execute",
+    "register_node",
+    "register_table",
+    "run_sql",
+    "session",
+    "sql_over_table",
+]
 
 
 def session() -> SessionContext:
@@ -46,7 +53,7 @@ def register_node(ctx: SessionContext, np: NodePath, name: str = "source") -> No
     if file_type not in {FILE_TABLE, FILE_SERIES}:
         raise InvalidData(f"is a {file_type}; SQL needs a table or series", np.path)
     if np.is_dynamic:
-        ctx.register_record_batches(name, [np.read_table().to_batches()])
+        register_table(ctx, name, np.read_table())
         return
     versions = np.versions() if file_type == FILE_SERIES else [np.latest()]
     sources = [np._opener(v) for v in versions]
@@ -66,16 +73,18 @@ def register_node(ctx: SessionContext, np: NodePath, name: str = "source") -> No
         if isinstance(src, str):
             ctx.register_parquet(part, src, file_extension="")
         else:
-            t = pq.read_table(pa.BufferReader(src.read()))
-            ctx.register_record_batches(part, [t.to_batches()] if t.num_rows else [[]])
-            if not t.num_rows:
-                ctx.deregister_table(part)
-                ctx.register_record_batches(part, [[pa.RecordBatch.from_pylist([], t.schema)]])
+            register_table(ctx, part, pq.read_table(pa.BufferReader(src.read())))
         parts.append(_aligned_select(part, sch, schema))
     if len(parts) == 1 and schemas[0].remove_metadata() == schema:
         ctx.register_view(name, ctx.table(f"__{name}_v0"))
         return
     ctx.register_view(name, ctx.sql(" UNION ALL ".join(parts)))
+
+
+def register_table(ctx: SessionContext, name: str, table: pa.Table) -> None:
+    """Register an Arrow table in ``ctx`` (an empty one keeps its schema)."""
+    batches = table.to_batches() or [pa.RecordBatch.from_pylist([], table.schema)]
+    ctx.register_record_batches(name, [batches])
 
 
 def _aligned_select(table: str, have: pa.Schema, want: pa.Schema) -> str:
@@ -126,12 +135,27 @@ def run_sql(pond: Pond, query: str, path: str | None = None) -> pa.Table:
     if path is not None:
         register_node(ctx, pond.root().resolve(path))
     if "oplog" in query.lower():
-        oplog = pond.oplog().drop_columns(["content"])
-        ctx.register_record_batches("oplog", [oplog.to_batches()])
+        register_table(ctx, "oplog", pond.oplog().drop_columns(["content"]))
+    return execute(ctx, query, path)
+
+
+def sql_over_table(table: pa.Table, query: str, path: str | None = None) -> pa.Table:
+    """Run ``query`` with the Arrow ``table`` registered as ``source`` (e.g. a CSV data file)."""
+    ctx = session()
+    register_table(ctx, "source", table)
+    return execute(ctx, query, path)
+
+
+def execute(ctx: SessionContext, query: str, path: str | None = None) -> pa.Table:
+    """Run ``query`` in ``ctx``; nanosecond timestamps come back as µs.
+
+    Raises:
+        QueryError: DataFusion rejected or failed the query (one line naming ``path``).
+    """
     with translate_errors(path, what="SQL"):
         try:
             result = ctx.sql(query).to_arrow_table()
-        except Exception as exc:
+        except Exception as exc:  # DataFusion raises bare Exception subclasses
             raise QueryError(_clean(str(exc)), path) from exc
     return to_microseconds(result)
 

@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         path = args.path[len("csv://") :] or "/"
         table = _read_csv(pond.root().resolve(path))
         if args.sql is not None:
-            table = _sql_over(table, args.sql, path)
+            from duckpond.steward.query import sql_over_table
+
+            table = sql_over_table(table, args.sql, path)
         emit(table.schema, table.to_batches(), fmt)
         return 0
     np = pond.root().resolve(args.path)
@@ -112,24 +114,6 @@ def _read_csv(np: Any) -> pa.Table:
 
     with translate_errors(np.path, what="reading CSV"):
         return pcsv.read_csv(pa.BufferReader(data))
-
-
-def _sql_over(table: pa.Table, query: str, path: str) -> pa.Table:
-    """Run ``query`` with ``table`` registered as ``source`` (same engine as ``pond.sql``)."""
-    from duckpond.errors import QueryError, translate_errors
-    from duckpond.steward.query import session, to_microseconds
-
-    ctx = session()
-    ctx.register_record_batches("source", [table.to_batches()])
-    with translate_errors(path, what="SQL"):
-        try:
-            result = ctx.sql(query).to_arrow_table()
-        except Exception as exc:  # DataFusion raises bare Exception subclasses
-            text = " ".join(str(exc).split())
-            for marker in ("DataFusion error: ", "Error during planning: ", "Execution error: "):
-                text = text.replace(marker, "")
-            raise QueryError(text[:400], path) from exc
-    return to_microseconds(result)
 
 
 # -- output ----------------------------------------------------------------------------------
