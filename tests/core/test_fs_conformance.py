@@ -375,3 +375,18 @@ def test_stat_times_and_types(fsx):
     assert st.file_type == FILE_DATA and st.size == 3 and st.version == 1
     assert st.created is not None and st.created <= st.modified
     assert fsx.root().stat("/d").file_type == "dir:physical"
+
+
+def test_new_file_version_leaves_directory_alone(fsx):
+    r = fsx.root()
+    r.mkdir("/d")
+    r.write_file("/d/f", b"1")
+    fsx.commit()
+    before = fsx.root().stat("/d").version
+    fsx.root().write_file("/d/f", b"2")
+    fsx.commit()
+    assert fsx.root().stat("/d").version == before
+    assert fsx.root().resolve("/d/f").read_bytes() == b"2"
+    fsx.root().write_file("/d/g", b"new name")
+    fsx.commit()
+    assert fsx.root().stat("/d").version == before + 1

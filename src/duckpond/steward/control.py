@@ -60,6 +60,7 @@ CONTROL_CONFIGURATION: Final = {
     "delta.logRetentionDuration": "interval 0 seconds",
     "delta.deletedFileRetentionDuration": "interval 0 seconds",
     "delta.enableExpiredLogCleanup": "true",
+    "delta.checkpointInterval": "10",
 }
 
 #: The control table is compacted when it holds more data files than this: an append to a Delta

@@ -41,6 +41,16 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT_VERSION", "MaintenanceReport", "Pond", "RecoveryReport", "Transaction"]
 
 FORMAT_VERSION: Final = "1"
+#: Remove actions (tombstones of compacted files) expire at the next checkpoint: kept, they make
+#: every checkpoint, and so every open, grow with the number of past compactions. Time travel
+#: replays the log and does not need them; :meth:`Pond.maintain` vacuums by listing the files
+#: (``full=True``), so it does not need them either. The log itself is kept (time travel).
+#: A checkpoint every 10 commits keeps the JSON replayed at open short (delta-rs' default is 100).
+DATA_CONFIGURATION: Final = {
+    "delta.deletedFileRetentionDuration": "interval 0 seconds",
+    "delta.checkpointInterval": "10",
+}
+
 #: After a commit, a partition holding more data files than this is compacted at once, so that
 #: reading a directory stays O(1) files however many small transactions touched it.
 AUTO_COMPACT_FILES: Final = 16
@@ -159,6 +169,7 @@ class Pond:
                 partition_by=["part_id"],
                 name="duckpond-oplog",
                 mode="error",
+                configuration=DATA_CONFIGURATION,
             )
         control = ControlTable.create(
             root / "control",
@@ -470,6 +481,7 @@ class Pond:
                         dry_run=False,
                         enforce_retention_duration=False,
                         commit_properties=props,
+                        full=True,
                     )
                 table.create_checkpoint()
                 self.control.table.update_incremental()

@@ -857,7 +857,8 @@ class WD:
         self.fs.check_writable(full)
         if file_type not in {FILE_DATA, FILE_TABLE, FILE_SERIES}:
             raise InvalidData(f"cannot write a file of type {file_type!r}", full)
-        entries = self.fs._entries_for_change(parent.node, full)
+        # only a new name changes the directory; a new version of a file leaves it as it is
+        entries = self.fs._entries_for_change(parent.node, full) if existing is None else None
         persistence = self.fs.persistence
         attrs: dict[str, Any] = {}
         lo = hi = None
@@ -899,7 +900,7 @@ class WD:
             extended_attributes=attrs,
         )
         persistence.stage(nv)
-        if existing is None:
+        if entries is not None:
             entries[name] = DirEntry(name, node_id, file_type)
         node = Node(node_id, parent.node.node_id, file_type)
         return NodePath(self.fs, (*parent.parts, name), node)
