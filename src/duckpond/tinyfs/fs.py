@@ -50,7 +50,7 @@ from duckpond.tinyfs.model import (
     new_node_id,
     now_us,
 )
-from duckpond.tinyfs.persistence import Blob, Persistence
+from duckpond.tinyfs.persistence import Blob, Persistence, write_hashed
 
 __all__ = [
     "FS",
@@ -912,9 +912,11 @@ class WD:
 
             fd, tmp = self.fs.temp_file()
             try:
-                with os.fdopen(fd, "wb") as f:
-                    pq.write_table(data, f)
-                return persistence.put_blob(Path(tmp))  # moved in, not copied
+                os.close(fd)
+                table = data
+                # by path (pyarrow's native writer), hashed in a thread as it is written
+                hashed = write_hashed(Path(tmp), lambda p: pq.write_table(table, p))
+                return persistence.put_blob(hashed)  # moved in, not copied
             finally:
                 _unlink(tmp)
         if isinstance(data, bytes):

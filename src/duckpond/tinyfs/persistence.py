@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +27,11 @@ from duckpond.tinyfs.model import ROOT_ID, NodeVersion
 __all__ = [
     "INLINE_LIMIT",
     "Blob",
+    "HashedFile",
     "MemoryPersistence",
     "Persistence",
     "copy_hashing",
+    "write_hashed",
 ]
 
 #: File versions of at least this many bytes are stored as large files, not inline (64 KiB).
@@ -41,6 +46,56 @@ class Blob:
     content: bytes | None
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class HashedFile:
+    """A host file whose sha256 and size the writer already computed (see :func:`write_hashed`)."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+def write_hashed(path: Path, write: Callable[[str], object]) -> HashedFile:
+    """Call ``write(path)`` (which writes the file sequentially) while hashing it in a thread.
+
+    The hashing thread follows the file as it grows, so on two cores the sha256 costs almost no
+    extra wall time (``hashlib`` releases the GIL; so does pyarrow's Parquet writer).
+    """
+    done = threading.Event()
+    digest = hashlib.sha256()
+    size = [0]
+
+    def follow() -> None:
+        while not path.exists() and not done.is_set():
+            time.sleep(0.002)
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(_CHUNK)
+                if chunk:
+                    digest.update(chunk)
+                    size[0] += len(chunk)
+                elif done.is_set():
+                    rest = f.read()
+                    if not rest:
+                        return
+                    digest.update(rest)
+                    size[0] += len(rest)
+                else:
+                    time.sleep(0.002)
+
+    thread = threading.Thread(target=follow, name="duckpond-sha256", daemon=True)
+    thread.start()
+    try:
+        write(str(path))
+    finally:
+        done.set()
+        thread.join()
+    if size[0] != path.stat().st_size:  # pragma: no cover - a writer that seeks back
+        with open(path, "rb") as f:
+            return HashedFile(path, hashlib.file_digest(f, "sha256").hexdigest(), path.stat().st_size)
+    return HashedFile(path, digest.hexdigest(), size[0])
 
 
 @runtime_checkable
@@ -63,12 +118,12 @@ class Persistence(Protocol):
         """
         ...
 
-    def put_blob(self, source: bytes | BinaryIO | Path) -> Blob:
+    def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
         """Store bytes for a file version: inline under :data:`INLINE_LIMIT`, else as a large file.
 
         A file-like ``source`` is streamed in chunks (never read whole into memory); a
-        :class:`~pathlib.Path` is a host file the backend takes over (moved, not copied, when it
-        can be; the caller must not use it afterwards).
+        :class:`~pathlib.Path` (or a :class:`HashedFile`, already hashed) is a host file the
+        backend takes over (moved, not copied, when it can be; the caller must not use it after).
         """
         ...
 
@@ -129,7 +184,9 @@ class MemoryPersistence:
     def stage(self, version: NodeVersion) -> None:
         self._parts.setdefault(version.part_id, {}).setdefault(version.node_id, []).append(version)
 
-    def put_blob(self, source: bytes | BinaryIO | Path) -> Blob:
+    def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
+        if isinstance(source, HashedFile):
+            source = source.path
         if isinstance(source, Path):
             source = source.read_bytes()
         sink = io.BytesIO()

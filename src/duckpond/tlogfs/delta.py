@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from duckpond.errors import IntegrityError, NotFound, ReadOnly, translate_errors
 from duckpond.tinyfs.model import NodeVersion
-from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, copy_hashing
+from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, HashedFile, copy_hashing
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -276,16 +276,19 @@ class DeltaPersistence:
     def large_path(self, sha256: str) -> Path:
         return self.large_dir / f"sha256={sha256}"
 
-    def put_blob(self, source: bytes | BinaryIO | Path) -> Blob:
+    def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
         if self.read_only:
             raise ReadOnly("the pond is open read-only")
         if isinstance(source, bytes) and len(source) < INLINE_LIMIT:
             return Blob(source, hashlib.sha256(source).hexdigest(), len(source))
         self.large_dir.mkdir(parents=True, exist_ok=True)
-        if isinstance(source, Path):
-            with open(source, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
-            size = source.stat().st_size
+        if isinstance(source, HashedFile | Path):
+            if isinstance(source, HashedFile):
+                digest, size, source = source.sha256, source.size, source.path
+            else:
+                with open(source, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+                size = source.stat().st_size
             if size < INLINE_LIMIT:
                 return Blob(source.read_bytes(), digest, size)
             self._adopt(source, digest)
