@@ -15,8 +15,7 @@ import io
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -94,7 +93,8 @@ def write_hashed(path: Path, write: Callable[[str], object]) -> HashedFile:
         thread.join()
     if size[0] != path.stat().st_size:  # pragma: no cover - a writer that seeks back
         with open(path, "rb") as f:
-            return HashedFile(path, hashlib.file_digest(f, "sha256").hexdigest(), path.stat().st_size)
+            sha = hashlib.file_digest(f, "sha256").hexdigest()
+        return HashedFile(path, sha, path.stat().st_size)
     return HashedFile(path, digest.hexdigest(), size[0])
 
 
