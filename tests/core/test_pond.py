@@ -241,3 +241,22 @@ def test_maintain_keeps_content(pond):
     with pond.transaction(["after"]) as tx:
         tx.root().write_file("/f0", b"later")
     assert Pond.open(pond.path).root().resolve("/f0").read_bytes() == b"later"
+
+
+def test_large_series_hash_matches_stored_bytes(pond):
+    import hashlib
+
+    n = 300_000
+    table = pa.table(
+        {
+            "Timestamp": pa.array(range(n), pa.timestamp("s", "UTC")),
+            "v": pa.array([float(i % 977) for i in range(n)]),
+        }
+    )
+    with pond.transaction(["big series"]) as tx:
+        np = tx.root().append_series("/big.series", table)
+    v = Pond.open(pond.path).root().resolve("/big.series").latest()
+    assert v.is_large and v.sha256 == np.latest().sha256
+    blob = pond.path / "data" / "_large_files" / f"sha256={v.sha256}"
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == v.sha256
+    assert blob.stat().st_size == v.size
