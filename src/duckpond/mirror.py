@@ -149,9 +149,7 @@ class _Want:
 def set_auto_sync(pond: Pond, host_dir: str | os.PathLike[str] | None) -> None:
     """Keep the mirror in ``host_dir`` in sync after every commit (``None`` turns it off)."""
     value = "" if host_dir is None else str(Path(host_dir).expanduser().resolve())
-    pond.control.append([{"record_type": "setting", "key": AUTO_SYNC, "value": value}])
-    if hasattr(pond, "_settings"):
-        pond._settings = None  # Pond caches its settings
+    pond.set_setting(AUTO_SYNC, value)
 
 
 def auto_sync_dir(pond: Pond) -> Path | None:

@@ -76,11 +76,8 @@ class RemoteConfig:
 
 
 def set_setting(pond: Pond, key: str, value: str) -> None:
-    """Record a pond setting (one control-table commit) and drop the pond's settings cache."""
-    pond.control.append([{"record_type": "setting", "key": key, "value": value}])
-    # Pond caches its settings; a public Pond.set_setting would make this unnecessary.
-    if hasattr(pond, "_settings"):
-        pond._settings = None
+    """Record a pond setting (one control-table commit, under the write lock)."""
+    pond.set_setting(key, value)
 
 
 def _settings(pond: Pond) -> dict[str, str]:

@@ -251,6 +251,24 @@ class Pond:
             self._settings = self.control.settings()
         return self._settings
 
+    def set_setting(self, key: str, value: str) -> None:
+        """Record a pond setting in the control table (``""`` clears it).
+
+        Takes the write lock unless this pond is inside a transaction (which holds it).
+
+        Raises:
+            PondLocked: another writer is active. ReadOnly: the pond was opened ``at_txn``.
+        """
+        if self.at_txn is not None:
+            raise ReadOnly("a pond opened as of an older transaction is read-only", str(self.path))
+        row = {"record_type": "setting", "key": key, "value": value}
+        if self._in_txn:
+            self.control.append([row])
+        else:
+            with self._lock:
+                self.control.append([row])
+        self._settings = None
+
     @property
     def pond_id(self) -> str:
         return self.settings["pond_id"]
