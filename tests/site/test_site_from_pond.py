@@ -141,3 +141,31 @@ def test_site_from_pond_in_chromium(browser, pond_with_site):
             w.assert_clean()
         finally:
             ctx.close()
+
+
+def test_pages_filtered_by_column_glob(pond_with_site, tmp_path):
+    from duckpond.factories.sitegen import SitegenConfig, build_site
+
+    pond, _, _ = pond_with_site
+    config = SitegenConfig.model_validate(
+        {
+            "title": "Parameters",
+            "pages": [
+                {"pattern": "/reduced/jfk", "slug": "temperatures", "columns": "*.*Temperature.C"},
+                {"pattern": "/reduced/*", "slug": "$0-all"},
+            ],
+        }
+    )
+    build_site(pond.root(), config, tmp_path / "site")
+    html = (tmp_path / "site" / "temperatures.html").read_text()
+    assert "JFK.AirTemperature.C" in html and "JFK.DewPoint.C" in html
+    assert "RelativeHumidity" not in html
+    assert (tmp_path / "site" / "b01-all.html").exists()
+    with pytest.raises(InvalidData, match="no column matches"):
+        build_site(
+            pond.root(),
+            SitegenConfig.model_validate(
+                {"title": "x", "pages": [{"pattern": "/reduced/jfk", "columns": "nope.*"}]}
+            ),
+            tmp_path / "site2",
+        )

@@ -13,6 +13,8 @@ Config (YAML)::
         slug: "$0"                        # the page's file name; $0, $1 ... are the glob's captures
         title: "Site $0"
         description: ""                   # optional text under the title
+        columns: "B01.*"                  # optional glob over column base names (default: all);
+                                          # one directory can feed several pages this way
         charts:                           # optional; default: one chart per unit
           - title: Water temperature
             unit: C
@@ -42,6 +44,7 @@ from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.registry import Command, Factory, RunContext
 
 if TYPE_CHECKING:
+    from duckpond.factories.export import ExportManifest
     from duckpond.site.render import ChartSpec, PageSpec, SiteReport
     from duckpond.tinyfs.fs import WD, NodePath
 
@@ -69,6 +72,7 @@ class PageConfig(BaseModel):
     slug: str = "$0"
     title: str = "$0"
     description: str = ""
+    columns: str = "*"
     charts: list[ChartConfig] | None = None
 
 
@@ -136,20 +140,18 @@ def _label(base: str) -> str:
 
 
 def _page(
-    root: WD,
     match: NodePath,
+    manifest: ExportManifest,
     cfg: PageConfig,
     units: dict[str, str],
-    temporal: Sequence[str],
-    work: Path,
 ) -> PageSpec:
-    from duckpond.factories.export import export
+    import fnmatch
+
     from duckpond.site.render import ChartSpec, PageSpec, SeriesRef
     from duckpond.tinyfs.glob import substitute
 
     slug = _slug(substitute(cfg.slug, match.captures), match.path)
     title = substitute(cfg.title, match.captures)
-    manifest = export(root, [f"{match.path}/res=*.series"], work / slug, temporal=temporal)
     names = manifest.names()
     if len(names) != 1:
         raise InvalidData(f"sitegen: expected one reduced series here, found {names}", match.path)
@@ -157,7 +159,10 @@ def _page(
     if not resolutions:
         raise InvalidData("sitegen: no res=<R>.series below this page's directory", match.path)
     columns = manifest.resolutions(names[0])[0].columns
-    bases = _base_columns(columns)
+    wanted = substitute(cfg.columns, match.captures)
+    bases = [b for b in _base_columns(columns) if fnmatch.fnmatchcase(b, wanted)]
+    if not bases:
+        raise InvalidData(f"sitegen: no column matches {wanted!r} for page {slug!r}", match.path)
     if cfg.charts is None:
         charts = _default_charts(bases, units)
     else:
@@ -200,17 +205,28 @@ def build_site(root: WD, config: SitegenConfig, out_dir: str | Path) -> SiteRepo
         NotFound: a page pattern matches nothing. InvalidData: a page has no reduced series, or a
         chart names a column the data lacks. UsageError: two pages get the same slug.
     """
+    from duckpond.factories.export import export
     from duckpond.site.render import SiteSpec, render_site
 
     out = Path(out_dir)
     pages: list[PageSpec] = []
+    exported: dict[str, ExportManifest] = {}  # one export per directory, however many pages
     with tempfile.TemporaryDirectory(prefix="duckpond-site-") as tmp:
         for cfg in config.pages:
             matches = [m for m in root.glob(cfg.pattern) if m.is_dir]
             if not matches:
                 raise NotFound(f"sitegen: no directory matches {cfg.pattern!r}")
             for m in matches:
-                pages.append(_page(root, m, cfg, config.units, config.temporal, Path(tmp)))
+                manifest = exported.get(m.path)
+                if manifest is None:
+                    manifest = export(
+                        root,
+                        [f"{m.path}/res=*.series"],
+                        Path(tmp) / str(len(exported)),
+                        temporal=config.temporal,
+                    )
+                    exported[m.path] = manifest
+                pages.append(_page(m, manifest, cfg, config.units))
         slugs = [p.slug for p in pages]
         dupes = sorted({s for s in slugs if slugs.count(s) > 1})
         if dupes:
