@@ -11,7 +11,8 @@ Config (YAML)::
       - pattern: /reduced/*               # glob; each match is one page: a directory holding
                                           # res=<R>.series (a temporal-reduce node, for example)
         slug: "$0"                        # the page's file name; $0, $1 ... are the glob's captures
-        title: "Site $0"
+                                          # (default: the first capture, or the directory's name)
+        title: "Site $0"                  # (default: the slug)
         description: ""                   # optional text under the title
         columns: "B01.*"                  # optional glob over column base names (default: all);
                                           # one directory can feed several pages this way
@@ -69,8 +70,8 @@ class PageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pattern: str = Field(min_length=1)
-    slug: str = "$0"
-    title: str = "$0"
+    slug: str | None = None  # default: the first capture, or the matched directory's name
+    title: str | None = None  # default: the slug
     description: str = ""
     columns: str = "*"
     charts: list[ChartConfig] | None = None
@@ -150,8 +151,9 @@ def _page(
     from duckpond.site.render import ChartSpec, PageSpec, SeriesRef
     from duckpond.tinyfs.glob import substitute
 
-    slug = _slug(substitute(cfg.slug, match.captures), match.path)
-    title = substitute(cfg.title, match.captures)
+    default = match.captures[0] if match.captures else match.name
+    slug = _slug(substitute(cfg.slug, match.captures) if cfg.slug else default, match.path)
+    title = substitute(cfg.title, match.captures) if cfg.title else slug
     names = manifest.names()
     if len(names) != 1:
         raise InvalidData(f"sitegen: expected one reduced series here, found {names}", match.path)
