@@ -72,19 +72,21 @@ def pond_with_site(tmp_path_factory):
     return pond, out, report
 
 
+def page_config(html_path):
+    found = re.search(
+        r'<script type="application/json" id="duckpond-config">(.*?)</script>',
+        html_path.read_text(),
+        re.S,
+    )
+    return json.dumps(json.loads(found.group(1)), ensure_ascii=False)
+
+
 def test_build_writes_pages_and_data(pond_with_site):
     _, out, _ = pond_with_site
     assert (out / "index.html").exists()
     assert (out / "b01.html").exists() and (out / "jfk.html").exists()
     assert (out / "b01.md").read_text().startswith("# b01: res=1h.series, ")
-    config = json.loads(
-        re.search(
-            r'<script type="application/json" id="duckpond-config">(.*?)</script>',
-            (out / "jfk.html").read_text(),
-            re.S,
-        ).group(1)
-    )
-    text = json.dumps(config, ensure_ascii=False)
+    text = page_config(out / "jfk.html")
     assert "JFK.AirTemperature.C" in text and "°C" in text
 
 
@@ -157,7 +159,7 @@ def test_pages_filtered_by_column_glob(pond_with_site, tmp_path):
         }
     )
     build_site(pond.root(), config, tmp_path / "site")
-    html = (tmp_path / "site" / "temperatures.html").read_text()
+    html = page_config(tmp_path / "site" / "temperatures.html")
     assert "JFK.AirTemperature.C" in html and "JFK.DewPoint.C" in html
     assert "RelativeHumidity" not in html
     assert (tmp_path / "site" / "b01-all.html").exists()
