@@ -33,12 +33,15 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import pyarrow as pa
+from pydantic import AfterValidator
 
 from duckpond.errors import InvalidData, QueryError
+from duckpond.steward.query import register_table
 from duckpond.tinyfs.model import FILE_SERIES, FILE_TABLE, NodeVersion
+from duckpond.tinyfs.tables import conform
 
 if TYPE_CHECKING:
     from datafusion import SessionContext
@@ -52,14 +55,18 @@ __all__ = [
     "Leaf",
     "Lineage",
     "Match",
+    "NonBlank",
     "Part",
     "Window",
+    "conform",
     "format_resolution",
     "match_inputs",
+    "non_blank",
     "parse_resolution",
     "parse_time",
     "quote",
     "register_match",
+    "register_table",
     "run_query",
     "ts_literal",
 ]
@@ -359,17 +366,15 @@ def _read_version(np: NodePath, v: NodeVersion) -> pa.Table:
         return pq.read_table(pa.BufferReader(f.read())).replace_schema_metadata(None)
 
 
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns (missing ones null, types cast)."""
-    if table.schema.remove_metadata() == schema:
-        return table.replace_schema_metadata(None)
-    columns = []
-    for f in schema:
-        if f.name in table.column_names:
-            columns.append(table.column(f.name).cast(f.type))
-        else:
-            columns.append(pa.nulls(table.num_rows, f.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+def non_blank(text: str) -> str:
+    """Pydantic validator: ``text`` must not be empty or blank."""
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+#: A config string that must not be empty or blank (pydantic annotated type).
+NonBlank = Annotated[str, AfterValidator(non_blank)]
 
 
 def filter_window(table: pa.Table, time_column: str, window: Window) -> pa.Table:
@@ -479,14 +484,6 @@ def session() -> SessionContext:
     from duckpond.steward.query import session as _session
 
     return _session()
-
-
-def register_table(ctx: SessionContext, name: str, table: pa.Table) -> None:
-    """Register an Arrow table (possibly with no rows) under ``name``."""
-    batches = table.to_batches()
-    if not batches:
-        batches = [pa.RecordBatch.from_pylist([], table.schema)]
-    ctx.register_record_batches(name, [batches])
 
 
 def register_parts(

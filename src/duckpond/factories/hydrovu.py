@@ -71,7 +71,7 @@ import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from duckpond.errors import InvalidData, InvalidPath, NotADirectory, NotFound, UsageError
-from duckpond.factories.base import TIME_TYPE, FactoryNode
+from duckpond.factories.base import TIME_TYPE, FactoryNode, NonBlank, non_blank
 from duckpond.factories.registry import Command, Factory, RunContext
 from duckpond.tinyfs.model import FILE_SERIES, FILE_TABLE
 
@@ -167,16 +167,10 @@ def _env_ref_only(text: str) -> str:
     return text.strip()
 
 
-def _non_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
 def _pond_path(text: str) -> str:
     from duckpond.tinyfs import paths
 
-    _non_blank(text)
+    non_blank(text)
     try:
         paths.split(text)
     except InvalidPath as exc:
@@ -185,9 +179,8 @@ def _pond_path(text: str) -> str:
 
 
 EnvRef = Annotated[str, AfterValidator(_env_ref_only)]
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
 PondPath = Annotated[str, AfterValidator(_pond_path)]
-UrlWithRefs = Annotated[str, AfterValidator(_non_blank), AfterValidator(check_env_refs)]
+UrlWithRefs = Annotated[str, AfterValidator(non_blank), AfterValidator(check_env_refs)]
 
 
 def resolve_folder(node: NodePath, folder: str) -> str:

@@ -82,7 +82,7 @@ import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from duckpond.errors import InvalidData, InvalidPath, NotFound, UsageError
-from duckpond.factories.base import TIME_TYPE, FactoryNode
+from duckpond.factories.base import TIME_TYPE, FactoryNode, non_blank
 from duckpond.factories.hydrovu import (
     PondPath,
     check_env_refs,
@@ -142,12 +142,6 @@ _OFFSET_HOURS = re.compile(r"^([+-]?)(\d{1,2}(?:\.\d+)?)$")
 # --------------------------------------------------------------------------------------------
 
 
-def _non_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
 def _zone(text: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,7 +154,7 @@ def _zone(text: str) -> str:
     return text
 
 
-HostGlob = Annotated[str, AfterValidator(_non_blank), AfterValidator(check_env_refs)]
+HostGlob = Annotated[str, AfterValidator(non_blank), AfterValidator(check_env_refs)]
 Zone = Annotated[str, AfterValidator(_zone)]
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pyarrow as pa
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from duckpond.errors import InvalidData
 from duckpond.factories.base import (
@@ -47,6 +47,7 @@ from duckpond.factories.base import (
     FactoryNode,
     Lineage,
     Match,
+    NonBlank,
     Window,
     filter_window,
     parse_time,
@@ -65,13 +66,6 @@ if TYPE_CHECKING:
 __all__ = ["FACTORY", "JoinConfig", "JoinInput", "TimeseriesJoin"]
 
 
-def _non_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
 TimeUs = Annotated[int, BeforeValidator(parse_time)]
 
 

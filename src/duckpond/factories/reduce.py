@@ -61,6 +61,7 @@ from duckpond.factories.base import (
     FactoryNode,
     Lineage,
     Match,
+    NonBlank,
     Part,
     Window,
     added_window,
@@ -91,14 +92,7 @@ def _resolution(text: str) -> str:
     return text.strip()
 
 
-def _non_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
 Resolution = Annotated[str, AfterValidator(_resolution)]
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
 
 
 class ReduceConfig(BaseModel):

@@ -40,6 +40,7 @@ from duckpond.factories.base import (
     FactoryNode,
     Lineage,
     Match,
+    NonBlank,
     Window,
     filter_window,
     match_inputs,
@@ -67,14 +68,7 @@ def _table_name(name: str) -> str:
     return name
 
 
-def _non_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
 TableName = Annotated[str, AfterValidator(_table_name)]
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
 
 
 class SqlDerivedConfig(BaseModel):

@@ -21,6 +21,7 @@ from duckpond.tinyfs.model import NodeVersion
 __all__ = [
     "TimeRange",
     "check_parquet",
+    "conform",
     "filter_time",
     "merged_schema",
     "overlaps",
@@ -109,7 +110,8 @@ def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
         ) from exc
 
 
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns (missing ones null, types cast)."""
     if table.schema.remove_metadata() == schema:
         return table.replace_schema_metadata(None)
     columns = []
@@ -157,8 +159,8 @@ def read_versions(
         return schema.empty_table()
     schema = merged_schema([t.schema for t in tables])
     if len(tables) == 1:
-        return _conform(tables[0], schema)
-    return pa.concat_tables([_conform(t, schema) for t in tables])
+        return conform(tables[0], schema)
+    return pa.concat_tables([conform(t, schema) for t in tables])
 
 
 def iter_version_batches(
@@ -176,9 +178,7 @@ def iter_version_batches(
             pf = pq.ParquetFile(_source(opener, v))
             for batch in pf.iter_batches(batch_size=batch_size):
                 yield (
-                    _conform(pa.Table.from_batches([batch]), schema)
-                    .combine_chunks()
-                    .to_batches()[0]
+                    conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]
                 )
 
     return schema, batches()
