@@ -20,21 +20,31 @@ if TYPE_CHECKING:
     from duckpond.tinyfs.fs import WD
 
 __all__ = [
+    "AUTO_SETTINGS",
     "GLOB_MAGIC",
     "Progress",
+    "after_commit",
     "binary_stdout",
     "format_size",
     "format_time",
     "has_magic",
+    "key_values",
     "open_pond",
     "pond_path",
     "progress",
     "stderr_is_tty",
     "stdout_is_tty",
+    "warn",
     "write_transaction",
 ]
 
 GLOB_MAGIC = frozenset("*?[")
+
+#: The settings that make :func:`duckpond.remote.after_commit` do anything (auto push, auto
+#: mirror sync). Spelled out here so that a write command on a pond without them never imports
+#: ``duckpond.remote`` (~25 ms); tests check they equal ``duckpond.remote.config.AUTO_PUSH`` and
+#: ``duckpond.mirror.AUTO_SYNC``.
+AUTO_SETTINGS = ("backup.auto_push", "mirror.auto_sync")
 
 
 def pond_path(args: argparse.Namespace) -> str:
@@ -50,30 +60,87 @@ def pond_path(args: argparse.Namespace) -> str:
 
 
 def open_pond(args: argparse.Namespace) -> Pond:
-    """Open the pond for reading, as of ``--at-txn`` when the command has it and it is given.
+    """Open the pond, as of ``--at-txn`` when the command has it and it is given.
+
+    The built-in factories resolve dynamic nodes (``pond mknod``), so they read like any file.
 
     Raises:
         UsageError (no pond given), NotAPond, NotFound (``--at-txn`` never committed).
     """
+    from duckpond.factories import resolver
     from duckpond.steward.pond import Pond
 
-    return Pond.open(pond_path(args), at_txn=getattr(args, "at_txn", None))
+    return Pond.open(pond_path(args), at_txn=getattr(args, "at_txn", None), factories=resolver)
 
 
 @contextlib.contextmanager
 def write_transaction(args: argparse.Namespace) -> Iterator[tuple[Pond, WD]]:
     """Open the pond and one transaction recording the command line; yields (pond, root WD).
 
-    Nothing is committed if the block raises.
+    Nothing is committed if the block raises. After a commit (the write lock released), the
+    auto push and auto mirror sync run (:func:`after_commit`).
 
     Raises:
         PondLocked: another writer holds the lock (at once, never waits). NotAPond, UsageError.
     """
+    from duckpond.factories import resolver
     from duckpond.steward.pond import Pond
 
-    pond = Pond.open(pond_path(args))
+    pond = Pond.open(pond_path(args), factories=resolver)
+    before = pond.txn_seq
     with pond.transaction(getattr(args, "argv", None) or [args.command]) as tx:
         yield pond, tx.root()
+    if pond.txn_seq != before:
+        after_commit(pond)
+
+
+def after_commit(pond: Pond) -> None:
+    """Run the auto push and auto mirror sync the pond's settings ask for, after a commit.
+
+    Never raises: each failure is a ``pond: warning:`` line on stderr (the commit stands).
+    Without either setting this costs one read of the settings and imports nothing.
+    """
+    from duckpond.errors import PondError
+
+    try:
+        settings = pond.settings
+    except PondError as exc:
+        warn(f"after-commit hooks skipped: {exc}")
+        return
+    if not any(settings.get(key) for key in AUTO_SETTINGS):
+        return
+    from duckpond.remote import after_commit as run_hooks
+
+    try:
+        errors = run_hooks(pond).errors
+    except Exception as exc:  # noqa: BLE001 - the commit stands; a hook's bug must not hide it
+        errors = [f"after-commit hooks failed: {type(exc).__name__}: {exc}"]
+    for line in errors:
+        warn(line)
+
+
+def warn(message: str) -> None:
+    """One line ``pond: warning: <message>`` on stderr (after flushing stdout)."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    print(f"pond: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def key_values(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=x=y"]`` -> ``{"a": "1", "b": "x=y"}`` (``-o``/``-v`` options; last wins).
+
+    Raises:
+        UsageError: an item without ``=`` or with an empty key.
+    """
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} takes KEY=VALUE, not {item!r}")
+        out[key.strip()] = value
+    return out
 
 
 def has_magic(pattern: str) -> bool:

@@ -17,14 +17,17 @@ Every error is one line on stderr, ``pond: <path>: <cause>``; a traceback is add
 130   interrupted (Ctrl-C)
 ====  =====================================================================================
 
-A closed stdout (``pond cat ... | head``) ends the command quietly with status 0.
+A closed stdout (``pond cat ... | head``) ends the command quietly with status 0. Warnings (a
+factory input pattern that matches nothing, a failed auto push after a commit) are one line each,
+``pond: warning: <message>``, and do not change the status.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from duckpond.errors import PondError
 
@@ -52,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     args.argv = _recorded_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _warnings_as_lines():
+            return int(args.func(args) or 0)
     except BrokenPipeError:
         _silence_stdout()
         return 0
@@ -78,6 +82,31 @@ def run() -> None:
     except BrokenPipeError:
         _silence_stdout()
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each warning the command raises as one line ``pond: warning: <message>`` on stderr.
+
+    User warnings (a factory input matching nothing: ``EmptyInputWarning``) are always shown,
+    once per distinct message; other categories follow the interpreter's filters.
+    """
+    import warnings
+
+    seen: set[str] = set()
+
+    def show(message: Warning | str, *_: object, **__: object) -> None:
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.add(text)
+            from duckpond.cli.common import warn
+
+            warn(text)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
 
 
 def _fail(message: str, *, hint: bool = False) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from duckpond.cli.commands import COMMANDS
 
@@ -34,7 +35,35 @@ class CliUsageError(Exception):
 
 
 class CliParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are exceptions (one line, exit 2) instead of exits."""
+    """An ArgumentParser whose errors are exceptions (one line, exit 2) instead of exits.
+
+    Args:
+        populate: called with the parser before it first parses or formats help: a command
+            with actions of its own (``pond backup push``) adds them there, so that ``pond
+            --help`` and the other commands do not pay for building their parsers.
+    """
+
+    def __init__(
+        self, *args: Any, populate: Callable[[CliParser], None] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def populated(self) -> CliParser:
+        """This parser with its deferred arguments added."""
+        populate, self._populate = self._populate, None
+        if populate is not None:
+            populate(self)
+        return self
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        return super(CliParser, self.populated()).parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        return super(CliParser, self.populated()).format_usage()
+
+    def format_help(self) -> str:
+        return super(CliParser, self.populated()).format_help()
 
     def error(self, message: str) -> NoReturn:
         raise CliUsageError(f"{message} (see '{self.prog} --help')")

@@ -6,7 +6,8 @@ Each module defines ``add_parser(subparsers, parents)`` (argparse only, stdlib o
 
 from __future__ import annotations
 
-#: Command modules in the order ``pond --help`` lists them.
+#: Command modules in the order ``pond --help`` lists them (a module may name its command
+#: differently: ``list_factories`` is ``pond list-factories``).
 COMMANDS = (
     "init",
     "mkdir",
@@ -21,4 +22,12 @@ COMMANDS = (
     "status",
     "recover",
     "maintain",
+    "list_factories",
+    "mknod",
+    "run",
+    "apply",
+    "export",
+    "backup",
+    "restore",
+    "mirror",
 )

@@ -1,0 +1,58 @@
+"""``pond apply -f FILE [-v KEY=VALUE ...]``: apply a YAML pipeline in one transaction."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) -> None:
+    p = subparsers.add_parser(
+        "apply",
+        parents=[common],
+        help="apply a pipeline: directories, copies and dynamic nodes from YAML",
+        description="Apply the pipeline in FILE: a multi-document YAML whose documents are "
+        "resources (kind: mkdir, copy or mknod; see examples/README.md). The text is first a "
+        "Jinja2 template: {{ NAME }} is the value of -v NAME=VALUE, else of the environment "
+        "variable NAME. Relative host paths are relative to FILE's folder. Everything is "
+        "validated first, then applied in one transaction; applying the same file again "
+        "changes nothing and commits nothing. Prints one line per change.",
+    )
+    p.add_argument(
+        "-f", "--file", required=True, metavar="FILE", help="the pipeline (YAML) on the host"
+    )
+    p.add_argument(
+        "-v",
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template variable (repeatable); overrides the environment",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from duckpond.cli.common import after_commit, key_values, open_pond
+    from duckpond.factories.apply import apply_file
+
+    variables = key_values(args.var, "-v")
+    pond = open_pond(args)
+    report = apply_file(pond, args.file, variables, args=tuple(args.argv))
+    changes = [c for c in report.changes if c.action != "unchanged"]
+    if not changes:
+        print("nothing changed")
+        return 0
+    width = max(len(c.action) for c in changes)
+    lines = [
+        f"{c.action:<{width}}  {c.kind:<5}  {c.path}" + (f"  ({c.detail})" if c.detail else "")
+        for c in changes
+    ]
+    if report.txn_seq is not None:
+        lines.append(f"committed transaction {report.txn_seq}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    if report.txn_seq is not None:
+        after_commit(pond)
+    return 0
