@@ -1,26 +1,61 @@
 #!/usr/bin/env bash
 # The main job on the bundled real data (data/, see each PROVENANCE.md):
-# CSV readings -> a new pond in demo/pond -> series -> an hourly SQL summary.
+#   readings in (CSV files, HydroVu devices, LakeTech exports in an inbox) -> a pond in demo/pond
+#   -> joined and downsampled series (1h 2h 4h 12h 24h) -> a static website in demo/site.
+# The HydroVu devices come from the HydroVu-compatible test server, started here on loopback and
+# serving the same bundled real readings (it stands in for www.hydrovu.com).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=.venv/bin/python
 POND_BIN=.venv/bin/pond
 export POND="$PWD/demo/pond"
 rm -rf demo
 mkdir -p demo
 
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$PY -m duckpond.hydrovu.testserver --port "$PORT" >demo/hydrovu-server.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+$PY - "$PORT" <<'PYEOF'
+import socket, sys, time
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.2).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    sys.exit("the HydroVu test server did not start (see demo/hydrovu-server.log)")
+PYEOF
+export HYDROVU_BASE_URL="http://127.0.0.1:$PORT/public-api/"
+export HYDROVU_CLIENT_ID=test-client HYDROVU_CLIENT_SECRET=test-secret
+export LAKETECH_INBOX="$PWD/data/laketech_sample"
+
+SUMMARY_SQL=$(cat <<'SQL'
+SELECT 'B01 water' AS series, count(*) AS days, min("Timestamp") AS first_day,
+       round(min("B01.WaterTemperature.C.min"), 2) AS lowest_c,
+       round(avg("B01.WaterTemperature.C.avg"), 2) AS mean_c,
+       round(max("B01.WaterTemperature.C.max"), 2) AS highest_c
+FROM source WHERE "B01.WaterTemperature.C.count" > 0
+UNION ALL
+SELECT 'JFK air', count(*), min("Timestamp"), round(min("JFK.AirTemperature.C.min"), 2),
+       round(avg("JFK.AirTemperature.C.avg"), 2), round(max("JFK.AirTemperature.C.max"), 2)
+FROM source WHERE "JFK.AirTemperature.C.count" > 0
+SQL
+)
+
+set -x
 $POND_BIN init
-$POND_BIN mkdir -p /raw
-$POND_BIN copy "host+csv+series://$PWD/data/neracoos_b01_water_temperature_30min/neracoos_b01_water_temperature_30min.csv" /raw/b01.series
-$POND_BIN copy "host+csv+series://$PWD/data/jfk_weather_2013_hourly/jfk_weather_2013_hourly.csv" /raw/jfk.series
-$POND_BIN list -l
-echo
-echo "Daily water temperature at buoy B01 (first 10 days), by SQL over the pond:"
-$POND_BIN cat /raw/b01.series --format table --sql "
-  SELECT date_bin(INTERVAL '1 day', \"Timestamp\", TIMESTAMP '1970-01-01T00:00:00Z') AS day,
-         round(min(\"WaterTemperature.C\"), 3) AS min_c,
-         round(avg(\"WaterTemperature.C\"), 3) AS avg_c,
-         round(max(\"WaterTemperature.C\"), 3) AS max_c,
-         count(*) AS readings
-  FROM source GROUP BY day ORDER BY day LIMIT 10"
-echo
+$POND_BIN apply -f examples/pipeline.yaml
+$POND_BIN apply -f examples/sources.yaml
+$POND_BIN run /sources/hydrovu collect
+$POND_BIN run /sources/laketech ingest
+$POND_BIN apply -f examples/site.yaml
+$POND_BIN run /site build demo/site
+$POND_BIN list '/reduced/**'
+$POND_BIN cat /reduced/all/res=24h.series --format table --sql "$SUMMARY_SQL"
 $POND_BIN log
+set +x
+echo
+echo "The website is in demo/site: open demo/site/index.html, or serve it:"
+echo "  $PY -m http.server -d demo/site 8000"

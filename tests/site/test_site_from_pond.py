@@ -171,3 +171,46 @@ def test_pages_filtered_by_column_glob(pond_with_site, tmp_path):
             ),
             tmp_path / "site2",
         )
+
+
+def test_rows_without_page_data_are_left_out(tmp_path):
+    """A page cut from a joined series must not span the other site's rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from duckpond.site import (
+        ChartSpec,
+        PageSpec,
+        PartFile,
+        Resolution,
+        SeriesRef,
+        SiteSpec,
+        render_site,
+    )
+
+    hour = 3_600_000_000
+    part = tmp_path / "res=1h" / "year=2020" / "part.parquet"
+    part.parent.mkdir(parents=True)
+    n = 10
+    values = [None] * 4 + [float(i) for i in range(4, n)]  # the first 4 rows are another site's
+    pq.write_table(
+        pa.table(
+            {
+                "Timestamp": pa.array([i * hour for i in range(n)], pa.timestamp("us", "UTC")),
+                "S.T.C.avg": values,
+                "S.T.C.min": values,
+                "S.T.C.max": values,
+            }
+        ),
+        part,
+    )
+    page = PageSpec(
+        slug="s",
+        title="S",
+        charts=(ChartSpec("T", "C", (SeriesRef("S T", "S.T.C"),)),),
+        resolutions=(Resolution("1h", 3600, (PartFile(part, 0, (n - 1) * hour, n),)),),
+    )
+    render_site(SiteSpec("t", (page,)), tmp_path / "out")
+    config = json.loads(page_config(tmp_path / "out" / "s.html"))
+    assert config["dataStartUs"] == 4 * hour
+    assert config["dataEndUs"] == n * hour

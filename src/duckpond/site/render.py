@@ -262,7 +262,10 @@ def _value_columns(page: PageSpec) -> list[str]:
 
 
 def _read_part(path: Path, columns: list[str]) -> Any:
-    """Read a part: Timestamp (us, UTC) then ``columns`` as float64 (all nulls if absent)."""
+    """Read a part: Timestamp (us, UTC) then ``columns`` as float64 (all nulls if absent).
+
+    Rows where every one of ``columns`` is null are dropped.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -297,6 +300,13 @@ def _read_part(path: Path, columns: list[str]) -> Any:
         arrays.append(arr)
         fields.append(pa.field(col, pa.float64()))
     out = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    if columns:
+        # rows where no charted column has a value (e.g. another site's rows of a joined series)
+        # are not this page's data: without them, spans and ranges end where its data ends
+        keep = pc.is_valid(out.column(columns[0]))
+        for col in columns[1:]:
+            keep = pc.or_(keep, pc.is_valid(out.column(col)))
+        out = out.filter(keep)
     return out.sort_by(TIME_COLUMN)
 
 
