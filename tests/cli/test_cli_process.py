@@ -144,3 +144,23 @@ def test_crash_then_status_and_recover(env: dict[str, str], tmp_path: Path) -> N
     )
     assert "rolled-back" in ok(pond_subprocess("log", env=env)).stdout.decode()
     assert ok(pond_subprocess("list", env=env)).stdout == b""
+
+
+def test_diagnostics_log_reads_writes_and_commits(env: dict[str, str]) -> None:
+    ok(pond_subprocess("init", env=env))
+    quiet = ok(pond_subprocess("copy", f"host+csv+series://{B01_CSV}", "/b01.series", env=env))
+    assert quiet.stderr == b""  # off by default
+    info = {**env, "DUCKPOND_LOG": "info"}
+    r = ok(pond_subprocess("copy", f"host+csv+series://{B01_CSV}", "/again.series", env=info))
+    err = r.stderr.decode()
+    assert "duckpond.tlogfs: wrote large file sha256=" in err
+    assert "duckpond.tlogfs: committed data version=" in err and "ms=" in err
+    assert "duckpond.steward: transaction committed" in err
+    debug = {**env, "DUCKPOND_LOG": "debug"}
+    r = ok(
+        pond_subprocess(
+            "cat", "/b01.series", "--sql", "SELECT 1 AS x", "--format", "csv", env=debug
+        )
+    )
+    err = r.stderr.decode()
+    assert "read partition part_id=" in err and "duckpond.sql: sql source=/b01.series" in err

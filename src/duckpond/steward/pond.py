@@ -221,6 +221,7 @@ class Pond:
         with translate_errors(str(root), what="opening the pond"):
             data = DeltaTable(str(root / "data"))
         control = ControlTable.open(root / "control")
+        _log.debug("opened pond path=%s data_version=%d", root, data.version())
         if at_txn is not None:
             version = _version_of_txn(data, at_txn)
             with translate_errors(str(root), what="time travel"):

@@ -10,10 +10,12 @@ node is reachable in the current tree. Times are timestamp[us, UTC].
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from duckpond import diagnostics
 from duckpond.errors import InvalidData, QueryError, translate_errors
 from duckpond.tinyfs.fs import NodePath
 from duckpond.tinyfs.model import FILE_SERIES, FILE_TABLE
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from datafusion import SessionContext
 
     from duckpond.steward.pond import Pond
+
+_log = diagnostics.get_logger("sql")
 
 __all__ = [
     "execute",
@@ -152,11 +156,18 @@ def execute(ctx: SessionContext, query: str, path: str | None = None) -> pa.Tabl
     Raises:
         QueryError: DataFusion rejected or failed the query (one line naming ``path``).
     """
+    started = time.perf_counter()
     with translate_errors(path, what="SQL"):
         try:
             result = ctx.sql(query).to_arrow_table()
         except Exception as exc:  # DataFusion raises bare Exception subclasses
             raise QueryError(_clean(str(exc)), path) from exc
+    _log.info(
+        "sql source=%s rows=%d ms=%.1f",
+        path,
+        result.num_rows,
+        (time.perf_counter() - started) * 1e3,
+    )
     return to_microseconds(result)
 
 

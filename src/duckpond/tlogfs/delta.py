@@ -18,12 +18,14 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import pyarrow as pa
 
+from duckpond import diagnostics
 from duckpond.errors import IntegrityError, NotFound, ReadOnly, translate_errors
 from duckpond.tinyfs.model import NodeVersion
 from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, HashedFile, copy_hashing
@@ -56,6 +58,8 @@ OPLOG_SCHEMA: Final = pa.schema(
     ]
 )
 _FILE_COLUMNS: Final = [f.name for f in OPLOG_SCHEMA if f.name != "part_id"]
+
+_log = diagnostics.get_logger("tlogfs")
 
 #: Large files already checked against their sha256 in this process, by (path, size, mtime ns).
 #: A file rewritten since (different size or mtime) is checked again.
@@ -231,8 +235,17 @@ class DeltaPersistence:
         return self._index
 
     def _load(self, part_id: str) -> Partition:
+        started = time.perf_counter()
         files = self._file_index().get(part_id, [])
-        return Partition(part_id, _read_parquet_files(files, _FILE_COLUMNS) if files else None)
+        table = _read_parquet_files(files, _FILE_COLUMNS) if files else None
+        _log.debug(
+            "read partition part_id=%s files=%d rows=%d ms=%.1f",
+            part_id,
+            len(files),
+            table.num_rows if table is not None else 0,
+            (time.perf_counter() - started) * 1e3,
+        )
+        return Partition(part_id, table)
 
     def file_count(self, part_id: str) -> int:
         """Number of live Delta data files in partition ``part_id``."""
@@ -311,6 +324,7 @@ class DeltaPersistence:
             tmp.unlink()
             return
         tmp.replace(final)
+        _log.info("wrote large file sha256=%s bytes=%d", sha, final.stat().st_size)
         self._new_blobs.add(sha)
         _remember_verified(final)
 
@@ -348,11 +362,18 @@ class DeltaPersistence:
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key in _VERIFIED:
             return
+        started = time.perf_counter()
         with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         if digest != sha:
             raise IntegrityError("large file content does not match its sha256", str(path))
         _VERIFIED.add(key)
+        _log.debug(
+            "verified large file sha256=%s bytes=%d ms=%.1f",
+            sha,
+            st.st_size,
+            (time.perf_counter() - started) * 1e3,
+        )
 
     # -- staging and commit -----------------------------------------------------------------
 
@@ -393,6 +414,7 @@ class DeltaPersistence:
 
         if not self._staged:
             return None
+        started = time.perf_counter()
         table = versions_to_arrow(self._staged)
         props = CommitProperties(
             custom_metadata=dict(metadata),
@@ -403,6 +425,14 @@ class DeltaPersistence:
             write_deltalake(
                 self.table, table, mode="append", partition_by=["part_id"], commit_properties=props
             )
+        _log.info(
+            "committed data version=%d txn_seq=%d rows=%d partitions=%d ms=%.1f",
+            self.table.version(),
+            self.txn_seq,
+            table.num_rows,
+            len(self._merged),
+            (time.perf_counter() - started) * 1e3,
+        )
         for part_id, merged in self._merged.items():
             self._committed[part_id] = merged
         self._merged.clear()
