@@ -151,16 +151,17 @@ def test_diagnostics_log_reads_writes_and_commits(env: dict[str, str]) -> None:
     quiet = ok(pond_subprocess("copy", f"host+csv+series://{B01_CSV}", "/b01.series", env=env))
     assert quiet.stderr == b""  # off by default
     info = {**env, "DUCKPOND_LOG": "info"}
-    r = ok(pond_subprocess("copy", f"host+csv+series://{B01_CSV}", "/again.series", env=info))
+    jfk = B01_CSV.parents[1] / "jfk_weather_2013_hourly" / "jfk_weather_2013_hourly.csv"
+    r = pond_subprocess("copy", f"host+csv+series://{jfk}", "/jfk.series", env=info)
+    assert r.returncode == 0
     err = r.stderr.decode()
     assert "duckpond.tlogfs: wrote large file sha256=" in err
     assert "duckpond.tlogfs: committed data version=" in err and "ms=" in err
     assert "duckpond.steward: transaction committed" in err
     debug = {**env, "DUCKPOND_LOG": "debug"}
-    r = ok(
-        pond_subprocess(
-            "cat", "/b01.series", "--sql", "SELECT 1 AS x", "--format", "csv", env=debug
-        )
+    r = pond_subprocess(
+        "cat", "/b01.series", "--sql", "SELECT 1 AS x", "--format", "csv", env=debug
     )
+    assert r.returncode == 0 and r.stdout == b"x\n1\n"
     err = r.stderr.decode()
     assert "read partition part_id=" in err and "duckpond.sql: sql source=/b01.series" in err
