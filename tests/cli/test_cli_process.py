@@ -162,6 +162,6 @@ def test_diagnostics_log_reads_writes_and_commits(env: dict[str, str]) -> None:
     r = pond_subprocess(
         "cat", "/b01.series", "--sql", "SELECT 1 AS x", "--format", "csv", env=debug
     )
-    assert r.returncode == 0 and r.stdout == b"x\n1\n"
+    assert r.returncode == 0 and r.stdout == b'"x"\n1\n'
     err = r.stderr.decode()
     assert "read partition part_id=" in err and "duckpond.sql: sql source=/b01.series" in err
