@@ -390,3 +390,90 @@ def test_new_file_version_leaves_directory_alone(fsx):
     fsx.root().write_file("/d/g", b"new name")
     fsx.commit()
     assert fsx.root().stat("/d").version == before + 1
+
+
+class _Squares:
+    """A dynamic table: n rows of (i, i*i); counts how often it is built."""
+
+    file_type = "file:table"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def read_table(self):
+        return pa.table({"i": list(range(self.n)), "sq": [i * i for i in range(self.n)]})
+
+    def read_bytes(self):
+        raise AssertionError("not a data file")
+
+
+class _Text:
+    file_type = "file:data"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def read_bytes(self) -> bytes:
+        return self.text.encode()
+
+    def read_table(self):
+        raise AssertionError("not a table")
+
+
+class _Numbers:
+    """A dynamic directory: one text file per number, and a table of squares."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def entries(self):
+        for i in range(self.n):
+            yield f"n{i}.txt", _Text(str(i))
+        yield "squares", _Squares(self.n)
+
+
+def test_dynamic_nodes(fsx):
+    from duckpond.errors import ReadOnly
+    from duckpond.tinyfs.model import DIR_DYNAMIC, child_id
+
+    built = []
+
+    def resolver(np, factory, config):
+        assert factory == "numbers"
+        built.append(np.path)
+        return _Numbers(int(config))
+
+    fsx.fs.factories = resolver
+    r = fsx.root()
+    r.mkdir("/d")
+    node = r.create_dynamic("/d/nums", "numbers", b"3", directory=True)
+    fsx.commit()
+    fsx.fs.factories = resolver
+    r = fsx.root()
+    nums = r.resolve("/d/nums")
+    assert nums.file_type == DIR_DYNAMIC and nums.is_dir
+    assert [n.name for n in r.list("/d/nums")] == ["n0.txt", "n1.txt", "n2.txt", "squares"]
+    assert r.resolve("/d/nums/n2.txt").read_bytes() == b"2"
+    assert r.resolve("/d/nums/squares").read_table().column("sq").to_pylist() == [0, 1, 4]
+    # deterministic child ids: a hash of the parent's id and the name, the same on every read
+    first = r.resolve("/d/nums/squares").node.node_id
+    assert (
+        first == child_id(node.node.node_id, "squares") == r.resolve("/d/nums/squares").node.node_id
+    )
+    assert [m.path for m in r.glob("/d/nums/n*.txt")] == [
+        "/d/nums/n0.txt",
+        "/d/nums/n1.txt",
+        "/d/nums/n2.txt",
+    ]
+    # computed once per process (cached by node id)
+    assert built == ["/d/nums"]
+    # read-only
+    with pytest.raises(ReadOnly):
+        r.write_file("/d/nums/new.txt", b"x")
+    with pytest.raises(ReadOnly):
+        r.write_file("/d/nums/n0.txt", b"x")
+    # a new config is a new version of the node, and the cache follows it
+    r.create_dynamic("/d/nums", "numbers", b"2", directory=True, overwrite=True)
+    assert [n.name for n in r.list("/d/nums")] == ["n0.txt", "n1.txt", "squares"]
+    with pytest.raises(AlreadyExists):
+        r.create_dynamic("/d/nums", "numbers", b"5", directory=True)
