@@ -260,3 +260,27 @@ def test_large_series_hash_matches_stored_bytes(pond):
     blob = pond.path / "data" / "_large_files" / f"sha256={v.sha256}"
     assert hashlib.sha256(blob.read_bytes()).hexdigest() == v.sha256
     assert blob.stat().st_size == v.size
+
+
+def test_verification_stamp_skips_rehash_until_the_blob_changes(pond):
+    import os
+
+    from duckpond.tlogfs import delta
+
+    with pond.transaction(["big"]) as tx:
+        tx.root().write_file("/big", b"B" * 100_000)
+    blob = next((pond.path / "data" / "_large_files").glob("sha256=*"))
+    stamp = os.getxattr(blob, delta.VERIFIED_XATTR).decode()
+    assert stamp.startswith(blob.name.removeprefix("sha256=") + ":100000:")
+    # another process trusts the stamp and reads without hashing
+    code = (
+        "import sys; from duckpond import Pond; "
+        "print(len(Pond.open(sys.argv[1]).root().resolve('/big').read_bytes()))"
+    )
+    r = run_python(code, str(pond.path), env={"DUCKPOND_LOG": "debug"})
+    assert r.returncode == 0 and r.stdout.strip() == "100000"
+    assert "verified large file" not in r.stderr
+    # rewriting the blob changes its mtime: the stamp no longer applies and the hash is checked
+    blob.write_bytes(b"C" * 100_000)
+    r = run_python(code, str(pond.path))
+    assert r.returncode != 0 and "IntegrityError" in r.stderr

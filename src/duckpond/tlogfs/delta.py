@@ -65,6 +65,11 @@ _log = diagnostics.get_logger("tlogfs")
 #: A file rewritten since (different size or mtime) is checked again.
 _VERIFIED: set[tuple[str, int, int]] = set()
 
+#: Extended attribute on a large file recording "<sha256>:<size>:<mtime ns>" when it was last found
+#: to match its sha256, so that other processes need not hash it again until it changes. Where
+#: the host filesystem has no user xattrs, every process hashes a large file on first read.
+VERIFIED_XATTR: Final = "user.duckpond.verified"
+
 
 def versions_to_arrow(versions: Sequence[NodeVersion]) -> pa.Table:
     """Rows of :data:`OPLOG_SCHEMA` for the given node versions."""
@@ -362,12 +367,17 @@ class DeltaPersistence:
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key in _VERIFIED:
             return
+        stamp = f"{sha}:{st.st_size}:{st.st_mtime_ns}".encode()
+        if _get_stamp(path) == stamp:
+            _VERIFIED.add(key)
+            return
         started = time.perf_counter()
         with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         if digest != sha:
             raise IntegrityError("large file content does not match its sha256", str(path))
         _VERIFIED.add(key)
+        _set_stamp(path, stamp)
         _log.debug(
             "verified large file sha256=%s bytes=%d ms=%.1f",
             sha,
@@ -461,6 +471,21 @@ class DeltaPersistence:
 def _remember_verified(path: Path) -> None:
     st = path.stat()
     _VERIFIED.add((str(path), st.st_size, st.st_mtime_ns))
+    _set_stamp(path, f"{path.name.removeprefix('sha256=')}:{st.st_size}:{st.st_mtime_ns}".encode())
+
+
+def _get_stamp(path: Path) -> bytes | None:
+    try:
+        return os.getxattr(path, VERIFIED_XATTR)
+    except OSError:  # no such attribute, or no xattr support: hash it
+        return None
+
+
+def _set_stamp(path: Path, stamp: bytes) -> None:
+    try:
+        os.setxattr(path, VERIFIED_XATTR, stamp)
+    except OSError:  # read-only pond or no xattr support: the next process hashes again
+        pass
 
 
 def _read_parquet_files(files: list[str], columns: list[str]) -> pa.Table:
