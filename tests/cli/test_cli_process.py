@@ -165,3 +165,20 @@ def test_diagnostics_log_reads_writes_and_commits(env: dict[str, str]) -> None:
     assert r.returncode == 0 and r.stdout == b'"x"\n1\n'
     err = r.stderr.decode()
     assert "read partition part_id=" in err and "duckpond.sql: sql source=/b01.series" in err
+
+
+def test_maintain_verify_finds_silent_corruption(env: dict[str, str], tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"A" * 200_000)
+    ok(pond_subprocess("init", env=env))
+    ok(pond_subprocess("copy", f"host://{big}", "/big.bin", env=env))
+    r = pond_subprocess("maintain", "--verify", env=env)
+    assert r.returncode == 0 and b"every file version matches" in r.stdout
+    blob = next((Path(env["POND"]) / "data" / "_large_files").glob("sha256=*"))
+    st = blob.stat()
+    blob.write_bytes(b"B" * 200_000)
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime: the stamp holds
+    r = pond_subprocess("maintain", "--verify", env=env)
+    assert r.returncode == 8
+    assert b"content does not match its sha256" in r.stdout
+    assert r.stderr.decode().count("\n") == 1

@@ -517,6 +517,14 @@ class Pond:
                 checkpoint_version=table.version(),
             )
 
+    def verify(self) -> list[str]:
+        """Re-hash every stored file version (inline and large files), ignoring stamps.
+
+        Returns:
+            One line per problem; empty when every version's bytes match its sha256.
+        """
+        return self._persistence.verify_all()
+
     def disk_usage(self) -> int:
         """Bytes the pond occupies on the host."""
         return _dir_size(self.path)

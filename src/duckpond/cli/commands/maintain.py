@@ -19,6 +19,11 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
     p.add_argument("--no-compact", action="store_true", help="skip compaction")
     p.add_argument("--no-vacuum", action="store_true", help="skip vacuum")
     p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also re-hash every stored file version against its sha256 (exit 8 on a mismatch)",
+    )
+    p.add_argument(
         "--retention-hours",
         type=int,
         default=168,
@@ -30,7 +35,7 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 
 def run(args: argparse.Namespace) -> int:
     from duckpond.cli.common import format_size, open_pond, progress
-    from duckpond.errors import UsageError
+    from duckpond.errors import IntegrityError, UsageError
 
     if args.retention_hours < 0:
         raise UsageError("--retention-hours must be 0 or more")
@@ -46,4 +51,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"orphans:       {report.orphans_removed} large file(s) removed")
     print(f"freed:         {format_size(report.bytes_freed)} ({report.bytes_freed} bytes)")
     print(f"checkpoint:    data table version {report.checkpoint_version}")
+    if args.verify:
+        with progress("verifying every file version", None):
+            problems = pond.verify()
+        for problem in problems:
+            print(f"problem:       {problem}")
+        if problems:
+            raise IntegrityError(f"{len(problems)} stored file version(s) fail their sha256")
+        print("verified:      every file version matches its sha256")
     return 0
