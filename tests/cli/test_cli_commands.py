@@ -295,3 +295,18 @@ def test_big_copy_is_quiet_when_not_a_terminal(
     r = run_cli("copy", big, "/big.bin")
     assert (r.code, r.out, r.err) == (0, b"", "")
     assert run_cli("cat", "/big.bin").out == big.read_bytes()
+
+
+def test_log_shows_no_sequence_number_for_transactions_that_wrote_nothing(tmp_path, capsys) -> None:
+    from duckpond.cli.main import main
+
+    p = str(tmp_path / "p")
+    assert main(["--pond", p, "init"]) == 0
+    assert main(["--pond", p, "mkdir", "/a"]) == 0
+    assert main(["--pond", p, "mkdir", "/a"]) == 4  # failed: exists
+    assert main(["--pond", p, "mkdir", "-p", "/a"]) == 0  # nothing to write: completed
+    assert main(["--pond", p, "mkdir", "/b"]) == 0
+    capsys.readouterr()
+    assert main(["--pond", p, "log"]) == 0
+    seqs = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert seqs == ["1", "2", "-", "-", "3"]

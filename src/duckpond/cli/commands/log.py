@@ -16,9 +16,15 @@ def add_parser(
         description="One line per transaction, oldest first: sequence number, start time (UTC), "
         "outcome (committed, completed = nothing to write, failed, pending = begun and never "
         "ended: run 'pond recover', recovered, rolled-back), duration and the command line. "
-        "A failed transaction also shows its error. With --at-txn N, transactions up to N.",
+        "A failed transaction also shows its error. A transaction that committed no data "
+        "(completed, failed, rolled-back) used no sequence number and shows '-' instead. "
+        "With --at-txn N, transactions up to N.",
     )
     p.set_defaults(func=run)
+
+
+#: Outcomes of transactions that committed no data: their tentative txn_seq was not used.
+NO_SEQUENCE = frozenset({"completed", "failed", "rolled-back"})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     lines = []
     for r in records:
         took = f"{r.duration_ms:8.1f} ms" if r.duration_ms is not None else f"{'-':>8}   "
+        seq = "-" if r.outcome in NO_SEQUENCE else str(r.txn_seq)
         line = (
-            f"{r.txn_seq:>{width}}  {format_time(r.started)}  {r.outcome:<11}  {took}  "
+            f"{seq:>{width}}  {format_time(r.started)}  {r.outcome:<11}  {took}  "
             f"{shlex.join(r.args)}"
         )
         if r.error and r.outcome in {"failed", "recovered", "rolled-back"}:
