@@ -534,9 +534,8 @@ class WD:
             out: dict[str, Node] = {}
             for name, child in obj.entries():
                 paths.validate_name(name, paths.join((*np.parts, name)))
-                if isinstance(child, DynamicDirectory):
-                    ft = DIR_DYNAMIC
-                else:
+                ft: str = DIR_DYNAMIC
+                if not isinstance(child, DynamicDirectory):
                     ft = str(getattr(child, "file_type", FILE_DYNAMIC))
                 out[name] = Node(child_id(node.node_id, name), node.node_id, ft, child)
             return out

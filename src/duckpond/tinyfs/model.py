@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import time
 import uuid
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Final
 
 import pyarrow as pa
+
+from duckpond.times import now_us
 
 __all__ = [
     "DIRECTORY_SCHEMA",
@@ -29,6 +31,7 @@ __all__ = [
     "ROOT_ID",
     "SYMLINK",
     "DirEntry",
+    "FileType",
     "NodeVersion",
     "child_id",
     "decode_directory",
@@ -37,16 +40,44 @@ __all__ = [
     "now_us",
 ]
 
-DIR_PHYSICAL: Final = "dir:physical"
-DIR_DYNAMIC: Final = "dir:dynamic"
-SYMLINK: Final = "symlink"
-FILE_DATA: Final = "file:data"
-FILE_TABLE: Final = "file:table"
-FILE_SERIES: Final = "file:series"
-FILE_DYNAMIC: Final = "file:dynamic"
-FILE_TYPES: Final = frozenset(
-    {DIR_PHYSICAL, DIR_DYNAMIC, SYMLINK, FILE_DATA, FILE_TABLE, FILE_SERIES, FILE_DYNAMIC}
-)
+
+class FileType(StrEnum):
+    """What a node is, as the oplog's ``file_type`` column spells it.
+
+    A ``StrEnum``: each member equals its oplog string (``FileType.SERIES == "file:series"``).
+    """
+
+    DIR_PHYSICAL = "dir:physical"
+    DIR_DYNAMIC = "dir:dynamic"
+    SYMLINK = "symlink"
+    DATA = "file:data"
+    TABLE = "file:table"
+    SERIES = "file:series"
+    FILE_DYNAMIC = "file:dynamic"
+
+    @property
+    def is_dir(self) -> bool:
+        return self in (FileType.DIR_PHYSICAL, FileType.DIR_DYNAMIC)
+
+    @property
+    def is_tabular(self) -> bool:
+        """A table or a series: content read as Arrow, queried with SQL."""
+        return self in (FileType.TABLE, FileType.SERIES)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self in (FileType.DIR_DYNAMIC, FileType.FILE_DYNAMIC)
+
+
+# Short names for the members, used throughout the package.
+DIR_PHYSICAL: Final = FileType.DIR_PHYSICAL
+DIR_DYNAMIC: Final = FileType.DIR_DYNAMIC
+SYMLINK: Final = FileType.SYMLINK
+FILE_DATA: Final = FileType.DATA
+FILE_TABLE: Final = FileType.TABLE
+FILE_SERIES: Final = FileType.SERIES
+FILE_DYNAMIC: Final = FileType.FILE_DYNAMIC
+FILE_TYPES: Final = frozenset(FileType)
 
 #: The root directory's fixed node id (a UUID, like every other id).
 ROOT_ID: Final = "00000000-0000-7000-8000-000000000000"
@@ -59,11 +90,6 @@ DIRECTORY_SCHEMA: Final = pa.schema(
         pa.field("file_type", pa.string(), nullable=False),
     ]
 )
-
-
-def now_us() -> int:
-    """Current wall-clock time as integer µs since the Unix epoch, UTC."""
-    return time.time_ns() // 1000
 
 
 def new_node_id() -> str:
