@@ -273,14 +273,10 @@ def _cast_columns(table: pa.Table, tc: str, types: dict[str, pa.DataType]) -> pa
     return table.cast(schema)
 
 
-def _build(nodepath: NodePath, config: Any, raw: bytes) -> TimeseriesJoin:
-    return TimeseriesJoin(nodepath, config, raw)
-
-
 FACTORY = Factory(
     name="timeseries-join",
     kind="file",
     description="series outer-joined on time by scope; columns renamed <scope>.<column>",
     config_model=JoinConfig,
-    build=_build,
+    build=TimeseriesJoin,
 )
