@@ -632,27 +632,9 @@ class WD:
                 raise NotFound("no such file or directory", full)
             nodepath = NodePath(self.fs, (*parent.parts, part), child)
             if child.is_symlink:
-                budget[0] -= 1
-                if budget[0] < 0:
-                    raise SymlinkLoop("too many levels of symbolic links", full)
-                target = nodepath.readlink()
-                sub = WD(self.fs, parent)
-                tstack, tlast = sub._walk_to(target, follow_last=True, budget=budget)
-                if tlast is None:
-                    stack = tstack
-                else:
-                    tchild = self._child(tstack[-1], tlast)
-                    if tchild is None:
-                        if last:
-                            raise NotFound(f"dangling symlink to {target!r}", full)
-                        raise NotFound(f"dangling symlink to {target!r}", full)
-                    tnp = NodePath(self.fs, (*tstack[-1].parts, tlast), tchild)
-                    if last and not tnp.is_dir:
-                        # keep the path the user gave for the final file
-                        return [*tstack], tlast
-                    if not tnp.is_dir:
-                        raise NotADirectory("not a directory", full)
-                    stack = [*tstack, tnp]
+                stack, final = self._through_symlink(nodepath, parent, last=last, budget=budget)
+                if final is not None:
+                    return stack, final
                 continue
             if not nodepath.is_dir:
                 if last:
@@ -660,6 +642,28 @@ class WD:
                 raise NotADirectory("not a directory", full)
             stack.append(nodepath)
         return stack, None
+
+    def _through_symlink(
+        self, link: NodePath, parent: NodePath, *, last: bool, budget: list[int]
+    ) -> tuple[list[NodePath], str | None]:
+        """Follow ``link`` (a child of ``parent``): the new stack, and the final component when
+        the link is the path's last component and names a file (else ``None``)."""
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SymlinkLoop("too many levels of symbolic links", link.path)
+        target = link.readlink()
+        tstack, tlast = WD(self.fs, parent)._walk_to(target, follow_last=True, budget=budget)
+        if tlast is None:
+            return tstack, None
+        tchild = self._child(tstack[-1], tlast)
+        if tchild is None:
+            raise NotFound(f"dangling symlink to {target!r}", link.path)
+        resolved = NodePath(self.fs, (*tstack[-1].parts, tlast), tchild)
+        if resolved.is_dir:
+            return [*tstack, resolved], None
+        if last:  # keep the path the user gave for the final file
+            return tstack, tlast
+        raise NotADirectory("not a directory", link.path)
 
     def _stack_of(self, here: NodePath) -> list[NodePath]:
         root = self.fs.root().here
