@@ -27,6 +27,7 @@ from collect_testlib import (
 
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories import inbox
+from duckpond.formats.laketech import read_laketech
 
 NY = ZoneInfo("America/New_York")
 HEADER = "Timestamp,Series Name,Location,Parameter,Value,Offset\n"
@@ -322,7 +323,7 @@ def test_read_laketech_offsets_units_and_duplicates() -> None:
         "2020-01-01 07:00:00,Lake Shore Temp,Lake Shore,Temp,4,+00:00\n"
         "2020-01-01 12:00:00,Lake Shore pH (pH),Lake Shore,pH,7.1,+05:30\n"
     )
-    table = inbox.read_laketech(text.encode(), units={"Temp": "C"})
+    table = read_laketech(text.encode(), units={"Temp": "C"})
     assert table.column_names == [
         "Timestamp",
         "Lake_Shore.DO.mg_L",

@@ -18,7 +18,7 @@ from duckpond.remote import after_commit
 
 
 def _append(pond, rows: int = 10) -> None:
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(B01_CSV)
     with pond.transaction(["append"]) as tx:

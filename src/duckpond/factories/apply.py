@@ -404,7 +404,8 @@ def _copy(root: WD, res: CopyResource, host: Path, scheme: str, where: str) -> A
 
 
 def _read_series(host: Path, scheme: str, res: CopyResource) -> tuple[Any, str]:
-    from duckpond.timeseries import normalize_series, read_csv_series
+    from duckpond.formats.csv_series import read_csv_series
+    from duckpond.timeseries import normalize_series
 
     if scheme == "host+csv+series":
         return read_csv_series(host, time_column=res.time_column, tz=res.tz, path=str(host))

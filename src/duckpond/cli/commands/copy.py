@@ -247,7 +247,7 @@ def _copy_file(
     wd: WD, source: Source, host: Path, pond_path: str, args: argparse.Namespace, bar: Progress
 ) -> None:
     if source.scheme == "host+csv+series":
-        from duckpond.timeseries import read_csv_series
+        from duckpond.formats.csv_series import read_csv_series
 
         table, time_column = read_csv_series(
             host, time_column=args.time_column, tz=args.tz, path=str(host)
