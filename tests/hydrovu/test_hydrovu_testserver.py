@@ -12,7 +12,7 @@ import pytest
 
 from duckpond.errors import InvalidData, UsageError
 from duckpond.hydrovu.client import HydroVuClient
-from duckpond.hydrovu.testserver import (
+from duckpond.testing.hydrovu_server import (
     B01_LOCATION_ID,
     Device,
     HydroVuTestServer,
@@ -119,7 +119,15 @@ def test_protocol_details() -> None:
 
 def test_command_line_serves_the_bundled_data() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "duckpond.hydrovu.testserver", "--port", "0", "--data-dir", DATA],
+        [
+            sys.executable,
+            "-m",
+            "duckpond.testing.hydrovu_server",
+            "--port",
+            "0",
+            "--data-dir",
+            DATA,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -16,7 +16,7 @@ from duckpond import Pond
 from duckpond.factories import registry, resolver
 from duckpond.factories.apply import apply_file
 from duckpond.factories.base import EmptyInputWarning
-from duckpond.hydrovu.testserver import HydroVuTestServer, default_devices
+from duckpond.testing.hydrovu_server import HydroVuTestServer, default_devices
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
