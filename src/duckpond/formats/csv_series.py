@@ -361,7 +361,7 @@ def _drop_empty_trailing(table: pa.Table, path: str | None) -> pa.Table:
     )
     if not empty:
         raise InvalidData(f"column {table.num_columns} of the header has no name", path)
-    return table.drop_columns([table.num_columns - 1])
+    return table.remove_column(table.num_columns - 1)
 
 
 def _check_utf8(table: pa.Table, path: str | None) -> None:
@@ -398,11 +398,13 @@ def _keep_big_integers(
         return table
     text = read(dict.fromkeys(suspects, pa.string()), suspects)
     for name in suspects:
-        column = text.column(name)
-        present = column.filter(pc.invert(pc.is_null(column)))
-        if pc.all(pc.match_substring_regex(present, r"^\s*[+-]?\d+\s*$")).as_py():
+        column = pc.utf8_trim_whitespace(text.column(name))
+        blank = pc.or_(pc.is_null(column), pc.equal(column, ""))
+        present = column.filter(pc.invert(blank))
+        if pc.all(pc.match_substring_regex(present, r"^[+-]?\d+$")).as_py():
             index = table.schema.get_field_index(name)
-            table = table.set_column(index, pa.field(name, pa.string()), column)
+            kept = pc.if_else(blank, pa.scalar(None, pa.string()), column)
+            table = table.set_column(index, pa.field(name, pa.string()), kept)
     return table
 
 

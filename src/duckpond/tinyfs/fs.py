@@ -901,8 +901,8 @@ class WD:
                 if existing is not None and time_column is None:
                     prev = self.fs.latest(existing)
                     time_column = prev.time_column if prev else None
-                table, tc = timeseries.normalize_series(table, time_column, path=full)
                 tables.check_columns(table.schema, full)
+                table, tc = timeseries.normalize_series(table, time_column, path=full)
                 if existing is not None:  # the new chunk must merge with the earlier ones
                     np = NodePath(self.fs, (*parent.parts, name), existing)
                     tables.check_appendable(np.schema(), table, full)
@@ -1104,9 +1104,11 @@ def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     if isinstance(data, bytes):
-        tables.check_parquet(data, path)
+        footer = tables.check_parquet(data, path)
+        tables.check_columns(footer.schema.to_arrow_schema(), path)
         return pq.read_table(pa.BufferReader(data))
-    tables.check_parquet(data, path)  # type: ignore[arg-type]
+    footer = tables.check_parquet(data, path)  # type: ignore[arg-type]
+    tables.check_columns(footer.schema.to_arrow_schema(), path)
     data.seek(0)
     return pq.read_table(data)
 
