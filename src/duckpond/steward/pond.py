@@ -287,14 +287,23 @@ class Pond:
         return self.root().resolve(path).versions()
 
     def sql(self, query: str, path: str | None = None) -> pa.Table:
-        """Run SQL with DataFusion; ``path``'s table or series is registered as ``source``.
+        """Run read-only SQL with DataFusion (:mod:`duckpond.sql`).
 
-        The oplog is always registered too, as ``oplog`` (content column excluded).
-        See :func:`duckpond.steward.query.run_sql`.
+        ``path``'s table or series is the table ``source``; a query that names ``oplog`` also gets
+        the oplog (:data:`~duckpond.tlogfs.delta.OPLOG_SCHEMA` without ``content``).
+
+        Raises:
+            QueryError: DataFusion rejected or failed the query, or it would write.
+            NotFound, InvalidData: ``path`` is missing or not a table/series.
         """
-        from duckpond.steward.query import run_sql
+        from duckpond import sql
 
-        return run_sql(self, query, path)
+        ctx = sql.session()
+        if path is not None:
+            sql.register_node(ctx, "source", self.root().resolve(path))
+        if "oplog" in query.lower():
+            sql.register_table(ctx, "oplog", self.oplog().drop_columns(["content"]))
+        return sql.execute(ctx, query, path)
 
     # -- transactions ---------------------------------------------------------------------
 

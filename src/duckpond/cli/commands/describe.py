@@ -110,8 +110,9 @@ def _row_counts(np: NodePath) -> list[tuple[int, int]] | None:
     if np.is_dynamic:
         return [(0, np.read_table().num_rows)]
     versions = np.versions() if np.file_type == "file:series" else np.versions()[-1:]
-    sources = np.parquet_sources()
-    return [
-        (v.version, pq.read_metadata(src).num_rows)
-        for v, src in zip(versions, sources, strict=True)
-    ]
+    out = []
+    for v in versions:
+        chunk = np.fs.version_chunk(v)
+        rows = chunk.table.num_rows if chunk.table is not None else pq.read_metadata(chunk.path)
+        out.append((v.version, rows if isinstance(rows, int) else rows.num_rows))
+    return out
