@@ -1,11 +1,11 @@
-"""DuckPond's test and demo kit, shipped with the package but not part of the product's runtime.
+"""Test support that ships with the package (like ``fs.test`` and ``fsspec.tests.abstract``).
 
-Like ``fs.test`` (PyFilesystem2) and ``fsspec.tests.abstract``, this holds what tests, demos and
-benchmarks of DuckPond (and of code built on it) need:
+Not used by the product at run time (nothing in :mod:`duckpond` outside this package imports it):
 
+- :mod:`duckpond.testing.crash`: run the ``pond`` command and kill it at a named fault point.
+- :mod:`duckpond.testing.conformance`: the test suites every tinyfs backend (and every
+  Persistence) must pass, as mix-in classes.
 - :mod:`duckpond.testing.hydrovu_server`: a HydroVu-compatible API server on loopback serving
   real bundled readings (``python -m duckpond.testing.hydrovu_server --port 8765``); its data
-  ships in ``duckpond/testing/data`` so it works from a wheel install.
-
-Nothing in :mod:`duckpond` outside this package imports it.
+  ships in ``duckpond/testing/data``, so it works from a wheel install.
 """

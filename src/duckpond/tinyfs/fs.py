@@ -13,7 +13,6 @@ Changes are staged in the persistence as they happen (file versions) or at :meth
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,7 @@ from duckpond.tinyfs.model import (
     new_node_id,
     now_us,
 )
-from duckpond.tinyfs.persistence import Blob, Persistence, write_hashed
+from duckpond.tinyfs.persistence import Blob, Persistence, make_temp, write_hashed
 
 __all__ = [
     "FS",
@@ -274,7 +273,8 @@ class FS:
     # -- host temporary files -------------------------------------------------------------
 
     def temp_file(self) -> tuple[int, str]:
-        return tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.tmp_dir)
+        """A new temporary host file (fd, path) in :attr:`tmp_dir`, mode 0666 less the umask."""
+        return make_temp(self.tmp_dir, ".parquet")
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
 def describe(wd: WD, np: NodePath) -> str:
     """The description of one entry as text lines ending with a newline."""
-    from duckpond.cli.common import format_size, format_time
+    from duckpond.times import format_time
+    from duckpond.units import format_bytes
 
     lines = [np.path]
 
@@ -73,7 +74,7 @@ def describe(wd: WD, np: NodePath) -> str:
     if np.is_dir:
         field("entries", len(wd.list(np.path)))
         return "\n".join(lines) + "\n"
-    field("size", f"{st.size} bytes ({format_size(st.size)})")
+    field("size", f"{st.size} bytes ({format_bytes(st.size)})")
     latest = history[-1] if history else None
     if st.file_type == "file:data":
         if latest is not None and latest.sha256:
