@@ -131,6 +131,37 @@ def test_numbers_merge_and_all_null_columns_fit_anything(tmp_path: Path) -> None
     assert read_every_way(pond, "/s.series") == 4
 
 
+def test_integers_that_a_double_cannot_hold_do_not_join_a_double_column(tmp_path: Path) -> None:
+    """Found by the property test: int64 2**53 + 1 merged into a double column broke every read."""
+    big = 2**53 + 1
+    t = [pa.array([v * 3_600_000_000], TIME_TYPE) for v in range(3)]
+    pond = Pond.init(tmp_path / "a")
+    with pond.transaction(["append"]) as tx:
+        tx.root().append_series("/s.series", pa.table({"Timestamp": t[0], "v": [0.5]}))
+    before = state(pond)
+    with pytest.raises(InvalidData) as info, pond.transaction(["append"]) as tx:
+        later = pa.array([3_600_000_000, 7_200_000_000], TIME_TYPE)
+        tx.root().append_series("/s.series", pa.table({"Timestamp": later, "v": [7, big]}))
+    assert f"column 'v' holds int64 ({big} at data row 2)" in str(info.value)
+    assert "cannot hold exactly" in str(info.value)
+    assert state(pond) == before
+    # the other way round: the series holds the big integer, a double version arrives
+    pond = Pond.init(tmp_path / "b")
+    with pond.transaction(["append"]) as tx:
+        tx.root().append_series("/s.series", pa.table({"Timestamp": t[0], "v": [big]}))
+    before = state(pond)
+    with (
+        pytest.raises(InvalidData, match=f"the earlier versions hold {big} \\(int64\\)"),
+        pond.transaction(["append"]) as tx,
+    ):
+        tx.root().append_series("/s.series", pa.table({"Timestamp": t[2], "v": [0.5]}))
+    assert state(pond) == before
+    # small integers and doubles merge
+    with pond.transaction(["append"]) as tx:
+        tx.root().append_series("/s.series", pa.table({"Timestamp": t[1], "v": [2**53]}))
+    assert read_every_way(pond, "/s.series") == 2
+
+
 # --- column names and nested types (issue 12 item 8) ----------------------------------------
 
 

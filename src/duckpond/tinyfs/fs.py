@@ -956,7 +956,12 @@ class WD:
                 table, tc = timeseries.normalize_series(table, time_column, path=full)
                 if existing is not None:  # the new chunk must merge with the earlier ones
                     np = NodePath(self.fs, (*parent.parts, name), existing)
-                    tables.check_appendable(np.schema(), table, full)
+                    tables.check_appendable(
+                        np.schema(),
+                        table,
+                        full,
+                        lambda column: np.read_table(columns=[column]).column(column),
+                    )
                 lo, hi = timeseries.time_bounds(table, tc)
                 attrs["time_column"] = tc
                 table_or_src = table

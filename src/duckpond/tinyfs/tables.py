@@ -9,7 +9,7 @@ null), pruned by each version's min/max event time when the read is given a time
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -116,25 +116,39 @@ def _family(t: pa.DataType) -> str:
     return str(t)
 
 
-def check_appendable(series: pa.Schema, table: pa.Table, path: str) -> None:
+def check_appendable(
+    series: pa.Schema,
+    table: pa.Table,
+    path: str,
+    read_column: Callable[[str], pa.ChunkedArray] | None = None,
+) -> None:
     """Refuse a new series version whose columns cannot merge with the series' earlier versions.
 
-    A series reads as the union of its versions, so a column shared with earlier versions must
-    keep a type they merge with. Allowed: the same type; a column that is all null (type ``null``)
-    on either side; numbers with numbers (integers and floats of any width merge to the wider
-    type); text with text; binary with binary; timestamps of one time zone (any unit). Anything
-    else, such as a ``double`` column arriving as ``string`` because one cell says ``ERR``, would
-    make every later read of the series fail, so it is refused here, before anything is written.
+    A series reads as the union of its versions, each column cast to the type that merges all of
+    theirs (``pyarrow.unify_schemas``, permissive). A new version must keep every read working,
+    so for each column it shares with the earlier versions:
+
+    - the types must be of one family: the same type, or ``null`` on either side (a column that
+      was all empty), numbers with numbers (integers and floats), text with text, binary with
+      binary, timestamps with timestamps of the same zone. A ``double`` column arriving as
+      ``string`` because one cell says ``ERR`` is refused here, not found broken by every later
+      read;
+    - every value must keep its value in the merged type: a new integer beyond 2**53 cannot join
+      a ``double`` column, and when the merged type changes (the first ``double`` version of an
+      integer column), the earlier versions' values are read (``read_column``) and checked too.
+
     New columns (null in earlier versions) and missing ones (null in this version) are fine.
 
     Args:
         series: the merged schema of the earlier versions.
         table: the new version.
         path: the series, named in the error.
+        read_column: the earlier versions' values of a column (read only when its merged type
+            changes); ``None``: that check is skipped.
 
     Raises:
-        InvalidData: naming the column, the first row (1-based) whose value does not fit the
-            series' type (or the first row with a value), that value and both types.
+        InvalidData: naming the column, the first row (1-based) whose value does not fit, that
+            value and both types.
     """
     for f in table.schema:
         if f.name not in series.names:
@@ -143,19 +157,40 @@ def check_appendable(series: pa.Schema, table: pa.Table, path: str) -> None:
         new = f.type
         if old == new or pa.types.is_null(old) or pa.types.is_null(new):
             continue
+        merged = None
         if _family(old) == _family(new):
             try:
-                merged_schema([pa.schema([pa.field(f.name, old)]), pa.schema([f])])
-                continue
+                one = merged_schema([pa.schema([pa.field(f.name, old)]), pa.schema([f])])
+                merged = one.field(f.name).type
             except InvalidData:
                 pass
-        raise InvalidData(_misfit(table.column(f.name), f.name, old, new), path)
+        column = table.column(f.name)
+        if merged is None or (
+            merged != new and _first_misfit_row(column, merged, strict=True) is not None
+        ):
+            raise InvalidData(_misfit(column, f.name, old, new, merged), path)
+        if merged != old and read_column is not None:
+            earlier = read_column(f.name)
+            row = _first_misfit_row(earlier, merged, strict=True)
+            if row is not None:
+                raise InvalidData(
+                    f"cannot add these rows: column {f.name!r} holds {new}, which makes the "
+                    f"series' column {merged}, but the earlier versions hold "
+                    f"{earlier[row].as_py()!r} ({old}) there, which {merged} cannot hold exactly",
+                    path,
+                )
     merged_schema([series, table.schema])
 
 
-def _misfit(column: pa.ChunkedArray, name: str, old: pa.DataType, new: pa.DataType) -> str:
+def _misfit(
+    column: pa.ChunkedArray,
+    name: str,
+    old: pa.DataType,
+    new: pa.DataType,
+    merged: pa.DataType | None,
+) -> str:
     """The message for a column of type ``new`` that cannot join a series column of ``old``."""
-    row = _first_misfit_row(column, old)
+    row = _first_misfit_row(column, merged or old)
     text = ""
     if row is not None:
         shown = repr(column[row].as_py())
@@ -164,15 +199,23 @@ def _misfit(column: pa.ChunkedArray, name: str, old: pa.DataType, new: pa.DataTy
     hint = ""
     if _family(new) == "text" and _family(old) != "text":
         hint = "; if that text means a missing value, give it as a null value (--null-value)"
+    if merged is not None:
+        return (
+            f"cannot add these rows: column {name!r} holds {new}{text}, a value the series' "
+            f"column ({merged}, merging its earlier versions' {old}) cannot hold exactly"
+        )
     return (
         f"cannot add these rows: column {name!r} holds {new}{text}, but the series' earlier "
         f"versions hold {old} there, and the two cannot be read as one column{hint}"
     )
 
 
-def _first_misfit_row(column: pa.ChunkedArray, target: pa.DataType) -> int | None:
-    """The first row whose value does not cast to ``target`` (bisection); if every value casts
-    or the types do not cast at all, the first row with a value; None if all are null."""
+def _first_misfit_row(
+    column: pa.ChunkedArray, target: pa.DataType, *, strict: bool = False
+) -> int | None:
+    """The first row whose value does not cast (safely) to ``target``, by bisection. If every
+    value casts, or the types do not cast at all: with ``strict`` None (resp. 0, the types
+    cannot cast), else the first row with a value (None if all are null)."""
     import pyarrow.compute as pc
 
     try:
@@ -189,7 +232,11 @@ def _first_misfit_row(column: pa.ChunkedArray, target: pa.DataType) -> int | Non
                 low = middle
         return low
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
+        if strict:
+            return 0
+    else:
+        if strict:
+            return None
     valid = pc.invert(pc.is_null(column))
     return int(pc.index(valid, True).as_py()) if pc.any(valid).as_py() else None
 
