@@ -29,6 +29,12 @@ SCHEMES = {
     "host+csv+series": "file:series",
 }
 
+#: The host path of ``host+csv+series://-``: the series is read from standard input.
+STDIN = "-"
+
+#: Spellings of a tab accepted by --delimiter.
+TABS = ("\\t", "tab", "TAB")
+
 #: Show a progress bar (on a terminal) when a copy moves at least this much or this many files.
 PROGRESS_BYTES = 8 << 20
 PROGRESS_FILES = 20
@@ -42,14 +48,19 @@ Copy into the pond (one transaction; on any error nothing is copied):
     host:///abs/file            a data file (bytes, streamed); a plain path means the same
     host+table:///f.parquet     a table (a Parquet file)
     host+series:///f.parquet    a series chunk (a Parquet file with a time column)
-    host+csv+series:///f.csv    a series parsed from CSV with a header row
+    host+csv+series:///f.csv    a series parsed from CSV (plain, In-Situ, YSI EXO, loggers)
+    host+csv+series://-         the same, from standard input (DEST names the series)
   A folder is copied recursively. If DEST is an existing directory, each SRC goes into it under
   its own name; otherwise DEST names the new file (or directory). Copying onto an existing file
   adds a new version; onto a series, appends the rows.
 
-  CSV times: the time column is detected (Timestamp, timestamp, time, ts, datetime) unless
-  --time-column names it; offsets (Z, +02:00) are honoured; times without one are UTC unless
-  --tz names an IANA zone.
+  CSV times: the time column is detected (Timestamp, timestamp, time, ts, datetime; In-Situ
+  'Date Time'; EXO 'Date (...)' + 'Time (...)') unless --time-column names it; offsets (Z, +02:00)
+  are honoured; times without one are in the zone the file states (In-Situ 'Time Zone:'), else
+  UTC, unless --tz names one (IANA, or -06:00). A local time that does not exist (DST begins) or
+  occurs twice (DST ends) is refused unless --nonexistent/--ambiguous say how to read it.
+  In-Situ and EXO headers become <parameter>.<unit> names (Temperature (°C) (812345) ->
+  Temperature.C), the headers as written kept in the version's attributes.
 
 Copy out of the pond (reads only):
 
@@ -75,14 +86,9 @@ def add_parser(
         "sources", nargs="+", metavar="SRC", help="host URL/path (in) or pond glob (out)"
     )
     p.add_argument("dest", metavar="DEST", help="pond path (in) or host:///dir (out)")
-    p.add_argument(
-        "--time-column", metavar="NAME", help="time column of a series source (default: detected)"
-    )
-    p.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help="IANA zone of CSV times without an offset (default: UTC), e.g. America/New_York",
-    )
+    from duckpond.formats.flags import add_arguments
+
+    add_arguments(p.add_argument_group("reading series (--time-column: any series source)"))
     p.add_argument(
         "--strip-prefix",
         metavar="P",
@@ -137,30 +143,47 @@ def run(args: argparse.Namespace) -> int:
         scheme, folder = dest_url
         if scheme != "host":
             raise UsageError("copy out writes to host:///dir (the types are kept)", args.dest)
-        for opt in ("time_column", "tz"):
-            if getattr(args, opt) is not None:
-                raise UsageError(f"--{opt.replace('_', '-')} applies to copying in", args.dest)
+        from duckpond.formats.flags import given_arguments
+
+        for flag in given_arguments(args):
+            raise UsageError(f"{flag} applies to copying in", args.dest)
         return copy_out(args, args.sources, folder)
     if args.at_txn is not None:
         raise UsageError("--at-txn applies to copying out (the pond is changed at its latest)")
     if args.strip_prefix is not None:
         raise UsageError("--strip-prefix applies to copying out (to host:///dir)")
     sources = [_source(s) for s in args.sources]
+    _check_series_flags(args, sources)
+    return copy_in(args, sources, args.dest)
+
+
+def _check_series_flags(args: argparse.Namespace, sources: list[Source]) -> None:
+    from duckpond.errors import UsageError
+    from duckpond.formats.flags import given_arguments
+
+    csv_flags = [f for f in given_arguments(args) if f != "--time-column"]
     for s in sources:
-        if args.tz is not None and s.scheme != "host+csv+series":
-            raise UsageError("--tz applies to host+csv+series:// sources", s.given)
+        if csv_flags and s.scheme != "host+csv+series":
+            raise UsageError(f"{csv_flags[0]} applies to host+csv+series:// sources", s.given)
         if args.time_column is not None and s.file_type != "file:series":
             raise UsageError("--time-column applies to series sources", s.given)
-    return copy_in(args, sources, args.dest)
+    if args.delimiter is not None and len(args.delimiter) != 1 and args.delimiter not in TABS:
+        raise UsageError(f"--delimiter must be one character, not {args.delimiter!r}")
+    if sum(str(s.host) == STDIN for s in sources) > 1:
+        raise UsageError("standard input can be read once")
 
 
 def _source(text: str) -> Source:
     from pathlib import Path
 
-    from duckpond.errors import NotFound
+    from duckpond.errors import NotFound, UsageError
 
     parsed = parse_host_url(text)
     scheme, host = parsed if parsed is not None else ("host", Path(text))
+    if str(host) == STDIN and parsed is not None:
+        if scheme != "host+csv+series":
+            raise UsageError("standard input (-) is read as host+csv+series://- only", text)
+        return Source(text, scheme, host)
     if not host.exists():
         raise NotFound("no such file or directory on the host", str(host))
     return Source(text, scheme, host)
@@ -171,7 +194,7 @@ def _source(text: str) -> Source:
 
 def copy_in(args: argparse.Namespace, sources: list[Source], dest: str) -> int:
     from duckpond.cli.common import progress, write_transaction
-    from duckpond.errors import NotADirectory, NotFound
+    from duckpond.errors import NotADirectory, NotFound, UsageError
 
     plan = _host_files(sources)
     total = sum(size for *_, size in plan)
@@ -190,6 +213,8 @@ def copy_in(args: argparse.Namespace, sources: list[Source], dest: str) -> int:
                 raise NotFound(f"no such directory{why}", dest)
             raise NotADirectory(f"not a directory{why}", target.path)
         base = target.path if into_dir and target is not None else None
+        if base is not None and any(str(s.host) == STDIN for s in sources):
+            raise UsageError("standard input has no file name: give DEST as the series' path", dest)
         for source, rel, host, size in plan:
             if base is not None:
                 pond_path = _join(base, source.host.name, rel)
@@ -213,6 +238,9 @@ def _host_files(sources: list[Source]) -> list[tuple[Source, str, Path | None, i
 
     out: list[tuple[Source, str, Path | None, int]] = []
     for s in sources:
+        if str(s.host) == STDIN:
+            out.append((s, "", s.host, 0))
+            continue
         if not s.host.is_dir():
             out.append((s, "", s.host, s.host.stat().st_size))
             continue
@@ -246,26 +274,51 @@ def _join(*parts: str) -> str:
 def _copy_file(
     wd: WD, source: Source, host: Path, pond_path: str, args: argparse.Namespace, bar: Progress
 ) -> None:
-    if source.scheme == "host+csv+series":
-        from duckpond.formats.csv_series import read_csv_series
+    from duckpond.errors import InvalidData
 
-        table, time_column = read_csv_series(
-            host, time_column=args.time_column, tz=args.tz, path=str(host)
-        )
-        wd.write_file(pond_path, table, file_type="file:series", time_column=time_column)
-        return
-    with open(host, "rb") as f:
-        if source.file_type != "file:data":
-            from duckpond.tinyfs.tables import check_parquet
+    name = "<stdin>" if str(host) == STDIN else str(host)
+    try:
+        if source.scheme == "host+csv+series":
+            _copy_csv(wd, host, name, pond_path, args)
+            return
+        with open(host, "rb") as f:
+            if source.file_type != "file:data":
+                from duckpond.tinyfs.tables import check_parquet
 
-            check_parquet(f, str(host))  # PAR1 and footer: name the host file if it is not Parquet
-            f.seek(0)
-        if source.file_type == "file:data":
-            wd.write_file(pond_path, _Counting(f, bar), file_type="file:data")  # type: ignore[arg-type]
-        elif source.file_type == "file:table":
-            wd.write_file(pond_path, f, file_type="file:table")
-        else:
-            wd.write_file(pond_path, f, file_type="file:series", time_column=args.time_column)
+                check_parquet(f, str(host))  # PAR1 and footer: name the host file if not Parquet
+                f.seek(0)
+            if source.file_type == "file:data":
+                wd.write_file(pond_path, _Counting(f, bar), file_type="file:data")  # type: ignore[arg-type]
+            elif source.file_type == "file:table":
+                wd.write_file(pond_path, f, file_type="file:table")
+            else:
+                wd.write_file(pond_path, f, file_type="file:series", time_column=args.time_column)
+    except InvalidData as exc:
+        if exc.path in {name, None} or source.file_type == "file:data":
+            raise
+        # the content of this host file cannot be stored there: name the file, then the target
+        raise InvalidData(f"cannot be stored at {exc.path}: {exc.message}", name) from exc
+
+
+def _copy_csv(wd: WD, host: Path, name: str, pond_path: str, args: argparse.Namespace) -> None:
+    import sys
+
+    from duckpond.formats.csv_series import parse_csv_series
+    from duckpond.formats.flags import values_of_arguments
+    from duckpond.formats.options import CsvOptions
+
+    options = CsvOptions.of(values_of_arguments(args), name)
+    source: Any = sys.stdin.buffer if str(host) == STDIN else host
+    parsed = parse_csv_series(source, options, path=name)
+    attributes = parsed.attributes
+    attributes["source"]["file"] = name
+    wd.write_file(
+        pond_path,
+        parsed.table,
+        file_type="file:series",
+        time_column=parsed.time_column,
+        attributes=attributes,
+    )
 
 
 class _Counting:
