@@ -383,7 +383,7 @@ def _second_occurrences(
     """
     rows = pc.indices_nonzero(repeated).to_pylist()  # few: at most the rows of one hour a year
     values = naive_int.take(pa.array(rows, pa.int64())).to_pylist()
-    second = [False] * len(naive_int)
+    spans: list[tuple[int, int]] = []  # [first, last] row of each second occurrence
     start = 0
     while start < len(rows):
         end = start + 1
@@ -392,10 +392,19 @@ def _second_occurrences(
         drops = [k for k in range(start + 1, end) if values[k] <= values[k - 1]]
         if len(drops) != 1:
             return _DstError("uninferable", rows[drops[1] if len(drops) > 1 else start], zone)
-        for k in range(drops[0], end):
-            second[rows[k]] = True
+        spans.append((rows[drops[0]], rows[end - 1]))
         start = end
-    return pa.array(second, pa.bool_())
+    pieces: list[pa.Array] = []
+    done = 0
+    for first, last in spans:  # the mask as runs of False and True, without a Python list per row
+        pieces += [_constant(False, first - done), _constant(True, last + 1 - first)]
+        done = last + 1
+    pieces.append(_constant(False, len(naive_int) - done))
+    return pa.concat_arrays(pieces)
+
+
+def _constant(value: bool, length: int) -> pa.Array:
+    return pa.nulls(length, pa.bool_()).fill_null(value)
 
 
 def _epoch_converter(column: pa.ChunkedArray) -> Callable[[pa.ChunkedArray], pa.ChunkedArray]:
