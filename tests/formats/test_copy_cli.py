@@ -140,10 +140,14 @@ def test_standard_input_needs_a_name_and_the_csv_scheme(pond_dir: Path, run_cli)
     [
         (("--decimal", ",", "host:///{f}", "/x"), 2, "--decimal applies to host+csv+series://"),
         (("--ambiguous", "infer", "/x", "host:///{d}"), 2, "--ambiguous applies to copying in"),
-        (("--delimiter", ";;", "host+csv+series:///{f}", "/x"), 2, "--delimiter must be one"),
+        (("--delimiter", ";;", "host+csv+series:///{f}", "/x"), 2, "--delimiter: must be one"),
         (("--ambiguous", "guess", "host+csv+series:///{f}", "/x"), 2, "invalid choice: 'guess'"),
         (("--tz", "Mars/Olympus", "host+csv+series:///{f}", "/x"), 8, "tz: unknown time zone"),
-        (("--time-format", "dd.mm", "host+csv+series:///{f}", "/x"), 8, "is not a strptime"),
+        (
+            ("--time-format", "dd.mm", "host+csv+series:///{f}", "/x"),
+            2,
+            "--time-format: 'dd.mm' is not",
+        ),
         (("--time-format", "%d.%m.%Y", "host+csv+series:///{f}", "/x"), 8, "does not match"),
         (("--skip-rows", "5", "host+csv+series:///{f}", "/x"), 8, "no header row after 5"),
         (("--shape", "exo", "host+csv+series:///{f}", "/x"), 8, "not an exo export"),

@@ -12,7 +12,7 @@ import pytest
 
 from duckpond import Pond
 from duckpond.factories import registry, resolver
-from duckpond.factories.apply import apply_file
+from duckpond.pipeline import apply_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

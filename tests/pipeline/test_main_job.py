@@ -14,8 +14,8 @@ import pytest
 
 from duckpond import Pond
 from duckpond.factories import registry, resolver
-from duckpond.factories.apply import apply_file
 from duckpond.factories.base import EmptyInputWarning
+from duckpond.pipeline import apply_file
 from duckpond.testing.hydrovu_server import HydroVuTestServer, default_devices
 
 REPO = Path(__file__).resolve().parents[2]

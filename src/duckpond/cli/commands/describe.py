@@ -27,8 +27,9 @@ def add_parser(
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from duckpond.cli.common import has_magic, open_pond
+    from duckpond.cli.common import open_pond
     from duckpond.errors import NotFound
+    from duckpond.tinyfs.glob import has_magic
 
     pond = open_pond(args)
     wd = pond.root()
