@@ -181,3 +181,32 @@ def test_help_lists_the_csv_flags(run_cli) -> None:
         "--tz",
     ):
         assert flag in r.text, flag
+
+
+@pytest.mark.parametrize("scheme", ["host+table", "host+series"])
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"v": pa.array([1]), "v ": None}, "column name 'v' is repeated (columns 2 and 3)"),
+        ({"": pa.array([1])}, "column 2 has no name"),
+        ({"s": pa.array([{"a": 1}])}, "column 's' has the nested type struct<a: int64>"),
+        ({"l": pa.array([[1.5]])}, "column 'l' has the nested type list<"),
+    ],
+    ids=["duplicate", "empty", "struct", "list"],
+)
+def test_parquet_columns_every_output_can_show(
+    pond_dir: Path, run_cli, tmp_path: Path, scheme: str, columns: dict, message: str
+) -> None:
+    import pyarrow.parquet as pq
+
+    names = ["Timestamp", *(n.strip() for n in columns)]
+    arrays = [pa.array([0], pa.timestamp("us", tz="UTC"))]
+    arrays += [a if a is not None else pa.array([2]) for a in columns.values()]
+    host = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_arrays(arrays, names=names), host)
+    before = snapshot(pond_dir)
+    r = run_cli("copy", f"{scheme}://{host}", "/x")
+    assert r.code == 8
+    assert r.err_lines[0].startswith(f"pond: {host}: {message}")
+    assert len(r.err_lines) == 1
+    assert snapshot(pond_dir) == before

@@ -348,9 +348,10 @@ def copy_file_in(
         return CopyChange(shown, "unchanged")
     with open(host, "rb") as f:
         if file_type == FileType.TABLE:
-            from duckpond.tinyfs.tables import check_parquet
+            from duckpond.tinyfs.tables import check_columns, check_parquet
 
-            check_parquet(f, str(host))  # PAR1 and footer: name the host file if it is not Parquet
+            footer = check_parquet(f, str(host))  # PAR1 and footer: name the host file if not
+            check_columns(footer.schema.to_arrow_schema(), str(host))  # flat, named columns
             f.seek(0)
             root.write_file(pond_path, f, file_type=FileType.TABLE)
             progress.advance(host.stat().st_size)
@@ -389,9 +390,10 @@ def _read_series(
         return parsed.table, parsed.time_column, attributes
     import pyarrow.parquet as pq
 
-    from duckpond.tinyfs.tables import check_parquet
+    from duckpond.tinyfs.tables import check_columns, check_parquet
 
-    check_parquet(str(host), str(host))
+    footer = check_parquet(str(host), str(host))
+    check_columns(footer.schema.to_arrow_schema(), str(host))
     with translate_errors(str(host), what="reading Parquet"):
         table = pq.read_table(host)
     table, tc = normalize_series(table, options.time_column, path=str(host))
