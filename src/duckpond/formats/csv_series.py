@@ -136,34 +136,79 @@ def parse_csv_series(
         InvalidData: the file cannot become a series (see the module docstring); one line naming
             ``path`` and, where there is one, the 1-based data row.
     """
-    import pyarrow.csv as pcsv
-
     opts = options or CsvOptions()
     src = _open(source, path)
-    path = src.path
     layout = shapes.detect(
         src.lines(),
         shape=opts.shape,
         skip_rows=opts.skip_rows,
         delimiter=opts.delimiter,
-        path=path,
+        path=src.path,
     )
     src.check_header(layout.header_line)
-    names = list(layout.names)
-    drop_trailing = _check_names(names, path)
-
-    date_column = opts.date_column or (layout.date_column if opts.time_column is None else None)
-    time_column = opts.time_column or layout.time_column
-    time_format = opts.time_format or (layout.time_format if opts.time_column is None else None)
-    if date_column is not None:
-        for n in (date_column, time_column):
-            if n not in names:
-                shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-                raise InvalidData(f"no column {n!r} (columns: {shown})", path)
-    time_column = detect_time_column(
-        pa.schema([(c, pa.null()) for c in names]), time_column, path=path
+    drop_trailing = _check_names(list(layout.names), src.path)
+    times = _TimeColumns.of(opts, layout, src.path)
+    table = _read_table(src, layout, opts, times, drop_trailing)
+    zone, zone_from = _zone(opts, layout, src.path)
+    table, name, renamed = _to_series(table, times, layout, opts, zone, src.path)
+    mapping = _names_for(table.column_names, name, layout.shape, opts, src.path)
+    if mapping:
+        table = table.rename_columns([mapping.get(c, c) for c in table.column_names])
+        for old, new in mapping.items():
+            renamed[new] = renamed.pop(old, old)
+        name = mapping.get(name, name)
+    _check_names(table.column_names, src.path)
+    return ParsedSeries(
+        table=table,
+        time_column=name,
+        shape=layout.shape,
+        columns=renamed,
+        zone=zone,
+        zone_from=zone_from,
+        preamble=dict(layout.preamble),
     )
-    text_columns = [c for c in (date_column, time_column) if c is not None]
+
+
+@dataclass(frozen=True)
+class _TimeColumns:
+    """Which columns hold the time: one, or a date and a time of day; and their format."""
+
+    time: str
+    date: str | None
+    format: str | None
+
+    @classmethod
+    def of(cls, opts: CsvOptions, layout: shapes.Layout, path: str | None) -> _TimeColumns:
+        """Options win over what the layout implies; names must be columns of the header."""
+        names = list(layout.names)
+        implied = opts.time_column is None
+        date = opts.date_column or (layout.date_column if implied else None)
+        time = opts.time_column or layout.time_column
+        fmt = opts.time_format or (layout.time_format if implied else None)
+        if date is not None:
+            for n in (date, time):
+                if n not in names:
+                    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+                    raise InvalidData(f"no column {n!r} (columns: {shown})", path)
+        time = detect_time_column(pa.schema([(c, pa.null()) for c in names]), time, path=path)
+        return cls(time, date, fmt)
+
+    @property
+    def text(self) -> list[str]:
+        """The columns read as text (pyarrow must not guess their types)."""
+        return [c for c in (self.date, self.time) if c is not None]
+
+
+def _read_table(
+    src: _Source,
+    layout: shapes.Layout,
+    opts: CsvOptions,
+    times: _TimeColumns,
+    drop_trailing: bool,
+) -> pa.Table:
+    """pyarrow's CSV reader over the file, after the preamble; the checks of the module docstring
+    that need the parsed columns."""
+    import pyarrow.csv as pcsv
 
     ragged: list[tuple[int, int, str]] = []
 
@@ -187,77 +232,65 @@ def parse_csv_series(
             ),
         )
 
-    types = dict.fromkeys(text_columns, pa.string())
     try:
-        table = read(types)
+        table = read(dict.fromkeys(times.text, pa.string()))
     except pa.ArrowInvalid as exc:
         if ragged:
             raise _ragged_error(ragged[0], src, layout) from exc
         if "UTF8" not in str(exc):
-            raise InvalidData(f"bad CSV: {first_line(exc, limit=200)}", path) from exc
+            raise InvalidData(f"bad CSV: {first_line(exc, limit=200)}", src.path) from exc
         # the time text is not UTF-8: read it as bytes to find the row
         try:
-            table = read(dict.fromkeys(text_columns, pa.binary()))
+            table = read(dict.fromkeys(times.text, pa.binary()))
         except pa.ArrowInvalid:
-            raise InvalidData(f"not valid UTF-8 text ({first_line(exc)})", path) from exc
-    _check_utf8(table, path)
+            raise InvalidData(f"not valid UTF-8 text ({first_line(exc)})", src.path) from exc
+    _check_utf8(table, src.path)
     if drop_trailing:
-        table = _drop_empty_trailing(table, path)
-    table = _keep_big_integers(table, read, path)
+        table = _drop_empty_trailing(table, src.path)
+    table = _keep_big_integers(table, read, src.path)
     if table.num_rows == 0:
-        raise InvalidData("no rows", path)
+        raise InvalidData("no rows", src.path)
+    return table
 
-    zone, zone_from = _zone(opts, layout, path)
+
+def _to_series(
+    table: pa.Table,
+    times: _TimeColumns,
+    layout: shapes.Layout,
+    opts: CsvOptions,
+    zone: str | None,
+    where: str | None,
+) -> tuple[pa.Table, str, dict[str, str]]:
+    """The time column made and normalized: (table, its name, renamed columns -> sources)."""
     renamed: dict[str, str] = {}
-    if date_column is not None:
-        table, name = _join_date_time(table, date_column, time_column, path)
-        renamed[name] = f"{date_column} + {time_column}"
+    if times.date is not None:
+        table, name = _join_date_time(table, times.date, times.time, where)
+        renamed[name] = f"{times.date} + {times.time}"
     else:
-        name = time_column
+        name = times.time
     fraction = None
     if layout.shape == "exo" and shapes.EXO_FRACTION_COLUMN in table.column_names:
         fraction = table.column(shapes.EXO_FRACTION_COLUMN)
         table = table.drop_columns([shapes.EXO_FRACTION_COLUMN])
         if name in renamed:
             renamed[name] += f" + {shapes.EXO_FRACTION_COLUMN}"
-    if time_format is not None:
-        table = _strptime(table, name, time_format, path)
+    if times.format is not None:
+        table = _strptime(table, name, times.format, where)
     try:
         table, name = normalize_series(
-            table,
-            name,
-            tz=zone,
-            ambiguous=opts.ambiguous,
-            nonexistent=opts.nonexistent,
-            path=path,
+            table, name, tz=zone, ambiguous=opts.ambiguous, nonexistent=opts.nonexistent, path=where
         )
     except InvalidData as exc:
-        if time_format is None and "a bad time" in exc.message:
+        if times.format is None and "a bad time" in exc.message:
             raise InvalidData(
                 f"{exc.message} (a time not in ISO-8601 needs --time-format, e.g. "
                 "'%m/%d/%Y %H:%M:%S')",
-                path,
+                where,
             ) from exc
         raise
     if fraction is not None:
-        table = _add_fraction(table, name, fraction, path)
-
-    mapping = _names_for(table.column_names, name, layout.shape, opts, path)
-    if mapping:
-        table = table.rename_columns([mapping.get(c, c) for c in table.column_names])
-        for old, new in mapping.items():
-            renamed[new] = renamed.pop(old, old)
-        name = mapping.get(name, name)
-    _check_names(table.column_names, path)
-    return ParsedSeries(
-        table=table,
-        time_column=name,
-        shape=layout.shape,
-        columns=renamed,
-        zone=zone,
-        zone_from=zone_from,
-        preamble=dict(layout.preamble),
-    )
+        table = _add_fraction(table, name, fraction, where)
+    return table, name, renamed
 
 
 # --- the source ----------------------------------------------------------------------------------

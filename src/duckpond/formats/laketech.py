@@ -104,10 +104,22 @@ def read_laketech(
             value or unit (naming the 1-based data row), or two different readings of one column
             at one instant.
     """
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
+    table = _read(source, path)
+    time = _times(table, path)
+    values, present = _values(table, path)
+    key, names = _keys(table, units, path)
+    return _pivot(table.num_rows, time, key, values, present, names, path)
 
-    from duckpond.timeseries import normalize_series
+
+def _col(table: pa.Table, name: str) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    return pc.utf8_trim_whitespace(table.column(name))
+
+
+def _read(source: bytes, path: str | None) -> pa.Table:
+    """The export's rows, the LakeTech columns as text; refused if it is not an export."""
+    import pyarrow.csv as pcsv
 
     try:
         table = pcsv.read_csv(
@@ -129,12 +141,16 @@ def read_laketech(
         )
     if table.num_rows == 0:
         raise InvalidData("no readings (a header without rows)", path)
+    return table
 
-    def col(name: str) -> pa.ChunkedArray:
-        return pc.utf8_trim_whitespace(table.column(name))
 
-    # Offsets: few distinct values; normalize each once.
-    offsets = col("Offset")
+def _times(table: pa.Table, path: str | None) -> pa.ChunkedArray:
+    """Timestamp - Offset, as TIME_TYPE (offsets: few distinct values, each parsed once)."""
+    import pyarrow.compute as pc
+
+    from duckpond.timeseries import normalize_series
+
+    offsets = _col(table, "Offset")
     distinct = pc.unique(offsets).to_pylist()
     normal = []
     for text in distinct:
@@ -146,12 +162,16 @@ def read_laketech(
             )
         normal.append(parsed)
     offset_text = pa.array(normal, pa.string()).take(pc.index_in(offsets, pa.array(distinct)))
-    stamps = pc.binary_join_element_wise(col("Timestamp"), offset_text, "")
+    stamps = pc.binary_join_element_wise(_col(table, "Timestamp"), offset_text, "")
     times, _ = normalize_series(pa.table({"Timestamp": stamps}), "Timestamp", path=path)
-    time = times.column(0)
+    return times.column(0)
 
-    # Values: empty / NaN are no reading.
-    raw = col("Value")
+
+def _values(table: pa.Table, path: str | None) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(values as float64, mask of readings): an empty or NaN Value is no reading."""
+    import pyarrow.compute as pc
+
+    raw = _col(table, "Value")
     present = pc.and_(pc.not_equal(raw, ""), pc.not_equal(pc.utf8_lower(raw), "nan"))
     try:
         values = pc.cast(pc.if_else(present, raw, None), pa.float64())
@@ -163,11 +183,17 @@ def read_laketech(
                 except ValueError:
                     raise InvalidData(f"data row {i + 1}: bad Value {text!r}", path) from None
         raise
-    present = pc.and_(present, pc.invert(pc.is_nan(values)))
+    return values, pc.and_(present, pc.invert(pc.is_nan(values)))
 
-    # Column names: one per distinct (Location, Parameter, Series Name).
-    location, parameter, series_name = col("Location"), col("Parameter"), col("Series Name")
-    combo = pc.binary_join_element_wise(location, parameter, series_name, "\x1f")
+
+def _keys(
+    table: pa.Table, units: Mapping[str, str] | None, path: str | None
+) -> tuple[pa.Array, list[str]]:
+    """The column name of each row, and the names: one per (Location, Parameter, Series Name)."""
+    import pyarrow.compute as pc
+
+    location, parameter = _col(table, "Location"), _col(table, "Parameter")
+    combo = pc.binary_join_element_wise(location, parameter, _col(table, "Series Name"), "\x1f")
     combos = pc.unique(combo)
     names: list[str] = []
     for text in combos.to_pylist():
@@ -183,24 +209,25 @@ def read_laketech(
                     path,
                 )
             unit = m.group(1)
-        names.append(
-            ".".join(
-                (
-                    _sanitized(loc, "Location", row, path),
-                    _sanitized(param, "Parameter", row, path),
-                    _sanitized(unit, "unit", row, path),
-                )
-            )
-        )
-    key = pa.array(names, pa.string()).take(pc.index_in(combo, combos))
+        parts = ((loc, "Location"), (param, "Parameter"), (unit, "unit"))
+        names.append(".".join(_sanitized(part, what, row, path) for part, what in parts))
+    return pa.array(names, pa.string()).take(pc.index_in(combo, combos)), names
+
+
+def _pivot(
+    rows: int,
+    time: pa.ChunkedArray,
+    key: pa.Array,
+    values: pa.ChunkedArray,
+    present: pa.ChunkedArray,
+    names: list[str],
+    path: str | None,
+) -> pa.Table:
+    """Long readings -> one row per instant, one column per name; clashing readings refused."""
+    import pyarrow.compute as pc
 
     long = pa.table(
-        {
-            "t": time,
-            "k": key,
-            "v": values,
-            "row": pa.array(range(1, table.num_rows + 1), pa.int64()),
-        }
+        {"t": time, "k": key, "v": values, "row": pa.array(range(1, rows + 1), pa.int64())}
     ).filter(present)
     if long.num_rows == 0:
         raise InvalidData("no readings (every Value is empty)", path)
