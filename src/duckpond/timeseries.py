@@ -330,37 +330,42 @@ def _localize(naive: pa.ChunkedArray, zone: _Zone) -> pa.ChunkedArray:
     earliest = pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest")
     latest = pc.assume_timezone(naive, tz, ambiguous="latest", nonexistent="latest")
     unit = naive.type.unit
-    naive_int = naive.cast(pa.int64())
     earliest_int = earliest.cast(pa.int64())
-    # For a skipped time, "earliest" is the last instant before the gap: its wall time differs.
-    wall_int = pc.local_timestamp(earliest).cast(pa.timestamp(unit)).cast(pa.int64())
-    two = pc.not_equal(earliest_int, latest.cast(pa.int64()))
-    skipped = pc.and_(two, pc.not_equal(wall_int, naive_int))
-    repeated = pc.and_(two, pc.equal(wall_int, naive_int))
-    # offset in force before the change, in the column's unit (wall - instant)
-    offset_before = pc.subtract(wall_int, earliest_int)
+    latest_int = latest.cast(pa.int64())
+    # A skipped time reads as the last instant before the gap (earliest) or the change itself
+    # (latest): one unit apart. A repeated one reads as its two instants: the shift apart.
+    apart = pc.subtract(latest_int, earliest_int)
+    skipped = pc.equal(apart, 1)
+    repeated = pc.greater(apart, 1)
     result = earliest_int
     problems: list[_DstError] = []
     if pc.any(skipped).as_py():
-        first = _first_true(skipped)
+        # the offset before the change (wall - instant), for the few skipped rows only
+        before = earliest.filter(skipped)
+        wall = pc.local_timestamp(before).cast(pa.timestamp(unit)).cast(pa.int64())
+        offset = pc.subtract(wall, before.cast(pa.int64()))
         if zone.nonexistent == "error":
-            before = _offset_us(int(offset_before[first].as_py()), unit)
-            problems.append(_DstError("nonexistent", first, zone, before))
+            first = _first_true(skipped)
+            problems.append(
+                _DstError("nonexistent", first, zone, _offset_us(offset[0].as_py(), unit))
+            )
         else:
-            shifted = pc.subtract(naive_int, offset_before)
-            result = pc.if_else(skipped, shifted, result)
+            shifted = pc.subtract(naive.cast(pa.int64()).filter(skipped), offset)
+            result = pc.replace_with_mask(
+                result.combine_chunks(), skipped.combine_chunks(), shifted.combine_chunks()
+            )
     if pc.any(repeated).as_py():
         choice = zone.ambiguous
         if choice == "error":
             problems.append(_DstError("ambiguous", _first_true(repeated), zone))
         elif choice == "latest":
-            result = pc.if_else(repeated, latest.cast(pa.int64()), result)
+            result = pc.if_else(repeated, latest_int, result)
         elif choice == "infer":
-            second = _second_occurrences(naive_int, repeated, zone)
+            second = _second_occurrences(naive.cast(pa.int64()), repeated, zone)
             if isinstance(second, _DstError):
                 problems.append(second)
             else:
-                result = pc.if_else(second, latest.cast(pa.int64()), result)
+                result = pc.if_else(second, latest_int, result)
     if problems:
         raise min(problems, key=lambda p: p.row)
     return result.cast(pa.timestamp(unit, tz="UTC"))
