@@ -483,7 +483,10 @@ def _page_config(site: SiteSpec, pd: _PageData) -> dict[str, Any]:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    """The page templates' environment: sandboxed, because the values come from the pond."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
         loader=jinja2.PackageLoader("duckpond.site", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
