@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.base import TIME_TYPE, parse_resolution, parse_time
+from duckpond.site.files import remove_files, write_if_changed
 
 if TYPE_CHECKING:
     from duckpond.steward.pond import Pond
@@ -68,7 +69,7 @@ __all__ = [
     "ExportedFile",
     "ExportedSeries",
     "export",
-    "write_if_changed",
+    "read_timestamped",
 ]
 
 MANIFEST: Final = "manifest.json"
@@ -327,40 +328,6 @@ def export(
     return replace(manifest, changes=changes)
 
 
-def write_if_changed(target: Path, data: bytes, *, rebuild: bool = False) -> bool:
-    """Write ``data`` to ``target`` unless the file already holds exactly these bytes.
-
-    The write goes to a temporary sibling that is then renamed over ``target`` (a reader never
-    sees half a file); parent directories are created. An unchanged file is not touched (same
-    bytes, same mtime). Returns whether the file was written.
-    """
-    if not rebuild:
-        try:
-            if target.stat().st_size == len(data) and target.read_bytes() == data:
-                return False
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            pass
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return True
-
-
-def remove_files(folder: Path, paths: Iterable[Path]) -> None:
-    """Delete ``paths`` (below ``folder``) and the directories they leave empty."""
-    root = folder.resolve()
-    for path in paths:
-        path.unlink(missing_ok=True)
-        for parent in path.resolve().parents:
-            if parent == root or root not in parent.parents:
-                break
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-
-
 def _tables_under(root: WD, np: NodePath) -> list[NodePath]:
     if np.is_symlink:
         np = root.resolve(np.path)
@@ -379,6 +346,39 @@ def _is_table(np: NodePath) -> bool:
     return np.file_type in {"file:table", "file:series"}
 
 
+def read_timestamped(np: NodePath, who: str) -> pa.Table:
+    """A table or series with its time column as ``Timestamp`` (``timestamp[us, tz=UTC]``) first.
+
+    The series' time column (or the detected one of a table) is renamed ``Timestamp``; rows keep
+    their stored order.
+
+    Raises:
+        InvalidData: no usable time column, or a ``Timestamp`` column besides the time column
+            (named with ``who``, the calling command, and the node's path).
+    """
+    from duckpond.timeseries import detect_time_column
+
+    table = np.read_table()
+    tc = np.time_column() if np.file_type == "file:series" else None
+    if tc is None or tc not in table.column_names:
+        try:
+            tc = detect_time_column(table.schema)
+        except InvalidData as exc:
+            raise InvalidData(f"{who}: {exc.message}", np.path) from None
+    if tc != "Timestamp":
+        if "Timestamp" in table.column_names:
+            raise InvalidData(
+                f"{who}: has a 'Timestamp' column besides its time column {tc!r}", np.path
+            )
+        table = table.rename_columns(["Timestamp" if c == tc else c for c in table.column_names])
+    ts = table.column("Timestamp")
+    if ts.type != TIME_TYPE:
+        from duckpond.timeseries import normalize_series
+
+        table = normalize_series(table, "Timestamp", path=np.path)[0] if table.num_rows else table
+    return table.select(["Timestamp", *[c for c in table.column_names if c != "Timestamp"]])
+
+
 def _export_one(
     np: NodePath,
     name: str,
@@ -392,27 +392,7 @@ def _export_one(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from duckpond.timeseries import detect_time_column
-
-    table = np.read_table()
-    tc = np.time_column() if np.file_type == "file:series" else None
-    if tc is None or tc not in table.column_names:
-        try:
-            tc = detect_time_column(table.schema)
-        except InvalidData as exc:
-            raise InvalidData(f"export: {exc.message}", np.path) from None
-    if tc != "Timestamp":
-        if "Timestamp" in table.column_names:
-            raise InvalidData(
-                f"export: has a 'Timestamp' column besides its time column {tc!r}", np.path
-            )
-        table = table.rename_columns(["Timestamp" if c == tc else c for c in table.column_names])
-    ts = table.column("Timestamp")
-    if ts.type != TIME_TYPE:
-        from duckpond.timeseries import normalize_series
-
-        table = normalize_series(table, "Timestamp", path=np.path)[0] if table.num_rows else table
-    table = table.select(["Timestamp", *[c for c in table.column_names if c != "Timestamp"]])
+    table = read_timestamped(np, "export")
     if lo is not None or hi is not None:
         from duckpond.factories.base import filter_window
 
