@@ -390,7 +390,7 @@ def _copy(root: WD, res: CopyResource, host: Path, scheme: str, where: str) -> A
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from duckpond.factories.base import TIME_TYPE
+        from duckpond.timeseries import TIME_TYPE
 
         hi = existing.stat().max_event_time
         if hi is not None:

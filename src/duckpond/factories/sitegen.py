@@ -68,6 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.registry import Command, Factory, RunContext
+from duckpond.tinyfs.lineage import Lineage
 
 if TYPE_CHECKING:
     from duckpond.site.names import ColumnName
@@ -212,8 +213,8 @@ class _SiteNode:
     def read_bytes(self) -> bytes:
         return self._raw
 
-    def read_table(self) -> Any:
-        raise InvalidData("a sitegen node is not a table")
+    def lineage(self) -> Lineage:
+        return Lineage.opaque()
 
 
 def _slug(text: str, where: str) -> str:

@@ -35,7 +35,7 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from duckpond.cli.common import after_commit, key_values, open_pond
+    from duckpond.cli.common import key_values, open_pond
     from duckpond.factories.apply import apply_file
 
     variables = key_values(args.var, "-v")
@@ -53,6 +53,4 @@ def run(args: argparse.Namespace) -> int:
     if report.txn_seq is not None:
         lines.append(f"committed transaction {report.txn_seq}")
     sys.stdout.write("\n".join(lines) + "\n")
-    if report.txn_seq is not None:
-        after_commit(pond)
     return 0

@@ -128,7 +128,8 @@ def transfer_progress(verb: str) -> Any:
     import contextlib
     import threading
 
-    from duckpond.cli.common import format_size, progress
+    from duckpond.cli.common import progress
+    from duckpond.units import format_bytes
 
     @contextlib.contextmanager
     def manage() -> Any:
@@ -140,7 +141,7 @@ def transfer_progress(verb: str) -> Any:
                 with lock:
                     moved[0] += 1
                     moved[1] += int(size)
-                    bar.describe(f"{verb}: {moved[0]} objects, {format_size(moved[1])}")
+                    bar.describe(f"{verb}: {moved[0]} objects, {format_bytes(moved[1])}")
 
             yield callback
 

@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from duckpond.cli.common import format_size, open_pond
+    from duckpond.cli.common import open_pond
     from duckpond.factories.export import MANIFEST, export
+    from duckpond.units import format_bytes
 
     text = args.temporal.strip()
     levels = [] if text.lower() in {"", "none"} else [t.strip() for t in text.split(",")]
@@ -87,13 +88,13 @@ def run(args: argparse.Namespace) -> int:
         n_written = sum(f.file in written for f in s.files)
         n_removed = sum(r.startswith(base) for r in changes.removed)
         lines.append(
-            f"{s.name}{res}: {len(s.files)} files, {s.rows} rows, {format_size(n_bytes)}"
+            f"{s.name}{res}: {len(s.files)} files, {s.rows} rows, {format_bytes(n_bytes)}"
             f"  ({s.path})  wrote {n_written}, unchanged {len(s.files) - n_written}, "
             f"removed {n_removed}"
         )
     lines.append(
         f"{Path(args.dir) / MANIFEST}: {len(manifest.series)} series, {files} files, "
-        f"{rows} rows, {format_size(size)}  wrote {len(changes.written)}, unchanged "
+        f"{rows} rows, {format_bytes(size)}  wrote {len(changes.written)}, unchanged "
         f"{len(changes.unchanged)}, removed {len(changes.removed)}"
     )
     sys.stdout.write("\n".join(lines) + "\n")

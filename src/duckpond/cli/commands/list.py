@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _long_lines(wd: WD, matches: list[NodePath]) -> list[str]:
-    from duckpond.cli.common import format_time
+    from duckpond.times import format_time
 
     rows = []
     for np in matches:

@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from duckpond.cli.common import format_size, format_time, open_pond
+    from duckpond.cli.common import open_pond
+    from duckpond.times import format_time
+    from duckpond.units import format_bytes
 
     pond = open_pond(args)
     settings = pond.settings
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(pending)}"
             + (f" (txns {', '.join(map(str, pending))}; run 'pond recover')" if pending else ""),
         ),
-        ("size", f"{format_size(size)} ({size} bytes)"),
+        ("size", f"{format_bytes(size)} ({size} bytes)"),
     ]
     if args.at_txn is not None:
         rows.insert(1, ("as of txn", str(args.at_txn)))
