@@ -23,6 +23,7 @@ from duckpond.factories.registry import mknod
 from duckpond.timeseries import read_csv_series
 
 OLD = 1_000_000_000  # an mtime (s) no write of this test can produce
+OLD_NS = OLD * 10**9
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -109,7 +110,7 @@ def test_appended_day_rewrites_only_its_partitions(pond: Pond, tmp_path: Path) -
     after = snapshot(out)
     for rel in parts:
         assert after[rel] == before[rel], rel  # same bytes, same mtime
-    assert after["manifest.json"][1] != OLD  # the manifest lists the new parts
+    assert after["manifest.json"][1] != OLD_NS  # the manifest lists the new parts
     assert {k: v[0] for k, v in after.items()} == cold(pond, tmp_path / "cold1")
     day = next(s for s in m.series if s.resolution == "1d").files[-1]
     assert (day.rows, day.start_us) == (1, us("2017-01-01T00:00:00+00:00"))
@@ -191,7 +192,7 @@ def test_rebuild_writes_everything(pond: Pond, tmp_path: Path) -> None:
     assert len(m.changes.written) == 22 and m.changes.unchanged == ()
     after = snapshot(out)
     for rel, (data, _) in before.items():
-        assert after[rel][0] == data and after[rel][1] != OLD, rel
+        assert after[rel][0] == data and after[rel][1] != OLD_NS, rel
 
 
 def test_cli_reports_written_unchanged_removed(pond: Pond, tmp_path: Path, capsys) -> None:

@@ -324,7 +324,9 @@ def export(
         changes += done
     manifest = _merge(folder, levels, lo, hi, exported)
     write_if_changed(
-        folder / MANIFEST, (json.dumps(manifest.to_json(), indent=1) + "\n").encode("utf-8")
+        folder / MANIFEST,
+        (json.dumps(manifest.to_json(), indent=1) + "\n").encode("utf-8"),
+        rebuild=rebuild,
     )
     return replace(manifest, changes=changes)
 
