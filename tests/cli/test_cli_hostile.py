@@ -127,7 +127,7 @@ CASES = [
         "table-without-time-as-series",
         ("copy", "host+series://{host}/t.parquet", "/x"),
         8,
-        ("/x", "no time column"),
+        ("{host}/t.parquet", "no time column"),
     ),
     Case(
         "data-onto-series",

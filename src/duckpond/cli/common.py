@@ -19,10 +19,8 @@ if TYPE_CHECKING:
     from duckpond.tinyfs.fs import WD
 
 __all__ = [
-    "GLOB_MAGIC",
     "Progress",
     "binary_stdout",
-    "has_magic",
     "key_values",
     "open_pond",
     "pond_path",
@@ -32,8 +30,6 @@ __all__ = [
     "warn",
     "write_transaction",
 ]
-
-GLOB_MAGIC = frozenset("*?[")
 
 
 def pond_path(args: argparse.Namespace) -> str:
@@ -100,11 +96,6 @@ def key_values(items: list[str] | None, option: str) -> dict[str, str]:
             raise UsageError(f"{option} takes KEY=VALUE, not {item!r}")
         out[key.strip()] = value
     return out
-
-
-def has_magic(pattern: str) -> bool:
-    """Whether a pond path holds glob wildcards (``*``, ``?``, ``[``)."""
-    return any(c in GLOB_MAGIC for c in pattern)
 
 
 def stdout_is_tty() -> bool:

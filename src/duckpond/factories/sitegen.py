@@ -479,7 +479,7 @@ def build_site(
     return render_site(spec, out, rebuild=rebuild)
 
 
-def _build(ctx: RunContext, args: list[str]) -> SiteReport:
+def _run_build(ctx: RunContext, args: list[str]) -> SiteReport:
     rebuild = "--rebuild" in args
     rest = [a for a in args if a != "--rebuild"]
     if len(rest) != 1:
@@ -495,7 +495,7 @@ FACTORY = Factory(
     build=lambda np, config, raw: _SiteNode(raw),
     commands={
         "build": Command(
-            "build", _build, help="write the static site into DIR (--rebuild: every file)"
+            "build", _run_build, help="write the static site into DIR (--rebuild: every file)"
         )
     },
 )
