@@ -336,3 +336,20 @@ def test_content_front_matter() -> None:
         with pytest.raises(InvalidData, match=match) as info:
             parse_content(text, "bad.md", "/content/bad.md")
         assert info.value.path == "/content/bad.md"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        ({"stale_after": "soon"}, "stale_after"),
+        ({"map_tiles": "file:///etc/passwd"}, r"map_tiles must be an http\(s\) URL"),
+        ({"parameters": {"X": {"decimals": 99}}}, "decimals"),
+        ({"pages": [{"pattern": "/r/*", "station": {"name": "S", "latitude": 91}}]}, "latitude"),
+        ({"temporal": ["year"]}, "temporal"),  # partitioning is by view size now
+    ],
+)
+def test_bad_site_configs_are_refused_at_mknod(tmp_path: Path, change: dict, message: str) -> None:
+    p = Pond.init(tmp_path / "pond", factories=resolver)
+    with p.transaction(["x"]) as tx, pytest.raises(InvalidData, match=message):
+        reg.mknod(tx.root(), "sitegen", "/s", yaml.safe_dump(dict(SITE, **change)))
