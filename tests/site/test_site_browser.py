@@ -669,6 +669,7 @@ def test_content_page_and_feed(browser, built_site: SiteFixture, site_server: Se
         ctx.close()
 
 
+@pytest.mark.slow
 def test_screenshots_of_every_page(browser, built_site: SiteFixture, site_server: Server) -> None:
     """Desktop and phone screenshots, light and dark, of each page (test-artifacts/site/)."""
     saved = []

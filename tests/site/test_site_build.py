@@ -125,6 +125,7 @@ def data_files(snap: dict[str, tuple[bytes, int]]) -> dict[str, tuple[bytes, int
     return {k: v for k, v in snap.items() if k.startswith("data/")}
 
 
+@pytest.mark.slow
 def test_incremental_build_in_new_processes(pond: Path, tmp_path: Path) -> None:
     out = tmp_path / "www"
     r = pond_cli("--pond", pond, "run", "/site", "build", out)

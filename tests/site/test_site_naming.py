@@ -141,6 +141,7 @@ def test_no_chart_mixes_units(site) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_each_chart_draws_its_own_unit(browser, site) -> None:
     _, out = site
     charts = charts_of(out)
