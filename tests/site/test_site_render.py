@@ -222,7 +222,10 @@ def test_index_cards(built_site: SiteFixture) -> None:
     b01 = built_site.data["b01"]["1h"].table
     value = b01.column("B01.WaterTemperature.C.avg")[-1].as_py()
     assert f'<span class="number">{format_value(value, 3)}</span>' in html
-    assert '<time datetime="2017-03-22T00:00:00Z">2017-03-22 00:00 UTC</time>' in html
+    assert (
+        '<time datetime="2017-03-22T00:00:00Z">'
+        "<span>2017-03-22</span> <span>00:00 UTC</span></time>" in html
+    )
     assert "2016-02-15 – 2017-03-22" in html  # span covered
     # built in 2023, data to 2017: stale at build time already
     assert html.count('class="fresh is-stale"') == 2

@@ -830,6 +830,8 @@ def _card(site: SiteSpec, pd: _PageData, build_us: int) -> dict[str, Any]:
                     "unit": chart.unit,
                     "value": format_value(latest.value, pd.decimals[s.column]) if latest else "–",
                     "time": _fmt_time(latest.time_us) if latest else "",
+                    "day": _fmt_time(latest.time_us)[:10] if latest else "",
+                    "clock": _fmt_time(latest.time_us)[11:] if latest else "",
                     "iso": _iso(latest.time_us) if latest else "",
                     "width": _fmt_width(finest.seconds),
                 }
