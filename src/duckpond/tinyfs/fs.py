@@ -745,7 +745,7 @@ class WD:
                 yield from WD(self.fs, nodepath).walk(".", include_hidden=include_hidden)
 
     def glob(self, pattern: str, *, include_hidden: bool = False) -> Iterator[NodePath]:
-        """Nodes matching a glob (:mod:`duckpond.tinyfs.glob`: ``*``, ``?``, ``[...]``, ``**``; captures kept).
+        """Nodes matching a glob (:mod:`duckpond.tinyfs.glob`: ``*``, ``?``, ``[...]``, ``**``).
 
         Each result's ``captures`` hold what the wildcards matched, for ``$0, $1, ...``.
         Relative patterns are relative to this WD.
