@@ -68,11 +68,24 @@ def open_page(browser, url: str, *, tiles: str = "png", **context):
     return ctx, page, w, outside
 
 
-def hover(page, x: float, y: float) -> None:
-    """Move the mouse to (x, y) as a mouse does, in several events (uPlot takes the cursor from
-    the moves after the pointer entered the chart)."""
-    page.mouse.move(x - 3, y - 3)
-    page.mouse.move(x, y, steps=3)
+SETTLED = "window.duckpond.state.map !== 'loading'"
+
+
+def plot_box(page, chart: int = 0) -> dict:
+    """The chart's plot area, once the page's layout is final (the station map, loaded after the
+    first chart, moves the charts down when it appears)."""
+    page.wait_for_function(SETTLED)
+    box = page.locator(".chart .u-over").nth(chart).bounding_box()
+    assert box
+    return box
+
+
+def hover(page, x: float, y: float, *, chart: int = 0) -> None:
+    """Move the mouse to (x, y) px inside the chart's plot area as a mouse does, in several events
+    (uPlot takes the cursor from the moves after the pointer entered the chart)."""
+    box = plot_box(page, chart)
+    page.mouse.move(box["x"] + x - 3, box["y"] + y - 3)
+    page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
     # uPlot applies cursor moves in an animation frame: let two frames pass
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
@@ -235,9 +248,8 @@ def test_hover_readout_names_the_statistic_and_bucket(
         page.wait_for_function(READY)
         state = page.evaluate("window.duckpond.state")
         assert state["range"] == "3m" and state["resolution"] == "4h"
-        box = page.locator(".chart .u-over").bounding_box()
-        assert box
-        hover(page, box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
+        box = plot_box(page)
+        hover(page, box["width"] * 0.4, box["height"] / 2)
         text = page.locator(".chart .readout").inner_text()
         m = re.match(
             r"(\d{4}-\d\d-\d\d) (\d\d:\d\d)–(\d\d:\d\d) UTC, 4 h bucket\n"
@@ -262,7 +274,7 @@ def test_hover_readout_names_the_statistic_and_bucket(
         page.wait_for_function(
             "window.duckpond.state.range === 'all' && document.body.dataset.ready === '1'"
         )
-        hover(page, box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        hover(page, box["width"] * 0.5, box["height"] / 2)
         text = page.locator(".chart .readout").inner_text()
         assert re.match(r"\d{4}-\d\d-\d\d \(UTC day\), 1 day bucket\n", text), text
         w.assert_clean()
@@ -286,9 +298,8 @@ def test_hover_in_a_gap_says_no_data(browser, built_site: SiteFixture, site_serv
         assert gap[0] >= 6 * 3600 * US
         middle = gap[1] + gap[0] // 2
         x = page.evaluate(f"window.duckpond.plots[0].valToPos({middle / US}, 'x')")
-        box = page.locator(".chart .u-over").bounding_box()
-        assert box
-        hover(page, box["x"] + x, box["y"] + box["height"] / 2)
+        box = plot_box(page)
+        hover(page, x, box["height"] / 2)
         text = page.locator(".chart .readout").inner_text()
         assert re.fullmatch(r"2016-07-08 \d\d:\d\d UTC: no data", text), text
         assert page.evaluate(f"window.duckpond.valueAt(0, 0, {middle})") is None
@@ -319,9 +330,7 @@ def test_station_time_and_viewer_time_are_said(
             labels = page.evaluate("window.duckpond.plots[0].axes.map(a => a.label)")
             assert labels == [label, "°C"]
             page.mouse.move(0, 0)
-            box = page.locator(".chart .u-over").first.bounding_box()  # the read-out moves it
-            assert box
-            hover(page, box["x"] + 30, box["y"] + 20)
+            hover(page, 30, 20)
             head = page.locator(".chart .readout").first.inner_text().splitlines()[0]
             assert re.match(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d–\d\d:\d\d {zone}, 2 h bucket$", head), (
                 head
@@ -339,8 +348,7 @@ def test_zoom_and_share_link_restore_the_view(
     try:
         page.wait_for_function(READY)
         page.click("button[data-tz='station']")
-        box = page.locator(".chart .u-over").bounding_box()
-        assert box
+        box = plot_box(page)
         y = box["y"] + box["height"] / 2
         page.mouse.move(box["x"] + box["width"] * 0.5, y)
         page.mouse.down()
