@@ -6,6 +6,9 @@ unlike ``conftest``, which several test folders have).
 The data are the bundled real readings (data/*.csv), reduced here with DuckDB the way the pond's
 temporal-reduce factory does it (epoch-aligned buckets labelled by their start; avg/min/max/count)
 and written as Hive month partitions, like ``pond export --temporal year,month``.
+
+Screenshots go to ``test-artifacts/site/`` at the top of the repository (git-ignored; CI keeps
+them as artifacts): :func:`screenshots` takes one per page at desktop and phone size.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import pytest
 
 from duckpond.site import (
     ChartSpec,
+    ContentPage,
     PageSpec,
     PartFile,
     Resolution,
     SeriesRef,
     SiteSpec,
+    Station,
     render_site,
 )
 
@@ -46,6 +51,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 RESOLUTIONS = {"1h": 3600, "2h": 7200, "4h": 14400, "12h": 43200, "24h": 86400}
+US = 1_000_000
+# the rule, restated here rather than imported: the tests check the frontend against it
+MIN_POINTS = 300
+SPANS = {"1w": 7 * 86400, "1m": 30 * 86400, "3m": 91 * 86400, "1y": 365 * 86400, "all": None}
+ARTIFACTS = REPO / "test-artifacts" / "site"
+#: map tiles of the test sites: a host that does not exist; tests route it (or let it fail)
+TILES = "https://tiles.duckpond.test/{z}/{x}/{y}.png"
+BUILD_TIME_US = 1_700_000_000 * US  # 2023-11-14T22:13:20Z
+READY = "document.body.dataset.ready === '1' || document.body.dataset.ready === 'error'"
 
 
 @dataclass
@@ -136,6 +150,14 @@ def build_site(root: Path) -> SiteFixture:
     )
     spec = SiteSpec(
         title="Test network <&> monitoring",
+        timezone="America/New_York",
+        build_time_us=BUILD_TIME_US,
+        map_tiles=TILES,
+        content=(
+            ContentPage(
+                "about", "About the network", "<h1>About</h1><p>Two stations.</p>", order=1
+            ),
+        ),
         pages=(
             PageSpec(
                 slug="b01",
@@ -149,6 +171,7 @@ def build_site(root: Path) -> SiteFixture:
                     ),
                 ),
                 resolutions=resolutions_of(b01),
+                station=Station("B01", 43.1813, -70.4266, "NERACOOS buoy B01, western Maine shelf"),
             ),
             PageSpec(
                 slug="jfk",
@@ -177,12 +200,88 @@ def build_site(root: Path) -> SiteFixture:
                     ),
                 ),
                 resolutions=resolutions_of(jfk),
+                station=Station("KJFK", 40.6398, -73.7789, "JFK airport ASOS", "America/New_York"),
             ),
         ),
     )
     out = root / "out"
     render_site(spec, out)
     return SiteFixture(out, spec, {"b01": b01, "jfk": jfk})
+
+
+def page_config(html: Path) -> dict:
+    """The page's JSON config, with the block rows expanded to dicts as app.js does."""
+    import json
+    import re
+
+    text = html.read_text(encoding="utf-8")
+    found = re.search(
+        r'<script type="application/json" id="duckpond-config">(.*?)</script>', text, re.S
+    )
+    assert found, html
+    cfg = json.loads(found.group(1))
+    for res in cfg["resolutions"]:
+        res["files"] = [
+            {
+                "url": res["base"] + row[0],
+                "start_us": row[1],
+                "end_us": row[2],
+                "rows": row[3],
+                "bytes": row[4],
+            }
+            for row in res["files"]
+        ]
+    return cfg
+
+
+def expected_view(cfg: dict, key: str) -> tuple[str, int, int, set[str]]:
+    """Resolution, visible range and block URLs of range button ``key``, by the documented rule
+    (restated here, not imported: the tests check the frontend)."""
+    end = cfg["dataEndUs"]
+    start = cfg["dataStartUs"]
+    if SPANS[key] is not None:
+        start = max(start, end - SPANS[key] * US)
+    res, urls = view_blocks(cfg, start, end)
+    return res, start, end, urls
+
+
+def view_blocks(cfg: dict, start: int, end: int) -> tuple[str, set[str]]:
+    """The resolution of ``[start, end]`` (coarsest with MIN_POINTS buckets, else the finest) and
+    the URLs of its blocks whose ``[start_us, end_us + width)`` overlaps the range."""
+    ordered = sorted(cfg["resolutions"], key=lambda r: r["seconds"])
+    chosen = ordered[0]
+    for res in reversed(ordered):
+        if end - start >= MIN_POINTS * res["seconds"] * US:
+            chosen = res
+            break
+    width = chosen["seconds"] * US
+    urls = {
+        f["url"] for f in chosen["files"] if f["start_us"] < end and f["end_us"] + width > start
+    }
+    return chosen["name"], urls
+
+
+def screenshots(browser, url: str, name: str, *, wait: str = READY, **context) -> list[Path]:
+    """Screenshots of ``url`` at desktop (1200 px) and phone (320 px) width, light and dark,
+    saved as ``test-artifacts/site/<name>-<width>-<scheme>.png``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for width, height in ((1200, 900), (320, 640)):
+        for scheme in ("light", "dark"):
+            ctx = browser.new_context(
+                viewport={"width": width, "height": height}, color_scheme=scheme, **context
+            )
+            try:
+                page = ctx.new_page()
+                page.route("https://tiles.duckpond.test/**", lambda route: route.abort())
+                page.goto(url)
+                page.wait_for_function(wait)
+                path = ARTIFACTS / f"{name}-{width}-{scheme}.png"
+                page.screenshot(path=str(path), full_page=True)
+                saved.append(path)
+            finally:
+                ctx.close()
+    return saved
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -14,8 +14,15 @@ levels are any prefix of ``year, month, day, hour`` (UTC, zero-padded: ``month=0
 Each ``part.parquet`` is SNAPPY-compressed, sorted by time, and holds ``Timestamp``
 (``timestamp[us, tz=UTC]``; the series' time column renamed if it had another name) then the
 series' other columns; the partition values are only in the path. ``start``/``end`` keep rows with
-``start <= Timestamp < end`` (ISO-8601, naive = UTC, or µs). Re-exporting a series first deletes
-its previous ``part.parquet`` files, so no stale partition survives.
+``start <= Timestamp < end`` (ISO-8601, naive = UTC, or µs).
+
+Re-exporting is incremental: each partition is encoded in memory and written (to a temporary
+sibling, then renamed) only when its bytes differ from the file already there, so an unchanged
+partition keeps its bytes and its mtime and a sync to a web host sends only what changed. A
+partition of the series that the new export no longer has (other bounds, other levels, rows
+gone) is deleted, with the directories it leaves empty. ``rebuild=True`` writes every partition
+again. :attr:`ExportManifest.changes` says which files were written, left as they were and
+removed.
 
 ``manifest.json`` (version 1)::
 
@@ -40,15 +47,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 
 from duckpond.errors import InvalidData, NotFound, UsageError
+from duckpond.site.files import remove_files, write_if_changed
 from duckpond.times import Window, parse_resolution, parse_time
 from duckpond.timeseries import TIME_TYPE
 
@@ -56,7 +63,15 @@ if TYPE_CHECKING:
     from duckpond.steward.pond import Pond
     from duckpond.tinyfs.fs import WD, NodePath
 
-__all__ = ["MANIFEST", "ExportManifest", "ExportedFile", "ExportedSeries", "export"]
+__all__ = [
+    "MANIFEST",
+    "ExportChanges",
+    "ExportManifest",
+    "ExportedFile",
+    "ExportedSeries",
+    "export",
+    "read_timestamped",
+]
 
 MANIFEST: Final = "manifest.json"
 TEMPORAL_LEVELS: Final = ("year", "month", "day", "hour")
@@ -72,6 +87,22 @@ class ExportedFile:
     end_us: int
     rows: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class ExportChanges:
+    """What one export did to the files: paths relative to the export folder, sorted."""
+
+    written: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __add__(self, other: ExportChanges) -> ExportChanges:
+        return ExportChanges(
+            tuple(sorted((*self.written, *other.written))),
+            tuple(sorted((*self.unchanged, *other.unchanged))),
+            tuple(sorted((*self.removed, *other.removed))),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,6 +165,8 @@ class ExportManifest:
     start_us: int | None
     end_us: int | None
     series: tuple[ExportedSeries, ...]
+    #: what the export that returned this manifest wrote, left alone and removed (not stored)
+    changes: ExportChanges = field(default=ExportChanges(), compare=False)
 
     def names(self) -> list[str]:
         """Distinct series names, sorted."""
@@ -223,6 +256,8 @@ def export(
     temporal: Sequence[str] = ("year", "month"),
     start: Any = None,
     end: Any = None,
+    *,
+    rebuild: bool = False,
 ) -> ExportManifest:
     """Write the series matching ``patterns`` under ``out_dir`` (see the module docstring).
 
@@ -232,9 +267,11 @@ def export(
         out_dir: host folder (created if missing).
         temporal: partition levels, a prefix of ``("year", "month", "day", "hour")``.
         start, end: keep rows with ``start <= Timestamp < end`` (ISO-8601 / datetime / µs).
+        rebuild: write every partition, even those whose bytes are already there.
 
     Returns:
-        The manifest as written to ``out_dir/manifest.json``.
+        The manifest as written to ``out_dir/manifest.json``, with :attr:`~ExportManifest.changes`
+        telling which partition files were written, left unchanged and removed.
 
     Raises:
         UsageError: bad ``temporal`` or ``start >= end``. NotFound: no pattern matched a table or
@@ -280,12 +317,18 @@ def export(
         if (name, res) in names:
             raise InvalidData(f"export: {path} and {names[(name, res)]} both export as {name!r}")
         names[(name, res)] = path
-        exported.append(_export_one(found[path], name, res, folder, levels, lo, hi))
+    changes = ExportChanges()
+    for (name, res), path in sorted(names.items(), key=lambda kv: kv[1]):
+        series, done = _export_one(found[path], name, res, folder, levels, lo, hi, rebuild)
+        exported.append(series)
+        changes += done
     manifest = _merge(folder, levels, lo, hi, exported)
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest.to_json(), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(folder / MANIFEST)
-    return manifest
+    write_if_changed(
+        folder / MANIFEST,
+        (json.dumps(manifest.to_json(), indent=1) + "\n").encode("utf-8"),
+        rebuild=rebuild,
+    )
+    return replace(manifest, changes=changes)
 
 
 def _tables_under(root: WD, np: NodePath) -> list[NodePath]:
@@ -306,18 +349,16 @@ def _is_table(np: NodePath) -> bool:
     return np.file_type in {"file:table", "file:series"}
 
 
-def _export_one(
-    np: NodePath,
-    name: str,
-    res: str | None,
-    folder: Path,
-    levels: tuple[str, ...],
-    lo: int | None,
-    hi: int | None,
-) -> ExportedSeries:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+def read_timestamped(np: NodePath, who: str) -> pa.Table:
+    """A table or series with its time column as ``Timestamp`` (``timestamp[us, tz=UTC]``) first.
 
+    The series' time column (or the detected one of a table) is renamed ``Timestamp``; rows keep
+    their stored order.
+
+    Raises:
+        InvalidData: no usable time column, or a ``Timestamp`` column besides the time column
+            (named with ``who``, the calling command, and the node's path).
+    """
     from duckpond.timeseries import detect_time_column
 
     table = np.read_table()
@@ -326,11 +367,11 @@ def _export_one(
         try:
             tc = detect_time_column(table.schema)
         except InvalidData as exc:
-            raise InvalidData(f"export: {exc.message}", np.path) from None
+            raise InvalidData(f"{who}: {exc.message}", np.path) from None
     if tc != "Timestamp":
         if "Timestamp" in table.column_names:
             raise InvalidData(
-                f"export: has a 'Timestamp' column besides its time column {tc!r}", np.path
+                f"{who}: has a 'Timestamp' column besides its time column {tc!r}", np.path
             )
         table = table.rename_columns(["Timestamp" if c == tc else c for c in table.column_names])
     ts = table.column("Timestamp")
@@ -338,7 +379,23 @@ def _export_one(
         from duckpond.timeseries import normalize_series
 
         table = normalize_series(table, "Timestamp", path=np.path)[0] if table.num_rows else table
-    table = table.select(["Timestamp", *[c for c in table.column_names if c != "Timestamp"]])
+    return table.select(["Timestamp", *[c for c in table.column_names if c != "Timestamp"]])
+
+
+def _export_one(
+    np: NodePath,
+    name: str,
+    res: str | None,
+    folder: Path,
+    levels: tuple[str, ...],
+    lo: int | None,
+    hi: int | None,
+    rebuild: bool,
+) -> tuple[ExportedSeries, ExportChanges]:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = read_timestamped(np, "export")
     if lo is not None or hi is not None:
         from duckpond.tinyfs.tables import filter_window
 
@@ -347,8 +404,9 @@ def _export_one(
     base = folder.joinpath(*name.split("/"))
     if res is not None:
         base = base / f"res={res}"
-    _clean(base)
     files: list[ExportedFile] = []
+    written: list[str] = []
+    unchanged: list[str] = []
     if table.num_rows:
         key = _partition_key(table.column("Timestamp"), levels)
         ends = pc.run_end_encode(key).run_ends.to_pylist()
@@ -359,19 +417,18 @@ def _export_one(
             first = part.column("Timestamp")[0].value
             last = part.column("Timestamp")[part.num_rows - 1].value
             target = base.joinpath(*_partition_dirs(first, levels)) / "part.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(".part.parquet.tmp")
-            pq.write_table(part, tmp, compression="snappy")
-            tmp.replace(target)
-            files.append(
-                ExportedFile(
-                    target.relative_to(folder).as_posix(),
-                    int(first),
-                    int(last),
-                    part.num_rows,
-                    target.stat().st_size,
-                )
-            )
+            sink = pa.BufferOutputStream()
+            pq.write_table(part, sink, compression="snappy")
+            data = sink.getvalue().to_pybytes()
+            rel = target.relative_to(folder).as_posix()
+            (written if write_if_changed(target, data, rebuild=rebuild) else unchanged).append(rel)
+            files.append(ExportedFile(rel, int(first), int(last), part.num_rows, len(data)))
+    keep = {folder / f.file for f in files}
+    stale = [p for p in _partition_files(base) if p not in keep]
+    remove_files(folder, stale)
+    changes = ExportChanges(
+        tuple(written), tuple(unchanged), tuple(p.relative_to(folder).as_posix() for p in stale)
+    )
     return ExportedSeries(
         name=name,
         path=np.path,
@@ -380,7 +437,7 @@ def _export_one(
         time_column="Timestamp",
         columns=tuple(c for c in table.column_names if c != "Timestamp"),
         files=tuple(files),
-    )
+    ), changes
 
 
 def _partition_key(ts: pa.ChunkedArray, levels: tuple[str, ...]) -> pa.Array:
@@ -406,14 +463,16 @@ def _partition_dirs(first_us: int, levels: tuple[str, ...]) -> list[str]:
     return [f"{level}={fmt[level]}" for level in levels]
 
 
-def _clean(base: Path) -> None:
-    """Delete the partition files a previous export wrote under ``base`` (and nothing else)."""
+def _partition_files(base: Path) -> list[Path]:
+    """The partition files an export may have written under ``base`` (and its leftovers)."""
     if not base.is_dir():
-        return
-    (base / "part.parquet").unlink(missing_ok=True)
+        return []
+    found = [base / name for name in ("part.parquet", ".part.parquet.tmp")]
     for child in base.iterdir():
-        if child.is_dir() and child.name.split("=", 1)[0] in TEMPORAL_LEVELS and "=" in child.name:
-            shutil.rmtree(child)
+        if child.is_dir() and "=" in child.name and child.name.split("=", 1)[0] in TEMPORAL_LEVELS:
+            found += child.rglob("part.parquet")
+            found += child.rglob(".part.parquet.tmp")
+    return sorted(p for p in found if p.is_file())
 
 
 def _merge(

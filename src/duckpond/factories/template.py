@@ -16,6 +16,12 @@ Variables: ``path`` and ``name`` of the match, ``captures`` (list), ``children``
 the match is a directory), ``file_type``, and ``start``/``end`` (ISO-8601 UTC of its event-time
 bounds when it is a series, else empty). Outputs are ``file:data`` (UTF-8 text), read-only,
 computed on read.
+
+A template comes from the pond, so it is treated as hostile: it is compiled and rendered in
+Jinja2's :class:`jinja2.sandbox.SandboxedEnvironment`, which refuses attributes such as
+``__init__``/``__globals__`` and calls of unsafe callables (the way
+``{{ cycler.__init__.__globals__.os.popen('id').read() }}`` would reach the shell). A refused
+template reads as :class:`~duckpond.errors.InvalidData` naming the output's path.
 """
 
 from __future__ import annotations
@@ -51,10 +57,18 @@ class TemplateConfig(BaseModel):
         import jinja2
 
         try:
-            jinja2.Environment(undefined=jinja2.StrictUndefined).parse(value)
+            _environment().parse(value)
         except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"Jinja2 syntax error at line {exc.lineno}: {exc.message}") from None
         return value
+
+
+def _environment() -> Any:
+    """The sandboxed Jinja2 environment every ``template`` node renders in (StrictUndefined)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 def _iso(us: int | None) -> str:
@@ -92,13 +106,10 @@ class _TemplateDir:
         return Lineage.opaque()
 
     def entries(self) -> Iterable[tuple[str, _Rendered]]:
-        import jinja2
-
         from duckpond.tinyfs.fs import WD
         from duckpond.tinyfs.glob import substitute
 
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-        template = env.from_string(self._config.template)
+        template = _environment().from_string(self._config.template)
         root = self._node.fs.root()
         seen: dict[str, str] = {}
         for m in root.glob(self._config.pattern):

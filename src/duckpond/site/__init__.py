@@ -1,31 +1,43 @@
 """The static website: charts of reduced series, rendered by :func:`render_site`."""
 
 from duckpond.site.render import (
+    COARSEST_BLOCK_BUCKETS,
     MIN_POINTS,
     RANGES,
     ChartSpec,
+    ContentPage,
     PageSpec,
     PartFile,
     Resolution,
     SeriesRef,
     SiteReport,
     SiteSpec,
+    Station,
+    block_seconds,
     choose_resolution,
+    data_decimals,
+    format_value,
     overlapping_parts,
     render_site,
 )
 
 __all__ = [
+    "COARSEST_BLOCK_BUCKETS",
     "MIN_POINTS",
     "RANGES",
     "ChartSpec",
+    "ContentPage",
     "PageSpec",
     "PartFile",
     "Resolution",
     "SeriesRef",
     "SiteReport",
     "SiteSpec",
+    "Station",
+    "block_seconds",
     "choose_resolution",
+    "data_decimals",
+    "format_value",
     "overlapping_parts",
     "render_site",
 ]

@@ -1,54 +1,77 @@
-"""Render the static website: an index and one page of interactive time charts per page spec.
+"""Render the static website: an index, one page of interactive time charts per page spec,
+Markdown content pages and an Atom feed.
 
 The renderer knows nothing about the pond. Its input is a :class:`SiteSpec` naming, for every page,
-the charts to draw and, for every resolution, the time-partitioned Parquet parts that hold the
-reduced data (``Timestamp`` plus ``<column>.avg|.min|.max|.count`` columns). The ``sitegen``
+the charts to draw and, for every resolution, the reduced data (``Timestamp`` plus
+``<column>.avg|.min|.max|.count`` columns) as an Arrow table or as Parquet files. The ``sitegen``
 factory builds that spec from the pond; tests build it from files they write themselves.
 
 What :func:`render_site` writes into ``out_dir``::
 
-    index.html                      one card per page: latest value, its time, time span covered
-    <slug>.html                     one per page, with its JSON config (see below)
-    assets/app.js, assets/style.css the frontend (classic scripts: they also run from file://)
-    assets/vendor/...               uPlot and hyparquet, vendored from npm (see VENDORED.md there)
-    data/<slug>/res=<R>/<tail>      the published Parquet parts (fetched over http); <tail> is
-                                    its Hive path below res=, e.g. year=2016/month=03/x.parquet
-    data/<slug>/res=<R>/<tail>.js   the same bytes, base64 in a script, for pages opened from disk
-    .duckpond-site.json             manifest of the files written (stale files of an older build
-                                    that are not rewritten are removed on the next build)
+    index.html                    one card per page: each series' latest value and time, the span,
+                                  the newest reading and a stale warning
+    <slug>.html                   one per chart page, self-contained for its first view (below)
+    <slug>.html                   one per Markdown content page (:class:`ContentPage`)
+    feed.xml                      Atom feed (RFC 4287): one entry per page and newest reading
+    assets/vendor/...             vendored libraries loaded on demand, with their licences
+    data/<slug>/res=<R>/<block>.parquet     the published data blocks (fetched over http)
+    data/<slug>/res=<R>/<block>.parquet.js  the same bytes, base64 in a script, for file:// pages
+    .duckpond-site.json           the files written (a later build removes those it no longer
+                                  writes)
 
-Published parts are re-encoded, not copied byte for byte: only ``Timestamp`` and the ``.avg``,
-``.min`` and ``.max`` columns that the page charts are kept (one it lacks is written as nulls;
-``.count`` is dropped), the time column is normalised to ``timestamp[us, tz=UTC]`` (a time column
-without a zone is taken as UTC), rows are sorted by time, and the file is written with the
-SNAPPY codec (decoded by hyparquet without extra decompressors), DELTA_BINARY_PACKED timestamps,
-BYTE_STREAM_SPLIT floats, no statistics and no embedded Arrow schema. So the parts the pond
-exports may use any codec pyarrow reads, and a page downloads only the bytes it draws.
+**Blocks: partitioned by the size a view needs.** A page draws a range with the coarsest
+resolution that has at least :data:`MIN_POINTS` buckets in it (:func:`choose_resolution`), so a
+view drawn at resolution ``R`` spans less than ``MIN_POINTS`` buckets of the next coarser one.
+Each resolution's rows are cut into epoch-aligned blocks of :func:`block_seconds` (half that span
+plus a bucket, rounded up to whole buckets): any view then needs at most three blocks. The
+coarsest resolution's blocks hold :data:`COARSEST_BLOCK_BUCKETS` buckets, so "All" is one to
+three files for up to ``2 * COARSEST_BLOCK_BUCKETS`` buckets of data. A block file is named by
+its start, ``YYYYMMDDTHHMMZ.parquet`` (UTC).
+
+**The first view needs no request after the page.** The default view's rows are in the page
+itself (Parquet, base64), as are the scripts (uPlot, hyparquet, ``app.js``) and the styles: on a
+high-latency phone network each round trip costs more than these bytes (see benchmarks/
+bench_site.py). Other views fetch blocks; the map (Leaflet) and the Parquet writer of the download
+button are loaded from ``assets/vendor`` only when used.
+
+**Incremental.** Every file is written only when its bytes change (:func:`~duckpond.site.files.
+write_if_changed`): a build after one new day rewrites the blocks covering that day, the pages
+(they show the build time) and the feed, and leaves every other block byte-identical with its
+mtime. ``rebuild=True`` writes everything. Files of an earlier build that this one does not write
+are removed. The :class:`SiteReport` says what was written, left unchanged and removed.
+
+Published blocks are re-encoded, not copied: only ``Timestamp`` and the ``.avg``, ``.min``,
+``.max`` and ``.count`` columns that the page charts are kept (one the data lacks is written as
+nulls), the time column is ``timestamp[us, tz=UTC]`` (a time column without a zone is taken as
+UTC), rows where no charted column has a value are dropped, rows are sorted by time, and the file
+is written with the SNAPPY codec (decoded by hyparquet without extra decompressors),
+DELTA_BINARY_PACKED times and counts, BYTE_STREAM_SPLIT floats, no statistics and no embedded
+Arrow schema.
 
 The page config (JSON in ``<script type="application/json" id="duckpond-config">``) holds the
-titles, the charts (title, unit, series label and column), ``dataStartUs``/``dataEndUs``, the
-range buttons, ``minPoints`` and, per resolution, ``{"name", "seconds", "base", "files"}`` where
-each file is ``[path under base, start_us, end_us, rows, bytes]`` (``start_us``/``end_us``: first
-and last bucket start in the part). ``app.js`` expands the files to objects ``{url, js, start_us,
-end_us, rows, bytes}`` (``window.duckpond.config``).
+titles, the charts (title, unit, and per series label, column and decimals), the time zones,
+``dataStartUs``/``dataEndUs``, the range buttons, ``minPoints`` and, per resolution,
+``{"name", "seconds", "base", "files"}`` where each file is ``[path under base, start_us, end_us,
+rows, bytes]`` (``start_us``/``end_us``: first and last bucket start in the block). The inline
+first view is ``<script type="application/octet-stream" id="duckpond-inline">``.
 
 Choice of resolution, shared with ``assets/app.js`` (and re-derived by the browser tests): a range
 ``[start, end]`` ends at the end of the latest bucket of the finest resolution and starts ``span``
 earlier, clipped to the first bucket. The page uses the *coarsest* resolution that still gives at
 least :data:`MIN_POINTS` buckets over the range (``end - start >= MIN_POINTS * seconds``), or the
-finest resolution when none does, and it loads exactly the parts of that resolution whose time span
+finest resolution when none does, and it loads the blocks of that resolution whose
 ``[start_us, end_us + seconds)`` overlaps the range.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import math
 import re
-import shutil
+import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,24 +82,34 @@ import jinja2
 from markupsafe import Markup
 
 from duckpond.errors import InvalidData, NotFound, UsageError
+from duckpond.site.files import remove_files, write_if_changed
 
 __all__ = [
+    "COARSEST_BLOCK_BUCKETS",
     "MIN_POINTS",
     "RANGES",
     "ChartSpec",
+    "ContentPage",
     "PageSpec",
     "PartFile",
     "Resolution",
     "SeriesRef",
     "SiteReport",
     "SiteSpec",
+    "Station",
+    "block_seconds",
     "choose_resolution",
+    "data_decimals",
+    "format_value",
     "overlapping_parts",
     "render_site",
 ]
 
 #: A resolution is fine enough for a range when the range holds at least this many of its buckets.
 MIN_POINTS = 300
+
+#: Buckets per block of a page's coarsest resolution.
+COARSEST_BLOCK_BUCKETS = 2048
 
 #: The range buttons of every page: (key, label, span in seconds; ``None`` = all the data).
 RANGES: tuple[tuple[str, str, int | None], ...] = (
@@ -88,21 +121,30 @@ RANGES: tuple[tuple[str, str, int | None], ...] = (
 )
 DEFAULT_RANGE = "1y"
 
+#: Map tiles when the site config names none (the viewer's browser fetches them when online).
+DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_TILES_ATTRIBUTION = "© OpenStreetMap contributors"
+
 TIME_COLUMN = "Timestamp"
 STATS = ("avg", "min", "max")
 MANIFEST = ".duckpond-site.json"
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _RES_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_RESERVED = {"index", "assets", "data", "feed"}
 _PKG = Path(__file__).parent
 _ASSETS = _PKG / "assets"
+US = 1_000_000
 
 
 @dataclass(frozen=True)
 class SeriesRef:
-    """One line of a chart: ``column`` is the base name; the data has ``<column>.avg|.min|.max``."""
+    """One line of a chart: ``column`` is the base name; the data has ``<column>.avg|.min|.max``
+    (and ``.count``). ``decimals``: digits after the point; ``None`` = from the data
+    (:func:`data_decimals`)."""
 
     label: str
     column: str
+    decimals: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +158,10 @@ class ChartSpec:
 
 @dataclass(frozen=True)
 class PartFile:
-    """A host Parquet file with one time partition of one resolution.
+    """A host Parquet file with some rows of one resolution.
 
     ``start_us``/``end_us`` (first and last bucket start, µs since the epoch) and ``rows`` describe
-    the part as exported; the renderer re-reads them from the data and publishes the values it
-    finds, so they are only hints.
+    the part as exported; the renderer re-reads the data, so they are only hints.
     """
 
     path: Path
@@ -131,11 +172,25 @@ class PartFile:
 
 @dataclass(frozen=True)
 class Resolution:
-    """A bucket width (``name`` such as ``"1h"``, ``seconds`` = 3600) and its parts."""
+    """A bucket width (``name`` such as ``"1h"``, ``seconds`` = 3600) and its rows: Parquet
+    ``files`` and/or an Arrow ``table`` (Timestamp + ``<column>.<stat>`` columns)."""
 
     name: str
     seconds: int
-    files: tuple[PartFile, ...]
+    files: tuple[PartFile, ...] = ()
+    table: Any = None
+
+
+@dataclass(frozen=True)
+class Station:
+    """Where a page's data is measured: a name, a position (WGS 84 degrees, both or neither), a
+    description and the station's IANA time zone (the page's "Station time")."""
+
+    name: str
+    latitude: float | None = None
+    longitude: float | None = None
+    description: str = ""
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,29 +202,81 @@ class PageSpec:
     charts: tuple[ChartSpec, ...]
     resolutions: tuple[Resolution, ...]
     description: str = ""
+    station: Station | None = None
+
+
+@dataclass(frozen=True)
+class ContentPage:
+    """A page of text (About, Methods): ``html`` is the body, already rendered and safe."""
+
+    slug: str
+    title: str
+    html: str
+    description: str = ""
+    order: int = 0
 
 
 @dataclass(frozen=True)
 class SiteSpec:
-    """The whole site. ``timezone_label`` names the zone of the times shown by default (UTC)."""
+    """The whole site.
+
+    ``timezone``: the stations' IANA zone offered as "Station time" (a page's station may name
+    its own); ``None`` offers UTC and the viewer's zone only. ``stale_after_s``: an index card
+    warns when its newest reading is older than this at build time (and at view time, by the
+    viewer's clock); ``None`` never warns. ``base_url``: the site's public URL, for absolute links
+    in the feed. ``build_time_us``: shown on every page (default: now). ``map_tiles``: URL
+    template of the station map's tiles (``None``: no map, the position is shown as text).
+    ``files``: (name, bytes) copied into the site's folder as they are (a name is one file name,
+    not a page's).
+    """
 
     title: str
     pages: tuple[PageSpec, ...]
-    timezone_label: str = "UTC"
+    timezone: str | None = None
+    content: tuple[ContentPage, ...] = ()
+    stale_after_s: int | None = 2 * 86400
+    base_url: str | None = None
+    build_time_us: int | None = None
+    map_tiles: str | None = DEFAULT_TILES
+    map_attribution: str = DEFAULT_TILES_ATTRIBUTION
+    files: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
 class SiteReport:
-    """What :func:`render_site` wrote: paths relative to ``out_dir`` and their total size."""
+    """What :func:`render_site` did: paths relative to ``out_dir``.
+
+    ``files`` is every file of the site (written or already there), ``bytes`` their total size;
+    ``written``, ``unchanged`` and ``removed`` split the work.
+    """
 
     out_dir: Path
     files: tuple[Path, ...]
     bytes: int
     pages: tuple[str, ...] = field(default=())
+    written: tuple[Path, ...] = ()
+    unchanged: tuple[Path, ...] = ()
+    removed: tuple[Path, ...] = ()
+
+    def summary(self) -> str:
+        """One line: the folder, files written / unchanged / removed, sizes, pages."""
+        from duckpond.units import format_bytes
+
+        def blocks(paths: tuple[Path, ...]) -> int:
+            return sum(1 for p in paths if p.parts[:1] == ("data",) and p.suffix == ".parquet")
+
+        wrote = sum((self.out_dir / p).stat().st_size for p in self.written)
+        line = (
+            f"{self.out_dir}: wrote {len(self.written)} files ({format_bytes(wrote)}), unchanged "
+            f"{len(self.unchanged)}, removed {len(self.removed)}; {len(self.files)} files, "
+            f"{format_bytes(self.bytes)} in all (data blocks: wrote {blocks(self.written)}, "
+            f"unchanged {blocks(self.unchanged)})"
+        )
+        return line + (f"; pages: {', '.join(self.pages)}" if self.pages else "")
 
 
 # ---------------------------------------------------------------------------------------------
-# The resolution rule (mirrored in assets/app.js)
+# The resolution rule and the blocks (mirrored in assets/app.js)
 
 
 def choose_resolution(resolutions: Sequence[Resolution], start_us: int, end_us: int) -> Resolution:
@@ -182,9 +289,32 @@ def choose_resolution(resolutions: Sequence[Resolution], start_us: int, end_us: 
     ordered = sorted(resolutions, key=lambda r: r.seconds)
     span = end_us - start_us
     for res in reversed(ordered):
-        if span >= MIN_POINTS * res.seconds * 1_000_000:
+        if span >= MIN_POINTS * res.seconds * US:
             return res
     return ordered[0]
+
+
+def block_seconds(seconds: Sequence[int]) -> dict[int, int]:
+    """Block length (s) per resolution (s): any view needs at most three blocks.
+
+    A view drawn at resolution ``w`` (not the coarsest) spans less than ``MIN_POINTS * w'`` (``w'``
+    the next coarser), and the blocks it loads cover that plus one bucket; a block of at least
+    half that, in whole buckets, is met at most three times. The coarsest resolution has blocks
+    of :data:`COARSEST_BLOCK_BUCKETS` buckets. Blocks of a day or more are rounded up to whole
+    days when the buckets divide a day, so that they start at midnight UTC.
+    """
+    ws = sorted(set(seconds))
+    out: dict[int, int] = {}
+    for i, w in enumerate(ws):
+        if i + 1 < len(ws):
+            reach = MIN_POINTS * ws[i + 1] + w
+            block = -(-reach // (2 * w)) * w
+        else:
+            block = COARSEST_BLOCK_BUCKETS * w
+        if block >= 86400 and 86400 % w == 0:  # whole UTC days: blocks start at midnight
+            block = -(-block // 86400) * 86400
+        out[w] = block
+    return out
 
 
 class _Span(Protocol):
@@ -199,75 +329,161 @@ _S = TypeVar("_S", bound=_Span)
 
 def overlapping_parts(files: Iterable[_S], seconds: int, start_us: int, end_us: int) -> list[_S]:
     """The parts whose buckets ``[start_us, end_us + seconds)`` overlap ``[start_us, end_us]``."""
-    width = seconds * 1_000_000
+    width = seconds * US
     return [f for f in files if f.start_us < end_us and f.end_us + width > start_us]
 
 
+def default_range(
+    data_start_us: int, data_end_us: int, key: str = DEFAULT_RANGE
+) -> tuple[int, int]:
+    """The ``[start, end]`` of range button ``key`` (µs): it ends at the data's end."""
+    seconds = next(s for k, _, s in RANGES if k == key)
+    start = data_start_us if seconds is None else max(data_start_us, data_end_us - seconds * US)
+    return start, data_end_us
+
+
 # ---------------------------------------------------------------------------------------------
-# Publishing the parts
+# Values
 
 
-@dataclass
-class _Part:
-    url: str
-    js_url: str
-    start_us: int
-    end_us: int
-    rows: int
-    bytes: int
-    source: Path
+def data_decimals(values: Any) -> int:
+    """Digits after the point that show ``values`` (an Arrow float array of readings) as written.
 
-
-@dataclass
-class _Latest:
-    time_us: int
-    value: float
-
-
-@dataclass
-class _PageData:
-    spec: PageSpec
-    resolutions: list[tuple[Resolution, list[_Part]]]
-    data_start_us: int
-    data_end_us: int
-    latest: list[_Latest | None]  # per chart: last non-null avg of its first series
-
-
-_URL_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]")
-
-
-def _hive_tail(path: Path) -> list[str]:
-    """The ``key=value`` directories above ``path`` (but not ``res=``) plus the file name.
-
-    Characters that would need escaping in a URL become ``_``.
+    The smallest ``d`` in 0..4 such that rounding to ``d`` decimals changes no value by more than
+    1e-9 of its magnitude (readings of 1025.7 hPa -> 1; 5.0 and 0.6 °C -> 1). Values that need
+    more (computed or noisy data) get four significant digits of the largest magnitude (21.37 ->
+    2), at most 6. No finite value: 2.
     """
-    tail = [path.name]
-    for parent in path.parents:
-        name = parent.name
-        if "=" not in name or name.startswith("res=") or name in ("", ".", ".."):
-            break
-        tail.insert(0, name)
-    return [_URL_UNSAFE.sub("_", t) for t in tail]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.drop_null(values)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.float64())
+    arr = arr.filter(pc.is_finite(arr))
+    if len(arr) == 0:
+        return 2
+    biggest = float(pc.max(pc.abs(arr)).as_py() or 0.0)
+    tol = 1e-9 * max(1.0, biggest)
+    for d in range(5):
+        err = pc.max(pc.abs(pc.subtract(pc.round(arr, d), arr))).as_py()
+        if err is not None and err <= tol:
+            return d
+    mag = math.floor(math.log10(biggest)) if biggest > 0 else 0
+    return min(6, max(0, 3 - mag))
+
+
+def format_value(value: float | None, decimals: int | None = None) -> str:
+    """A reading for people: ``decimals`` digits after the point (same rule as app.js); without
+    ``decimals``, about four significant digits."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if decimals is not None:
+        text = f"{value:.{decimals}f}"
+        return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
+    a = abs(value)
+    if a >= 1000:
+        return f"{value:.0f}"
+    if a >= 100:
+        return f"{value:.1f}"
+    if a >= 1 or a == 0:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fmt_time(us: int) -> str:
+    return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt_day(us: int) -> str:
+    return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _fmt_duration(us: int) -> str:
+    days = us / (86_400 * US)
+    if days >= 730:
+        return f"{days / 365.25:.1f} years"
+    if days >= 60:
+        return f"{days / 30.44:.0f} months"
+    if days >= 2:
+        return f"{days:.0f} days"
+    return f"{us / (3_600 * US):.0f} hours"
+
+
+def _fmt_width(seconds: int) -> str:
+    for unit, n in (("week", 604800), ("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds % n == 0:
+            k = seconds // n
+            if unit in ("week", "day"):
+                return f"{k} {unit}" + ("s" if k != 1 else "")
+            return f"{k} {unit}"
+    return f"{seconds} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and publishing the data
 
 
 def _value_columns(page: PageSpec) -> list[str]:
     cols: list[str] = []
     for chart in page.charts:
         for s in chart.series:
-            for stat in STATS:
+            for stat in (*STATS, "count"):
                 name = f"{s.column}.{stat}"
                 if name not in cols:
                     cols.append(name)
     return cols
 
 
-def _read_part(path: Path, columns: list[str]) -> Any:
-    """Read a part: Timestamp (us, UTC) then ``columns`` as float64 (all nulls if absent).
-
-    Rows where every one of ``columns`` is null are dropped.
-    """
+def _normalize(table: Any, columns: list[str], where: str) -> Any:
+    """Timestamp (us, UTC) then ``columns`` (float64; int64 for ``.count``; nulls if absent),
+    without rows where no ``.avg``/``.min``/``.max`` column has a value, sorted by time."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    if TIME_COLUMN not in table.column_names:
+        raise InvalidData(f"no {TIME_COLUMN!r} column in site data", where)
+    ts = table.column(TIME_COLUMN)
+    if not pa.types.is_timestamp(ts.type):
+        raise InvalidData(f"{TIME_COLUMN!r} is {ts.type}, not a timestamp", where)
+    if ts.type.tz is None:
+        ts = pc.assume_timezone(ts, "UTC")
+    ts = ts.cast(pa.timestamp("us", tz="UTC"))
+    if ts.null_count:
+        raise InvalidData(f"null {TIME_COLUMN!r} in site data", where)
+    arrays = [ts]
+    fields = [pa.field(TIME_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False)]
+    for col in columns:
+        typ = pa.int64() if col.endswith(".count") else pa.float64()
+        try:
+            arr = (
+                table.column(col).cast(typ)
+                if col in table.column_names
+                else pa.nulls(table.num_rows, typ)
+            )
+        except pa.ArrowInvalid as exc:
+            raise InvalidData(f"column {col!r} is not numeric: {exc}", where) from None
+        arrays.append(arr)
+        fields.append(pa.field(col, typ))
+    out = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    values = [c for c in columns if not c.endswith(".count")]
+    if values:
+        # rows where no charted column has a value (e.g. another site's rows of a joined series)
+        # are not this page's data: without them, spans and ranges end where its data ends
+        keep = pc.is_valid(out.column(values[0]))
+        for col in values[1:]:
+            keep = pc.or_(keep, pc.is_valid(out.column(col)))
+        out = out.filter(keep)
+    return out.sort_by(TIME_COLUMN)
+
+
+def _read_part(path: Path, columns: list[str]) -> Any:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not path.is_file():
@@ -277,45 +493,35 @@ def _read_part(path: Path, columns: list[str]) -> Any:
         names = set(pf.schema_arrow.names)
         if TIME_COLUMN not in names:
             raise InvalidData(f"no {TIME_COLUMN!r} column in site data part", str(path))
-        present = [c for c in columns if c in names]
-        table = pf.read(columns=[TIME_COLUMN, *present])
+        table = pf.read(columns=[TIME_COLUMN, *[c for c in columns if c in names]])
     except (OSError, pa.ArrowException) as exc:
         raise InvalidData(f"cannot read site data part: {exc}", str(path)) from exc
-    ts = table.column(TIME_COLUMN)
-    if not pa.types.is_timestamp(ts.type):
-        raise InvalidData(f"{TIME_COLUMN!r} is {ts.type}, not a timestamp", str(path))
-    if ts.type.tz is None:
-        ts = pc.assume_timezone(ts, "UTC")
-    ts = ts.cast(pa.timestamp("us", tz="UTC"))
-    if ts.null_count:
-        raise InvalidData(f"null {TIME_COLUMN!r} in site data part", str(path))
-    arrays = [ts]
-    fields = [pa.field(TIME_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False)]
-    for col in columns:
-        arr = (
-            table.column(col).cast(pa.float64())
-            if col in names
-            else pa.nulls(table.num_rows, pa.float64())
+    return _normalize(table, columns, str(path))
+
+
+def _resolution_table(res: Resolution, columns: list[str], where: str) -> Any:
+    import pyarrow as pa
+
+    tables = [_read_part(Path(pf.path), columns) for pf in res.files]
+    if res.table is not None:
+        tables.append(_normalize(res.table, columns, f"{where} res={res.name}"))
+    if not tables:
+        return _normalize(
+            pa.table({TIME_COLUMN: pa.array([], pa.timestamp("us", tz="UTC"))}), columns, where
         )
-        arrays.append(arr)
-        fields.append(pa.field(col, pa.float64()))
-    out = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    if columns:
-        # rows where no charted column has a value (e.g. another site's rows of a joined series)
-        # are not this page's data: without them, spans and ranges end where its data ends
-        keep = pc.is_valid(out.column(columns[0]))
-        for col in columns[1:]:
-            keep = pc.or_(keep, pc.is_valid(out.column(col)))
-        out = out.filter(keep)
-    return out.sort_by(TIME_COLUMN)
+    return pa.concat_tables(tables).sort_by(TIME_COLUMN)
 
 
-def _write_part(table: Any, dest: Path) -> bytes:
+def _encode(table: Any) -> bytes:
+    """The published Parquet bytes of ``table`` (deterministic for the same pyarrow)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    encodings = {TIME_COLUMN: "DELTA_BINARY_PACKED"}
-    encodings.update({name: "BYTE_STREAM_SPLIT" for name in table.column_names[1:]})
+    encodings = {
+        name: ("DELTA_BINARY_PACKED" if name.endswith(".count") else "BYTE_STREAM_SPLIT")
+        for name in table.column_names[1:]
+    }
+    encodings[TIME_COLUMN] = "DELTA_BINARY_PACKED"
     sink = pa.BufferOutputStream()
     pq.write_table(
         table,
@@ -328,8 +534,6 @@ def _write_part(table: Any, dest: Path) -> bytes:
         row_group_size=1 << 20,
     )
     data: bytes = sink.getvalue().to_pybytes()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(data)
     return data
 
 
@@ -338,105 +542,140 @@ def _part_script(url: str, data: bytes) -> bytes:
     return f"duckpondPart({json.dumps(url)},{json.dumps(payload)});\n".encode()
 
 
-def _publish_page(page: PageSpec, out_dir: Path, written: list[Path]) -> _PageData:
+def _block_name(start_us: int) -> str:
+    return datetime.fromtimestamp(start_us / US, tz=UTC).strftime("%Y%m%dT%H%MZ") + ".parquet"
+
+
+def _blocks(table: Any, block_us: int) -> list[tuple[int, Any]]:
+    """(block start µs, rows) for each epoch-aligned block of ``block_us`` holding rows."""
+    ts = table.column(TIME_COLUMN).cast("int64").to_pylist()
+    out: list[tuple[int, Any]] = []
+    begin = 0
+    while begin < len(ts):
+        block = ts[begin] // block_us
+        stop = begin
+        while stop < len(ts) and ts[stop] // block_us == block:
+            stop += 1
+        out.append((block * block_us, table.slice(begin, stop - begin)))
+        begin = stop
+    return out
+
+
+@dataclass
+class _Block:
+    url: str
+    start_us: int
+    end_us: int
+    rows: int
+    bytes: int
+
+
+@dataclass
+class _Latest:
+    time_us: int
+    value: float
+    count: int | None
+
+
+@dataclass
+class _PageData:
+    spec: PageSpec
+    resolutions: list[tuple[Resolution, int, list[_Block]]]  # resolution, block seconds, blocks
+    data_start_us: int
+    data_end_us: int
+    latest: dict[str, _Latest | None]  # per series column: last non-null avg (finest resolution)
+    decimals: dict[str, int]  # per series column
+    inline: tuple[str, int, int, bytes] | None  # resolution, range start, end, Parquet bytes
+
+
+def _publish_page(page: PageSpec, outputs: dict[str, bytes]) -> _PageData:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     columns = _value_columns(page)
-    resolutions: list[tuple[Resolution, list[_Part]]] = []
-    latest: list[_Latest | None] = [None] * len(page.charts)
-    first_cols = [f"{c.series[0].column}.avg" if c.series else None for c in page.charts]
-    finest = min(page.resolutions, key=lambda r: r.seconds)
-    data_start: int | None = None
-    data_end: int | None = None
-    for res in sorted(page.resolutions, key=lambda r: r.seconds):
+    ordered = sorted(page.resolutions, key=lambda r: r.seconds)
+    blocks_s = block_seconds([r.seconds for r in ordered])
+    tables: dict[str, Any] = {}
+    published: list[tuple[Resolution, int, list[_Block]]] = []
+    for res in ordered:
         if not _RES_NAME.match(res.name) or res.seconds <= 0:
             raise UsageError(f"bad resolution {res.name!r} ({res.seconds} s)", page.slug)
-        parts: list[_Part] = []
-        used: set[str] = set()
-        for pf in res.files:
-            table = _read_part(Path(pf.path), columns)
-            if table.num_rows == 0:
-                continue
-            tail = _hive_tail(Path(pf.path))
-            rel = "/".join(tail)
-            n = 1
-            while rel in used:  # two parts with the same tail: keep both
-                n += 1
-                rel = "/".join([*tail[:-1], f"{Path(tail[-1]).stem}-{n}{Path(tail[-1]).suffix}"])
-            used.add(rel)
-            url = f"data/{page.slug}/res={res.name}/{rel}"
-            data = _write_part(table, out_dir / url)
-            js_url = url + ".js"
-            (out_dir / js_url).write_bytes(_part_script(url, data))
-            written += [Path(url), Path(js_url)]
-            ts = table.column(TIME_COLUMN)
-            start_us = int(ts[0].value)
-            end_us = int(ts[-1].value)
-            parts.append(
-                _Part(url, js_url, start_us, end_us, table.num_rows, len(data), Path(pf.path))
+        table = _resolution_table(res, columns, page.slug)
+        tables[res.name] = table
+        base = f"data/{page.slug}/res={res.name}/"
+        blocks: list[_Block] = []
+        for start, rows in _blocks(table, blocks_s[res.seconds] * US):
+            url = base + _block_name(start)
+            data = _encode(rows)
+            outputs[url] = data
+            outputs[url + ".js"] = _part_script(url, data)
+            ts = rows.column(TIME_COLUMN)
+            blocks.append(
+                _Block(url, int(ts[0].value), int(ts[-1].value), rows.num_rows, len(data))
             )
-            if res is finest:
-                width = res.seconds * 1_000_000
-                data_start = start_us if data_start is None else min(data_start, start_us)
-                data_end = end_us + width if data_end is None else max(data_end, end_us + width)
-                for i, col in enumerate(first_cols):
-                    if col is None:
-                        continue
-                    valid = table.filter(pc.is_valid(table.column(col)))
-                    if valid.num_rows == 0:
-                        continue
-                    t = int(valid.column(TIME_COLUMN)[-1].value)
-                    cur = latest[i]
-                    if cur is None or t > cur.time_us:
-                        latest[i] = _Latest(t, float(valid.column(col)[-1].as_py()))
-        parts.sort(key=lambda p: p.start_us)
-        resolutions.append((res, parts))
-    if data_start is None or data_end is None:
+        published.append((res, blocks_s[res.seconds], blocks))
+
+    finest = ordered[0]
+    ftable = tables[finest.name]
+    latest: dict[str, _Latest | None] = {}
+    decimals: dict[str, int] = {}
+    for chart in page.charts:
+        for s in chart.series:
+            avg = ftable.column(f"{s.column}.avg")
+            valid = ftable.filter(pc.is_valid(avg))
+            if valid.num_rows:
+                count = valid.column(f"{s.column}.count")[-1].as_py()
+                latest[s.column] = _Latest(
+                    int(valid.column(TIME_COLUMN)[-1].value),
+                    float(valid.column(f"{s.column}.avg")[-1].as_py()),
+                    count,
+                )
+            else:
+                latest[s.column] = None
+            if s.decimals is not None:
+                decimals[s.column] = s.decimals
+            else:
+                readings = pa.chunked_array(
+                    [
+                        *ftable.column(f"{s.column}.min").chunks,
+                        *ftable.column(f"{s.column}.max").chunks,
+                    ],
+                    pa.float64(),
+                )
+                if pc.count(readings).as_py() == 0:
+                    readings = avg
+                decimals[s.column] = data_decimals(readings)
+
+    if ftable.num_rows:
+        fts = ftable.column(TIME_COLUMN)
+        data_start = int(fts[0].value)
+        data_end = int(fts[-1].value) + finest.seconds * US
+    else:
         data_start = data_end = 0
-    return _PageData(page, resolutions, data_start, data_end, latest)
+    inline = None
+    if data_end > data_start:
+        start, end = default_range(data_start, data_end)
+        res = choose_resolution(ordered, start, end)
+        t = tables[res.name]
+        ts = t.column(TIME_COLUMN).cast("int64")
+        mask = pc.and_(pc.greater(pc.add(ts, res.seconds * US), start), pc.less(ts, end))
+        inline = (res.name, start, end, _encode(t.filter(mask)))
+    return _PageData(page, published, data_start, data_end, latest, decimals, inline)
 
 
 # ---------------------------------------------------------------------------------------------
 # Pages
 
 
-def format_value(value: float | None) -> str:
-    """A reading for people: about four significant digits (same rule as app.js)."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    a = abs(value)
-    if a >= 1000:
-        return f"{value:.0f}"
-    if a >= 100:
-        return f"{value:.1f}"
-    if a >= 1 or a == 0:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def _fmt_time(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _fmt_day(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%d")
-
-
-def _fmt_duration(us: int) -> str:
-    days = us / 86_400_000_000
-    if days >= 730:
-        return f"{days / 365.25:.1f} years"
-    if days >= 60:
-        return f"{days / 30.44:.0f} months"
-    if days >= 2:
-        return f"{days:.0f} days"
-    return f"{us / 3_600_000_000:.0f} hours"
-
-
 def _script_json(obj: object) -> str:
     """JSON safe to embed in <script type="application/json">."""
-    text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _zones(site: SiteSpec, page: PageSpec) -> dict[str, str | None]:
+    station = page.station.timezone if page.station and page.station.timezone else None
+    return {"station": station or site.timezone}
 
 
 def _page_config(site: SiteSpec, pd: _PageData) -> dict[str, Any]:
@@ -445,7 +684,8 @@ def _page_config(site: SiteSpec, pd: _PageData) -> dict[str, Any]:
         "site": site.title,
         "title": page.title,
         "slug": page.slug,
-        "timezoneLabel": site.timezone_label,
+        "stationZone": _zones(site, page)["station"],
+        "stationName": page.station.name if page.station else None,
         "minPoints": MIN_POINTS,
         "dataStartUs": pd.data_start_us,
         "dataEndUs": pd.data_end_us,
@@ -455,175 +695,343 @@ def _page_config(site: SiteSpec, pd: _PageData) -> dict[str, Any]:
             {
                 "title": c.title,
                 "unit": c.unit,
-                "series": [{"label": s.label, "column": s.column} for s in c.series],
+                "series": [
+                    {"label": s.label, "column": s.column, "decimals": pd.decimals[s.column]}
+                    for s in c.series
+                ],
             }
             for c in page.charts
         ],
-        # compact: one row [path under base, start_us, end_us, rows, bytes] per part (a 10-year
-        # site has hundreds of parts, and this config is in every page download)
+        "map": (
+            {
+                "lat": page.station.latitude,
+                "lon": page.station.longitude,
+                "tiles": site.map_tiles,
+                "attribution": site.map_attribution,
+            }
+            if page.station
+            and page.station.latitude is not None
+            and page.station.longitude is not None
+            and site.map_tiles
+            else None
+        ),
+        # compact: one row [path under base, start_us, end_us, rows, bytes] per block
         "resolutions": [
             {
                 "name": res.name,
                 "seconds": res.seconds,
+                "blockSeconds": block_s,
                 "base": f"data/{page.slug}/res={res.name}/",
                 "files": [
                     [
-                        p.url.removeprefix(f"data/{page.slug}/res={res.name}/"),
-                        p.start_us,
-                        p.end_us,
-                        p.rows,
-                        p.bytes,
+                        b.url.removeprefix(f"data/{page.slug}/res={res.name}/"),
+                        b.start_us,
+                        b.end_us,
+                        b.rows,
+                        b.bytes,
                     ]
-                    for p in parts
+                    for b in blocks
                 ],
             }
-            for res, parts in pd.resolutions
+            for res, block_s, blocks in pd.resolutions
         ],
     }
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    """The page templates' environment: sandboxed, because the values come from the pond."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
         loader=jinja2.PackageLoader("duckpond.site", "templates"),
-        autoescape=True,
+        autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["value"] = format_value
     env.filters["time"] = _fmt_time
     return env
 
 
-def _copy_assets(out_dir: Path, written: list[Path]) -> dict[str, str]:
-    """Copy app.js, style.css and the vendored files; return their URLs with a content hash."""
+def _inline_text(*names: str) -> Markup:
+    """Package assets joined, to inline in a page (refused if one would end the element)."""
+    parts = []
+    for name in names:
+        text = (_ASSETS / name).read_text(encoding="utf-8")
+        if re.search(r"</(script|style)", text, re.IGNORECASE):
+            raise UsageError(f"asset {name} cannot be inlined: it contains a closing tag")
+        parts.append(text)
+    return Markup("\n".join(parts))
+
+
+def _vendor_files(outputs: dict[str, bytes]) -> dict[str, str]:
+    """Vendored files served for on-demand loading; returns their URLs with a content hash."""
     urls: dict[str, str] = {}
-    for src in sorted(_ASSETS.rglob("*")):
+    for src in sorted((_ASSETS / "vendor").iterdir()):
         if not src.is_file() or src.name.startswith("."):
             continue
-        rel = src.relative_to(_ASSETS)
-        dest = out_dir / "assets" / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        written.append(Path("assets") / rel)
-        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:10]
-        urls[rel.as_posix()] = f"assets/{rel.as_posix()}?v={digest}"
+        data = src.read_bytes()
+        rel = f"assets/vendor/{src.name}"
+        outputs[rel] = data
+        urls[src.name] = f"{rel}?v={hashlib.sha256(data).hexdigest()[:10]}"
     return urls
 
 
 def _check_spec(spec: SiteSpec) -> None:
     seen: set[str] = set()
+    for slug in [p.slug for p in spec.pages] + [c.slug for c in spec.content]:
+        if not _SLUG.match(slug) or slug.lower() in _RESERVED:
+            raise UsageError(f"bad page slug {slug!r}")
+        if slug in seen:
+            raise UsageError(f"two pages with the slug {slug!r}")
+        seen.add(slug)
     for page in spec.pages:
-        if not _SLUG.match(page.slug) or page.slug.lower() in ("index", "assets", "data"):
-            raise UsageError(f"bad page slug {page.slug!r}")
-        if page.slug in seen:
-            raise UsageError(f"two pages with the slug {page.slug!r}")
-        seen.add(page.slug)
         if not page.resolutions:
             raise UsageError("a page needs at least one resolution", page.slug)
         names = [r.name for r in page.resolutions]
         if len(set(names)) != len(names):
             raise UsageError(f"two resolutions with the same name in {names}", page.slug)
+        seconds = [r.seconds for r in page.resolutions]
+        if len(set(seconds)) != len(seconds):
+            raise UsageError(f"two resolutions of the same width in {names}", page.slug)
+    for name, _ in spec.files:
+        if not _SLUG.match(name) or name in seen or name.removesuffix(".html") in seen:
+            raise UsageError(f"bad or clashing name of an included file {name!r}")
+        if name in ("index.html", "feed.xml", MANIFEST):
+            raise UsageError(f"an included file may not be named {name!r}")
+    for zone in [spec.timezone] + [p.station.timezone for p in spec.pages if p.station]:
+        if zone is not None:
+            _check_zone(zone)
 
 
-def _remove_stale(out_dir: Path, written: list[Path]) -> None:
-    manifest = out_dir / MANIFEST
+def _check_zone(zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
-        previous = json.loads(manifest.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    keep = {p.as_posix() for p in written}
-    root = out_dir.resolve()
-    for rel in previous:
-        if not isinstance(rel, str) or rel in keep:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"unknown time zone {zone!r} (an IANA name such as Europe/Paris)"
+        ) from None
+
+
+def _card(site: SiteSpec, pd: _PageData, build_us: int) -> dict[str, Any]:
+    page = pd.spec
+    series = []
+    finest = min(page.resolutions, key=lambda r: r.seconds)
+    for chart in page.charts:
+        for s in chart.series:
+            latest = pd.latest[s.column]
+            series.append(
+                {
+                    "label": s.label,
+                    "chart": chart.title,
+                    "unit": chart.unit,
+                    "value": format_value(latest.value, pd.decimals[s.column]) if latest else "–",
+                    "time": _fmt_time(latest.time_us) if latest else "",
+                    "day": _fmt_time(latest.time_us)[:10] if latest else "",
+                    "clock": _fmt_time(latest.time_us)[11:] if latest else "",
+                    "iso": _iso(latest.time_us) if latest else "",
+                    "width": _fmt_width(finest.seconds),
+                }
+            )
+    times = [x.time_us for x in pd.latest.values() if x is not None]
+    newest = max(times) if times else None
+    newest_end = newest + finest.seconds * US if newest is not None else None
+    has_data = pd.data_end_us > pd.data_start_us
+    stale = (
+        site.stale_after_s is not None
+        and newest_end is not None
+        and build_us - newest_end > site.stale_after_s * US
+    )
+    return {
+        "href": f"{page.slug}.html",
+        "slug": page.slug,
+        "title": page.title,
+        "description": page.description,
+        "station": page.station.name if page.station else "",
+        "series": series,
+        "newest": _fmt_time(newest_end) if newest_end is not None else "",
+        "newest_iso": _iso(newest_end) if newest_end is not None else "",
+        "newest_us": newest_end,
+        "stale": stale,
+        "span": (
+            f"{_fmt_day(pd.data_start_us)} – {_fmt_day(pd.data_end_us - 1)}"
+            f" ({_fmt_duration(pd.data_end_us - pd.data_start_us)})"
+            if has_data
+            else "no data"
+        ),
+    }
+
+
+def _feed(site: SiteSpec, cards: list[dict[str, Any]], env: jinja2.Environment) -> bytes:
+    entries = []
+    for card in cards:
+        if card["newest_us"] is None:
             continue
-        target = (out_dir / rel).resolve()
-        if root not in target.parents:
-            continue  # never step outside the site
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
-        for parent in target.parents:
-            if parent == root:
-                break
-            try:
-                parent.rmdir()
-            except OSError:
-                break
+        key = f"duckpond:{site.title}:{card['slug']}:{card['newest_us']}"
+        values = "; ".join(
+            f"{s['label']}: {s['value']} {s['unit']}".strip()
+            + (f" ({s['time']})" if s["time"] else "")
+            for s in card["series"]
+        )
+        entries.append(
+            {
+                "id": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, key)}",
+                "title": f"{card['title']}: data to {card['newest']}",
+                "updated": card["newest_iso"],
+                "href": card["href"],
+                "summary": values,
+            }
+        )
+    entries.sort(key=lambda e: e["updated"], reverse=True)
+    updated = entries[0]["updated"] if entries else _iso(0)
+    site_id = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'duckpond:' + site.title)}"
+    text = env.get_template("feed.xml").render(
+        site=site, entries=entries, updated=updated, feed_id=site_id, base=site.base_url
+    )
+    return text.encode("utf-8")
 
 
-def render_site(spec: SiteSpec, out_dir: Path) -> SiteReport:
+def _station_view(station: Station | None) -> dict[str, Any] | None:
+    if station is None:
+        return None
+    position = ""
+    if station.latitude is not None and station.longitude is not None:
+        lat, lon = station.latitude, station.longitude
+        ns = "N" if lat >= 0 else "S"
+        ew = "E" if lon >= 0 else "W"
+        position = f"{abs(lat):.4f}° {ns}, {abs(lon):.4f}° {ew}"
+    osm = (
+        f"https://www.openstreetmap.org/?mlat={station.latitude}&mlon={station.longitude}"
+        f"#map=12/{station.latitude}/{station.longitude}"
+        if position
+        else ""
+    )
+    return {
+        "name": station.name,
+        "description": station.description,
+        "position": position,
+        "osm": osm,
+        "timezone": station.timezone,
+    }
+
+
+def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> SiteReport:
     """Write the whole static site for ``spec`` into ``out_dir`` (created if missing).
 
-    Files of an earlier build in ``out_dir`` that this build does not write again are removed
-    (those listed in its ``.duckpond-site.json``); other files there are left alone. Index cards
-    take the latest value, its time and the time span from the finest resolution of each page.
+    Each file is written only if its bytes change (or ``rebuild``); files of an earlier build in
+    ``out_dir`` that this build does not write are removed (those listed in its
+    ``.duckpond-site.json``); other files there are left alone.
 
     Returns:
-        A :class:`SiteReport`: every file written (relative to ``out_dir``) and their total bytes.
+        A :class:`SiteReport`: every file of the site (relative to ``out_dir``), their total
+        bytes, and which were written, left unchanged and removed.
 
     Raises:
-        UsageError: an invalid spec (bad or duplicate slug, page without resolutions).
+        UsageError: an invalid spec (bad or duplicate slug, page without resolutions, unknown
+            time zone).
         NotFound: a part file that does not exist.
         InvalidData: a part that is not Parquet or has no usable ``Timestamp`` column.
     """
     _check_spec(spec)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    assets = _copy_assets(out_dir, written)
-    pages = [_publish_page(page, out_dir, written) for page in spec.pages]
+    build_us = spec.build_time_us if spec.build_time_us is not None else time.time_ns() // 1000
+    outputs: dict[str, bytes] = {}
+    vendor = _vendor_files(outputs)
+    pages = [_publish_page(page, outputs) for page in spec.pages]
 
     env = _environment()
-    common = {"site": spec, "assets": assets, "tz": spec.timezone_label}
-    cards = []
-    for pd in pages:
-        charts = []
-        for chart, latest in zip(pd.spec.charts, pd.latest, strict=True):
-            charts.append(
-                {
-                    "title": chart.title,
-                    "unit": chart.unit,
-                    "label": chart.series[0].label if chart.series else "",
-                    "value": format_value(latest.value) if latest else "–",
-                    "time": _fmt_time(latest.time_us) if latest else "",
-                }
-            )
-        has_data = pd.data_end_us > pd.data_start_us
-        cards.append(
-            {
-                "href": f"{pd.spec.slug}.html",
-                "title": pd.spec.title,
-                "description": pd.spec.description,
-                "charts": charts,
-                "span": (
-                    f"{_fmt_day(pd.data_start_us)} – {_fmt_day(pd.data_end_us - 1)}"
-                    f" ({_fmt_duration(pd.data_end_us - pd.data_start_us)})"
-                    if has_data
-                    else "no data"
-                ),
-            }
-        )
-    html = env.get_template("index.html").render(cards=cards, **common)
-    (out_dir / "index.html").write_text(html, encoding="utf-8")
-    written.append(Path("index.html"))
-    tmpl = env.get_template("page.html")
-    for pd in pages:
-        cfg = _script_json(_page_config(spec, pd))
-        html = tmpl.render(
-            page=pd.spec,
-            config=Markup(cfg),
-            ranges=RANGES,
-            default_range=DEFAULT_RANGE,
+    nav = [
+        {"href": f"{c.slug}.html", "title": c.title}
+        for c in sorted(spec.content, key=lambda c: (c.order, c.title))
+    ]
+    common = {
+        "site": spec,
+        "nav": nav,
+        "built": _fmt_time(build_us),
+        "built_iso": _iso(build_us),
+        "css": _inline_text("vendor/uPlot.min.css", "style.css"),
+    }
+    cards = [_card(spec, pd, build_us) for pd in pages]
+    outputs["index.html"] = (
+        env.get_template("index.html")
+        .render(
+            cards=cards,
+            stale_after_s=spec.stale_after_s,
+            stale_label=_fmt_width(spec.stale_after_s) if spec.stale_after_s else "",
+            index_js=_inline_text("index.js"),
             **common,
         )
-        (out_dir / f"{pd.spec.slug}.html").write_text(html, encoding="utf-8")
-        written.append(Path(f"{pd.spec.slug}.html"))
-
-    _remove_stale(out_dir, written)
-    files = sorted(set(written))
-    (out_dir / MANIFEST).write_text(
-        json.dumps({"files": [p.as_posix() for p in files]}, indent=0) + "\n"
+        .encode("utf-8")
     )
-    total = sum((out_dir / p).stat().st_size for p in files)
-    return SiteReport(out_dir, tuple(files), total, tuple(p.spec.slug for p in pages))
+    outputs["feed.xml"] = _feed(spec, cards, env)
+    tmpl = env.get_template("page.html")
+    chart_js = _inline_text("vendor/uPlot.iife.min.js", "vendor/hyparquet.iife.min.js", "app.js")
+    for pd in pages:
+        config = _page_config(spec, pd)
+        config["vendor"] = {
+            "writer": vendor.get("hyparquet-writer.iife.min.js"),
+            "leaflet": vendor.get("leaflet.js"),
+            "leafletCss": vendor.get("leaflet.css"),
+        }
+        inline = None
+        if pd.inline is not None:
+            res_name, start, end, data = pd.inline
+            inline = {
+                "res": res_name,
+                "start": start,
+                "end": end,
+                "data": base64.b64encode(data).decode("ascii"),
+            }
+        zones = _zones(spec, pd.spec)
+        outputs[f"{pd.spec.slug}.html"] = tmpl.render(
+            page=pd.spec,
+            station=_station_view(pd.spec.station),
+            station_zone=zones["station"],
+            config=Markup(_script_json(config)),
+            inline=inline,
+            ranges=RANGES,
+            default_range=DEFAULT_RANGE,
+            chart_js=chart_js,
+            **common,
+        ).encode("utf-8")
+    ctmpl = env.get_template("content.html")
+    for c in spec.content:
+        outputs[f"{c.slug}.html"] = ctmpl.render(content=c, body=Markup(c.html), **common).encode(
+            "utf-8"
+        )
+    for name, data in spec.files:
+        outputs[name] = data
+    return _write_outputs(out_dir, outputs, rebuild, tuple(p.spec.slug for p in pages))
+
+
+def _write_outputs(
+    out_dir: Path, outputs: dict[str, bytes], rebuild: bool, pages: tuple[str, ...]
+) -> SiteReport:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    unchanged: list[Path] = []
+    for rel in sorted(outputs):
+        target = out_dir / rel
+        (written if write_if_changed(target, outputs[rel], rebuild=rebuild) else unchanged).append(
+            Path(rel)
+        )
+    manifest = out_dir / MANIFEST
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = []
+    stale = sorted({Path(rel) for rel in previous if isinstance(rel, str) and rel not in outputs})
+    remove_files(out_dir, [out_dir / p for p in stale])
+    files = sorted(Path(p) for p in outputs)
+    write_if_changed(
+        manifest,
+        (json.dumps({"files": [p.as_posix() for p in files]}, indent=0) + "\n").encode(),
+        rebuild=rebuild,
+    )
+    total = sum(len(b) for b in outputs.values())
+    return SiteReport(
+        out_dir, tuple(files), total, pages, tuple(written), tuple(unchanged), tuple(stale)
+    )

@@ -14,9 +14,12 @@ series below it) into the host folder DIR, for the website or any Parquet reader
   DIR/manifest.json                                    every exported series, its files and spans
 
 <name> is the pond path (the parent's for res=<R>.series, suffix dropped). Each part holds
-Timestamp (UTC) then the other columns, sorted by time. Re-exporting a series replaces its parts;
-series exported earlier into DIR stay listed. A pattern that matches nothing is a warning; none
-matching anything is an error (exit 3).
+Timestamp (UTC) then the other columns, sorted by time. Exporting again into the same DIR is
+incremental: a part whose bytes would not change is left alone (same bytes, same mtime, so a sync
+to a web host sends only what changed), parts the series no longer has are removed, and
+--rebuild writes every part again. Series exported earlier into DIR stay listed. One line per
+series says how many parts were written, left unchanged and removed. A pattern that matches
+nothing is a warning; none matching anything is an error (exit 3).
 """
 
 
@@ -49,6 +52,11 @@ def add_parser(
     )
     p.add_argument("--start", metavar="TIME", help="keep rows at or after TIME (ISO-8601, UTC)")
     p.add_argument("--end", metavar="TIME", help="keep rows before TIME (ISO-8601, UTC)")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="write every part again, even those whose bytes are unchanged",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     text = args.temporal.strip()
     levels = [] if text.lower() in {"", "none"} else [t.strip() for t in text.split(",")]
     pond = open_pond(args)
-    manifest = export(pond, args.patterns, args.dir, levels, start=args.start, end=args.end)
+    manifest = export(
+        pond, args.patterns, args.dir, levels, start=args.start, end=args.end, rebuild=args.rebuild
+    )
+    changes = manifest.changes
+    written = set(changes.written)
     lines = []
     files = rows = size = 0
     for s in manifest.series:
@@ -72,13 +84,18 @@ def run(args: argparse.Namespace) -> int:
         rows += s.rows
         size += n_bytes
         res = f" res={s.resolution}" if s.resolution else ""
+        base = s.name + (f"/res={s.resolution}/" if s.resolution else "/")
+        n_written = sum(f.file in written for f in s.files)
+        n_removed = sum(r.startswith(base) for r in changes.removed)
         lines.append(
             f"{s.name}{res}: {len(s.files)} files, {s.rows} rows, {format_bytes(n_bytes)}"
-            f"  ({s.path})"
+            f"  ({s.path})  wrote {n_written}, unchanged {len(s.files) - n_written}, "
+            f"removed {n_removed}"
         )
     lines.append(
         f"{Path(args.dir) / MANIFEST}: {len(manifest.series)} series, {files} files, "
-        f"{rows} rows, {format_bytes(size)}"
+        f"{rows} rows, {format_bytes(size)}  wrote {len(changes.written)}, unchanged "
+        f"{len(changes.unchanged)}, removed {len(changes.removed)}"
     )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
