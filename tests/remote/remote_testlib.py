@@ -191,3 +191,84 @@ def all_bytes(pond) -> dict[str, list[bytes]]:
             continue
         out[np.path] = [np.read_bytes(v.version) for v in np.versions()]
     return out
+
+
+# -- killing a mirror sync at a chosen step --------------------------------------------------
+
+#: Run in a child process: sync with every host-changing step of the mirror counted, and the
+#: process killed (``os._exit(137)``, no clean-up: what kill -9 does) right after step N.
+#: These crash points live in the test, not in the product: the child patches the functions.
+MIRROR_CRASH_CHILD = r"""
+import os, pathlib, sys
+from duckpond import Pond, mirror
+
+pond_path, folder, n, rebuild = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+count = 0
+
+def counted(owner, name):
+    original = getattr(owner, name, None)
+    if original is None:  # another version of the module
+        return
+    def step(*args, **kwargs):
+        global count
+        result = original(*args, **kwargs)
+        count += 1
+        if count == n:
+            os._exit(137)
+        return result
+    setattr(owner, name, step)
+
+for owner, name in [
+    (mirror, "_write_tmp"), (getattr(mirror, "_Journal", None), "_write"),
+    (mirror, "_save_state"), (mirror, "_atomic_write"),
+    (pathlib.Path, "replace"), (pathlib.Path, "unlink"), (pathlib.Path, "rmdir"),
+    (pathlib.Path, "mkdir"), (pathlib.Path, "symlink_to"), (pathlib.Path, "chmod"),
+]:
+    counted(owner, name)
+pond = Pond.open(pond_path)
+mirror.sync(pond, folder, rebuild=rebuild)
+print(count)
+"""
+
+
+def mirror_sync_killed_at(pond_path: Path, folder: Path, step: int, *, rebuild: bool = False):
+    """Sync in a child killed right after host-changing step ``step`` (0: never killed).
+
+    Returns (exit status, steps counted when it was not killed else None).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRROR_CRASH_CHILD, str(pond_path), str(folder), str(step),
+         "1" if rebuild else "0"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if proc.returncode not in (0, 137):
+        raise AssertionError(f"child failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return proc.returncode, (int(proc.stdout) if proc.returncode == 0 else None)
+
+
+def mirror_tree(folder: Path) -> dict[str, object]:
+    """Every path of a mirror folder (state and journal excluded) -> bytes, target or 'dir'."""
+    out: dict[str, object] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if rel in {".duckpond-mirror.json", ".duckpond-mirror.journal"}:
+                continue
+            if path.is_symlink():
+                out[rel] = ("symlink", os.readlink(path))
+            elif path.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = path.read_bytes()
+    return out
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a sync left behind."""
+    return sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.startswith(".tmp-duckpond-")
+    )

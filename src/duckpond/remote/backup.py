@@ -59,6 +59,7 @@ from duckpond.remote.store import ObjectInfo, Remote
 from duckpond.units import format_bytes
 
 if TYPE_CHECKING:
+    from duckpond.steward.control import TxnRecord
     from duckpond.steward.pond import Pond
 
 __all__ = [
@@ -66,10 +67,12 @@ __all__ = [
     "PushRecord",
     "PushReport",
     "RemoteState",
+    "RemoteStatus",
     "apply_push",
     "last_push",
     "plan_push",
     "push",
+    "remote_status",
 ]
 
 #: Called after each object is sent or fetched: (key, bytes).
@@ -577,3 +580,47 @@ def _read_records(pond: Pond) -> dict[str, PushRecord]:
 def last_push(pond: Pond, url: str) -> PushRecord | None:
     """The last completed push from this pond to ``url`` (a normalized URL), if recorded."""
     return _read_records(pond).get(url)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStatus:
+    """A configured remote as ``pond status`` shows it.
+
+    Attributes:
+        name, url: the remote.
+        last: its last completed push from this pond (``None``: none recorded).
+        behind: committed transactions of the pond the remote does not hold yet.
+    """
+
+    name: str
+    url: str
+    last: PushRecord | None
+    behind: int
+
+
+def remote_status(pond: Pond, log: list[TxnRecord] | None = None) -> list[RemoteStatus]:
+    """Each configured remote with its last push and how many transactions it is behind.
+
+    Reads the pond only (the push records in ``$POND/cache``); no remote is contacted.
+
+    Args:
+        pond: the pond.
+        log: ``pond.log()`` if the caller has it already.
+    """
+    from duckpond.remote.config import list_backups
+
+    remotes = list_backups(pond)
+    if not remotes:
+        return []
+    records = _read_records(pond)
+    committed = [
+        t.data_version
+        for t in (pond.log() if log is None else log)
+        if t.outcome in ("committed", "recovered") and t.data_version is not None
+    ]
+    out = []
+    for cfg in remotes:
+        last = records.get(cfg.url)
+        pushed = last.data_version if last is not None else -1
+        out.append(RemoteStatus(cfg.name, cfg.url, last, sum(1 for v in committed if v > pushed)))
+    return out
