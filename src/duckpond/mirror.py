@@ -430,29 +430,28 @@ def _replay(root: Path, state: MirrorState | None) -> MirrorState | None:
     except (FileNotFoundError, NotADirectoryError):
         return state
     lines = raw.split(b"\n")
-    try:
-        header = json.loads(lines[0])
-        if not isinstance(header, dict) or header.get("journal") != JOURNAL_FORMAT:
-            raise ValueError("unknown format")
-        pond_id = str(header["pond_id"])
-    except (ValueError, KeyError):
+    header = _json_object(lines[0])
+    pond_id = header.get("pond_id") if header is not None else None
+    if header is None or header.get("journal") != JOURNAL_FORMAT or not isinstance(pond_id, str):
         # killed while starting the journal (its header is one write): nothing was done yet
         return replace(state, clean=False, interrupted=True) if state is not None else None
     rebuilding = bool(header.get("rebuild"))
     entries = dict(state.entries) if state is not None else {}
     wiped = False
     for line in lines[1:]:
-        try:
-            op = json.loads(line)
-            kind = op["op"]
-            if kind == "wiped":
-                entries.clear()
-                wiped = True
-            elif kind == "set":
-                entries[str(op["path"])] = MirrorEntry.from_json(op["entry"])
-            elif kind == "del":
-                entries.pop(str(op["path"]), None)
-        except (ValueError, KeyError, TypeError):
+        op = _json_object(line)
+        kind, path = (op.get("op"), op.get("path")) if op is not None else (None, None)
+        if kind == "wiped":
+            entries.clear()
+            wiped = True
+        elif kind == "del" and isinstance(path, str):
+            entries.pop(path, None)
+        elif kind == "set" and isinstance(path, str) and op is not None:
+            try:
+                entries[path] = MirrorEntry.from_json(op.get("entry"))
+            except ValueError:
+                break
+        else:
             break  # the last line, cut by the kill: that step never happened
     return MirrorState(
         pond_id=pond_id,
@@ -463,6 +462,15 @@ def _replay(root: Path, state: MirrorState | None) -> MirrorState | None:
         interrupted=True,
         rebuild_pending=rebuilding and not wiped,
     )
+
+
+def _json_object(line: bytes) -> dict[str, Any] | None:
+    """A JSON object, or ``None`` for anything else (a line cut short by a kill)."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class _Journal:

@@ -50,7 +50,7 @@ def target(request, moto: MotoServer, tmp_path, s3_env):
 
 @pytest.fixture
 def cli(capfdbinary: pytest.CaptureFixture[bytes]):
-    """``cli(*argv)`` runs ``pond ARGV`` in this process: (exit status, stdout text, stderr lines)."""
+    """``cli(*argv)`` runs ``pond ARGV`` in this process: (exit status, stdout, stderr lines)."""
     import os
     import sys
 

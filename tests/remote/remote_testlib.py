@@ -237,8 +237,15 @@ def mirror_sync_killed_at(pond_path: Path, folder: Path, step: int, *, rebuild: 
     Returns (exit status, steps counted when it was not killed else None).
     """
     proc = subprocess.run(
-        [sys.executable, "-c", MIRROR_CRASH_CHILD, str(pond_path), str(folder), str(step),
-         "1" if rebuild else "0"],
+        [
+            sys.executable,
+            "-c",
+            MIRROR_CRASH_CHILD,
+            str(pond_path),
+            str(folder),
+            str(step),
+            "1" if rebuild else "0",
+        ],
         capture_output=True,
         text=True,
         timeout=180,

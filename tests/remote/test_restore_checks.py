@@ -83,7 +83,7 @@ def test_folder_backup_with_a_hostile_name_is_refused(example, tmp_path, cli, na
     push(example, remote.as_uri())
     (remote / "data" / name).write_bytes(b"pwned")
     dest = tmp_path / "dest"
-    code, out, err = cli("restore", remote.as_uri(), dest)
+    code, _, err = cli("restore", remote.as_uri(), dest)
     assert code == 8 and len(err) == 1, err
     assert "unsafe object key" in err[0]
     _nothing_left(dest, tmp_path)
@@ -128,7 +128,7 @@ def test_restore_refuses_a_backup_that_lost_a_recorded_object(example, tmp_path,
     }[which]
     remote.joinpath(*key.split("/")).unlink()
     dest = tmp_path / "dest"
-    code, out, err = cli("restore", remote.as_uri(), dest)
+    code, _, err = cli("restore", remote.as_uri(), dest)
     assert code == 8 and len(err) == 1, err
     assert f"{key}: recorded by a push, missing on the remote" in err[0]
     _nothing_left(dest, tmp_path)
@@ -225,7 +225,9 @@ def test_restore_of_a_push_cut_short_agrees_with_its_data(example, tmp_path, cli
     else:
         # the control log arrives up to a 'begin' record: txn 6 begun, its end not sent
         sent = _push_cut(
-            example, url, after=lambda k: k.startswith("control/_delta_log/") and k.endswith(".json")
+            example,
+            url,
+            after=lambda k: k.startswith("control/_delta_log/") and k.endswith(".json"),
         )
     dest = tmp_path / "dest"
     code, out, err = cli("restore", url, dest)
@@ -252,7 +254,7 @@ def test_first_push_cut_before_any_commit_arrived_is_refused(example, tmp_path, 
     url = (tmp_path / "remote").as_uri()
     _push_cut(example, url, after=lambda k: k.startswith("data/part_id="))
     dest = tmp_path / "dest"
-    code, out, err = cli("restore", url, dest)
+    code, _, err = cli("restore", url, dest)
     assert code == 8 and len(err) == 1, err
     assert "no commit of the data table is in the backup" in err[0]
     _nothing_left(dest, tmp_path)

@@ -41,8 +41,10 @@ from duckpond.errors import (
     InvalidData,
     NotAPond,
     NotFound,
+    PondError,
+    os_error,
 )
-from duckpond.layout import DATA_DIR, TABLES, TMP_PREFIX, PondLayout
+from duckpond.layout import DATA_DIR, DELTA_LOG, TABLES, TMP_PREFIX, PondLayout
 from duckpond.remote.manifest import POND_JSON, BackupSpec, Manifests, load_manifests, read_spec
 from duckpond.remote.objects import HashSink, each, is_large_key, log_key_version
 from duckpond.remote.store import Remote, check_key, open_remote
@@ -101,13 +103,15 @@ class RestorePlan:
         url: the remote.
         spec: its ``pond.json``.
         fetch: every object of the two tables, sorted by key.
-        data_version: the newest data-table version the backup holds.
+        data_version: the newest data-table version restored.
+        left_out: checkpoints of a version whose commit a push cut short never sent.
     """
 
     url: str
     spec: BackupSpec
     fetch: tuple[FetchItem, ...]
     data_version: int
+    left_out: tuple[str, ...] = ()
 
     @property
     def bytes(self) -> int:
@@ -146,15 +150,30 @@ def plan_restore(remote: Remote) -> RestorePlan:
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise IntegrityError(f"the backup is not whole: {problems[0]}{more}", remote.url)
+    left_out = _unfinished_checkpoints(set(listing))
     fetch: list[FetchItem] = []
-    for key in sorted(k for k in listing if k.split("/", 1)[0] in TABLES):
+    for key in sorted(k for k in listing if k.split("/", 1)[0] in TABLES and k not in left_out):
         entry = manifests.entries.get(key)
         sha = entry.sha256 if entry is not None else None
+        if entry is not None and _mutable(key) and entry.fingerprint != listing[key].fingerprint:
+            sha = None  # rewritten by a later push whose manifest never arrived: not recorded
         if sha is None and is_large_key(key):
             sha = key.rsplit("=", 1)[1]
         fetch.append(FetchItem(key, listing[key].size, sha))
-    data_versions = [v[1] for k in listing if (v := log_key_version(k)) and v[0] == DATA_DIR]
-    return RestorePlan(remote.url, spec, tuple(fetch), max(data_versions, default=-1))
+    data_versions = [
+        v[1]
+        for k in listing
+        if (v := log_key_version(k)) and v[0] == DATA_DIR and k not in left_out
+    ]
+    return RestorePlan(
+        remote.url, spec, tuple(fetch), max(data_versions, default=-1), tuple(sorted(left_out))
+    )
+
+
+def _mutable(key: str) -> bool:
+    """Whether a pond rewrites the file in place (``_delta_log/_last_checkpoint``)."""
+    parts = key.split("/")
+    return len(parts) == 3 and parts[1] == DELTA_LOG and log_key_version(key) is None
 
 
 def _listing_problems(listed: set[str], manifests: Manifests) -> list[str]:
@@ -174,29 +193,47 @@ def log_gaps(keys: set[str]) -> list[str]:
     version 0, without one) up to its newest version is present. Older history may have gaps
     (the pond cleans up its control table's log, and the data table's after 30 days).
     """
-    problems = []
+    return [p for table in TABLES if (p := _log_gap(keys, table)) is not None]
+
+
+def _log_gap(keys: set[str], table: str) -> str | None:
+    commits: set[int] = set()
+    checkpoints: set[int] = set()
+    for key in keys:
+        v = log_key_version(key)
+        if v is not None and v[0] == table:
+            (checkpoints if v[2] else commits).add(v[1])
+    if not commits and not checkpoints:
+        return f"no commit of the {table} table is in the backup (was the first push cut short?)"
+    top = max(commits | checkpoints)
+    base = max(checkpoints) if checkpoints else -1
+    missing = [v for v in range(base + 1, top + 1) if v not in commits]
+    if not missing:
+        return None
+    span = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
+    return (
+        f"{table}/_delta_log lacks version(s) {span} of {len(missing)} below its newest "
+        f"version {top}"
+    )
+
+
+def _unfinished_checkpoints(keys: set[str]) -> set[str]:
+    """Checkpoint files of a table's newest version whose commit never arrived (a push sends
+    a checkpoint just before the commit of its version and was cut in between), where the
+    table is whole without them: restoring the version before keeps every commit's
+    information (txn_seq, txn_id, args), which the control table is settled from."""
+    out: set[str] = set()
     for table in TABLES:
-        commits: set[int] = set()
-        checkpoints: set[int] = set()
-        for key in keys:
-            v = log_key_version(key)
-            if v is not None and v[0] == table:
-                (checkpoints if v[2] else commits).add(v[1])
-        if not commits and not checkpoints:
-            problems.append(
-                f"no commit of the {table} table is in the backup (was the first push cut short?)"
-            )
+        versions = [(v[1], v[2], k) for k in keys if (v := log_key_version(k)) and v[0] == table]
+        if not versions:
             continue
-        top = max(commits | checkpoints)
-        base = max(checkpoints) if checkpoints else -1
-        missing = [v for v in range(base + 1, top + 1) if v not in commits]
-        if missing:
-            span = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
-            problems.append(
-                f"{table}/_delta_log lacks version(s) {span} of {len(missing)} below its newest "
-                f"version {top}"
-            )
-    return problems
+        top = max(v for v, _, _ in versions)
+        at_top = {k for v, _, k in versions if v == top}
+        if all(checkpoint for v, checkpoint, _ in versions if v == top):
+            rest = keys - at_top
+            if len(at_top) < len(versions) and _log_gap(rest, table) is None:
+                out |= at_top
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +303,14 @@ def apply_restore(
         path = stage.joinpath(*item.key.split("/"))
         if not path.resolve().is_relative_to(stage.resolve()):  # defence in depth: keys are safe
             raise IntegrityError(f"the backup holds an unsafe object key {item.key!r}", plan.url)
+        try:
+            return download(item, path)
+        except PondError:
+            raise
+        except OSError as exc:  # the host (disk full, permissions), not the remote
+            raise os_error(exc, str(path), "writing the restored pond") from exc
+
+    def download(item: FetchItem, path: Path) -> tuple[str, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
         try:
@@ -552,7 +597,7 @@ def check_file_versions(pond: Pond) -> tuple[int, list[str]]:
             if ftype == FileType.DIR_PHYSICAL:
                 try:
                     decode_directory(content)
-                except (pa.ArrowException, ValueError, KeyError) as exc:  # corrupt bytes
+                except (pa.ArrowException, ValueError) as exc:  # bytes Arrow cannot read
                     problems.append(f"{where}: directory snapshot unreadable ({exc})")
             continue
         if sha is None:
