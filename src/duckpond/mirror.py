@@ -156,27 +156,35 @@ class MirrorEntry:
 
     @classmethod
     def from_json(cls, obj: object) -> MirrorEntry:
-        """Parse a stored entry.
+        """Parse a stored entry (once per path each sync: kept cheap).
 
         Raises:
             ValueError: not an entry.
         """
         if not isinstance(obj, dict):
             raise ValueError("an entry is not an object")
-        try:
-            kind = EntryKind(str(obj.get("kind")))
-        except ValueError:
-            raise ValueError(f"unknown kind {obj.get('kind')!r}") from None
-        node_id, source = obj.get("node_id"), obj.get("source")
-        if not isinstance(node_id, str) or not isinstance(source, str):
-            raise ValueError("an entry lacks node_id or source")
-        ints = {k: obj.get(k) for k in ("size", "mtime_ns")}
-        strs = {k: obj.get(k) for k in ("sha256", "target", "previous")}
-        if any(v is not None and not isinstance(v, int) for v in ints.values()) or any(
-            v is not None and not isinstance(v, str) for v in strs.values()
+        get = obj.get
+        kind = _KINDS.get(str(get("kind")))
+        node_id, source = get("node_id"), get("source")
+        size, mtime_ns = get("size"), get("mtime_ns")
+        sha256, target, previous = get("sha256"), get("target"), get("previous")
+        if (
+            kind is None
+            or type(node_id) is not str
+            or type(source) is not str
+            or type(size) not in _INT_OR_NONE
+            or type(mtime_ns) not in _INT_OR_NONE
+            or type(sha256) not in _STR_OR_NONE
+            or type(target) not in _STR_OR_NONE
+            or type(previous) not in _STR_OR_NONE
         ):
-            raise ValueError("an entry has a field of the wrong type")
-        return cls(kind, node_id, source, **ints, **strs)  # type: ignore[arg-type]
+            raise ValueError(f"not a mirror entry: {obj!r:.200}")
+        return cls(kind, node_id, source, size, mtime_ns, sha256, target, previous)
+
+
+_KINDS: Final = {k.value: k for k in EntryKind}
+_INT_OR_NONE: Final = (int, type(None))
+_STR_OR_NONE: Final = (str, type(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -922,6 +930,7 @@ def apply_sync(pond: Pond, plan: SyncPlan) -> MirrorReport:
         ):
             try:
                 root.mkdir(parents=True, exist_ok=True)
+                _sweep(root, None)
                 _save_state(root, _final_state(plan, entries, clean=not conflicts))
             except OSError as exc:
                 raise os_error(exc, str(root), "writing the mirror") from exc

@@ -271,3 +271,31 @@ def test_restore_into_an_existing_empty_folder_keeps_it_on_success(example, tmp_
     assert (dest.stat().st_mode & 0o777) == 0o750
     assert content(Pond.open(dest)) == content(example)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-restore-")]
+
+
+def test_push_cut_between_a_checkpoint_and_its_commit_restores(example, tmp_path):
+    """A push sends a checkpoint just before the commit of its version; cut in between, the
+    restore leaves the checkpoint out (the table is whole without it) and settles the control
+    table from the commits it has."""
+    url = (tmp_path / "remote").as_uri()
+    push(example, url)
+    pushed = example.data_version
+    log = example.path / "data" / "_delta_log"
+    i = 0
+    while not [p for p in log.glob("*.checkpoint.parquet") if int(p.name[:20]) > pushed]:
+        _commit(example, 5 + i, f"grow-{i}")
+        i += 1
+    name = max(p.name for p in log.glob("*.checkpoint.parquet"))
+    version = int(name[:20])
+    checkpoint = f"data/_delta_log/{name}"
+    assert example.data_version == version  # the newest commit made the checkpoint
+    _push_cut(example, url, after=lambda k: k == checkpoint)
+    plan = plan_restore(open_remote(url))
+    assert plan.left_out == (checkpoint,) and plan.data_version == version - 1
+    dest = tmp_path / "dest"
+    report = restore(url, dest)
+    restored = Pond.open(dest)
+    assert restored.data_version == version - 1
+    assert report.txn_seq == restored.txn_seq == example.txn_seq - 1
+    assert not (dest / checkpoint).exists()
+    _agrees(restored, example)

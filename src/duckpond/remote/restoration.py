@@ -46,7 +46,13 @@ from duckpond.errors import (
 )
 from duckpond.layout import DATA_DIR, DELTA_LOG, TABLES, TMP_PREFIX, PondLayout
 from duckpond.remote.manifest import POND_JSON, BackupSpec, Manifests, load_manifests, read_spec
-from duckpond.remote.objects import HashSink, each, is_large_key, log_key_version
+from duckpond.remote.objects import (
+    LARGE_KEY_PREFIX,
+    HashSink,
+    each,
+    is_large_key,
+    log_key_version,
+)
 from duckpond.remote.store import Remote, check_key, open_remote
 from duckpond.units import format_bytes
 
@@ -86,8 +92,8 @@ class FetchItem:
     Attributes:
         key: its key (validated).
         size: bytes, as listed.
-        sha256: what its content must hash to (from a manifest, or a large file's name), if
-            known.
+        sha256: what its content must hash to as its push recorded it, if recorded (a large
+            file must also hash to its name).
     """
 
     key: str
@@ -157,8 +163,6 @@ def plan_restore(remote: Remote) -> RestorePlan:
         sha = entry.sha256 if entry is not None else None
         if entry is not None and _mutable(key) and entry.fingerprint != listing[key].fingerprint:
             sha = None  # rewritten by a later push whose manifest never arrived: not recorded
-        if sha is None and is_large_key(key):
-            sha = key.rsplit("=", 1)[1]
         fetch.append(FetchItem(key, listing[key].size, sha))
     data_versions = [
         v[1]
@@ -321,9 +325,16 @@ def apply_restore(
                 raise IntegrityError(
                     f"{item.key}: {n} bytes downloaded, {item.size} listed", plan.url
                 )
-            if item.sha256 is not None and sha.hexdigest() != item.sha256:
-                what = "its sha256 name" if is_large_key(item.key) else "the sha256 of its push"
-                raise IntegrityError(f"{item.key}: content does not match {what}", plan.url)
+            digest = sha.hexdigest()
+            if is_large_key(item.key) and digest != item.key[len(LARGE_KEY_PREFIX) :]:
+                raise IntegrityError(
+                    f"{item.key}: content does not match its sha256 name", plan.url
+                )
+            if item.sha256 is not None and digest != item.sha256:
+                raise IntegrityError(
+                    f"{item.key}: content does not match the sha256 recorded when it was pushed",
+                    plan.url,
+                )
             Path(tmp).replace(path)
         finally:
             with contextlib.suppress(FileNotFoundError):

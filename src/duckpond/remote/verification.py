@@ -20,6 +20,7 @@ from duckpond.remote.backup import RemoteState
 from duckpond.remote.config import resolve_remote
 from duckpond.remote.manifest import POND_JSON, ManifestEntry, PondMismatch
 from duckpond.remote.objects import (
+    LARGE_KEY_PREFIX,
     HashSink,
     LocalObject,
     Phase,
@@ -211,7 +212,7 @@ def _check(remote: Remote, item: VerifyItem) -> tuple[Outcome, str | None]:
         sha, md5 = hash_file(obj.path)
     except FileNotFoundError:
         return Outcome.VANISHED, None
-    if obj.phase is Phase.LARGE_FILE and key.rsplit("sha256=", 1)[-1] != sha:
+    if obj.phase is Phase.LARGE_FILE and key[len(LARGE_KEY_PREFIX) :] != sha:
         return Outcome.PROBLEM, f"{key}: the pond's own large file is corrupt (sha256 {sha})"
     match item.method:
         case Method.LOST:
