@@ -107,10 +107,10 @@ def worker(mode: str, folder: str) -> None:
     rows = 0
     started = time.perf_counter()
     if mode == "baseline":
-        from duckpond.steward.query import register_node, session, to_microseconds
+        from duckpond.sql import register_node, session, to_microseconds
 
         ctx = session()
-        register_node(ctx, pond.root().resolve("/big.series"), "source")
+        register_node(ctx, "source", pond.root().resolve("/big.series"))
         aggs = ", ".join(
             f'avg("{c}") AS "{c}.avg", min("{c}") AS "{c}.min", max("{c}") AS "{c}.max"'
             for c in COLUMNS

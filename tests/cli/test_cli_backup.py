@@ -181,8 +181,8 @@ def test_auto_push_and_sync_after_writes(b01_pond: Path, run_cli: RunCli, tmp_pa
 
 def test_auto_settings_match_the_library() -> None:
     from duckpond import mirror
-    from duckpond.cli.common import AUTO_SETTINGS
     from duckpond.remote.config import AUTO_PUSH
+    from duckpond.steward.hooks import AUTO_SETTINGS
 
     assert AUTO_SETTINGS == (AUTO_PUSH, mirror.AUTO_SYNC)
 

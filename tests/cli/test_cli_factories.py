@@ -74,7 +74,7 @@ def pipeline_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data = f"DATA={REPO / 'data'}"
     for argv in (
         ["init"],
-        ["apply", "-f", str(PIPELINE), "-v", data],
+        ["apply", "-f", str(PIPELINE), "-e", data],
         ["mknod", "sitegen", "/site", "--config", str(site)],
     ):
         assert main(["--pond", str(path), *argv]) == 0, argv
@@ -207,7 +207,7 @@ def test_apply_twice(tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.Monkey
     pond = tmp_path / "pond"
     monkeypatch.setenv("POND", str(pond))
     assert run_cli("init").code == 0
-    r = run_cli("apply", "-f", PIPELINE, "-v", f"DATA={REPO / 'data'}")
+    r = run_cli("apply", "-f", PIPELINE, "-e", f"DATA={REPO / 'data'}")
     assert r.code == 0, r.err
     lines = r.text.splitlines()
     assert "created  mknod  /reduced/all  (temporal-reduce)" in lines
@@ -215,13 +215,13 @@ def test_apply_twice(tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.Monkey
     assert lines[-1] == "committed transaction 2"
     seq = txn_seq(pond)
     assert seq == 2
-    r = run_cli("apply", "-f", PIPELINE, "-v", f"DATA={REPO / 'data'}")
+    r = run_cli("apply", "-f", PIPELINE, "-e", f"DATA={REPO / 'data'}")
     assert (r.code, r.text, r.err) == (0, "nothing changed\n", "")
     assert txn_seq(pond) == seq
     # an undefined template variable is a usage error; -v without '=' too
     bad = write(tmp_path / "p.yaml", "kind: mkdir\npath: /{{ NOPE_NOT_SET }}\n")
     assert run_cli("apply", "-f", bad).code == 2
-    assert run_cli("apply", "-f", PIPELINE, "-v", "DATA").code == 2
+    assert run_cli("apply", "-f", PIPELINE, "-e", "DATA").code == 2
     assert run_cli("apply", "-f", tmp_path / "missing.yaml").code == 3
 
 

@@ -127,7 +127,7 @@ CASES = [
         "table-without-time-as-series",
         ("copy", "host+series://{host}/t.parquet", "/x"),
         8,
-        ("/x", "no time column"),
+        ("{host}/t.parquet", "no time column"),
     ),
     Case(
         "data-onto-series",
@@ -165,6 +165,43 @@ CASES = [
         ("/s.series", "nope"),
     ),
     Case("sql-on-data-file", ("cat", "/f.txt", "--sql", "SELECT 1"), 8, ("/f.txt", "file:data")),
+    # SQL may only read: no file written, no table created, no setting changed
+    Case(
+        "sql-copy-to-host",
+        ("cat", "/s.series", "--sql", "COPY (SELECT * FROM source) TO '{host}/written.csv'"),
+        8,
+        ("/s.series", "read-only", "COPY"),
+    ),
+    Case(
+        "sql-copy-into-pond-log",
+        ("cat", "/s.series", "--at-txn", "6", "--sql", "COPY (SELECT 1) TO '{pond}/data/x.json'"),
+        8,
+        ("/s.series", "read-only"),
+    ),
+    Case(
+        "sql-create-table",
+        ("cat", "/s.series", "--sql", "CREATE TABLE t AS SELECT * FROM source"),
+        8,
+        ("/s.series", "read-only", "DDL"),
+    ),
+    Case(
+        "sql-create-external",
+        ("cat", "/s.series", "--sql", "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '/etc'"),
+        8,
+        ("read-only",),
+    ),
+    Case(
+        "sql-set",
+        ("cat", "/s.series", "--sql", "SET datafusion.execution.batch_size = 1"),
+        8,
+        ("read-only", "statement"),
+    ),
+    Case(
+        "sql-insert",
+        ("cat", "/s.series", "--sql", "INSERT INTO source SELECT * FROM source"),
+        8,
+        ("DML",),
+    ),
     Case("format-on-data-file", ("cat", "/f.txt", "--format", "csv"), 2, ("/f.txt", "csv://")),
     Case("csv-scheme-on-series", ("cat", "csv:///s.series"), 8, ("/s.series", "data file")),
     Case("csv-scheme-on-binary", ("cat", "csv:///junk"), 8, ("/junk", "binary")),
@@ -210,8 +247,10 @@ def setup(pond_dir: Path, tmp_path: Path, run_cli: RunCli) -> Path:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile(case: Case, setup: Path, pond_dir: Path, run_cli: RunCli) -> None:
     before = snapshot(pond_dir)
-    argv = [a.replace("{host}", str(setup)) for a in case.argv]
+    argv = [a.replace("{host}", str(setup)).replace("{pond}", str(pond_dir)) for a in case.argv]
+    host_files = sorted(p.name for p in setup.iterdir())
     r = run_cli(*argv)
+    assert sorted(p.name for p in setup.iterdir()) == host_files  # nothing written on the host
     assert r.code == case.code, (r.code, r.err)
     assert len(r.err_lines) == 1, r.err
     line = r.err_lines[0]

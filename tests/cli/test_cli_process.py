@@ -133,8 +133,20 @@ def test_second_writer_fails_at_once(env: dict[str, str], tmp_path: Path) -> Non
 
 def test_crash_then_status_and_recover(env: dict[str, str], tmp_path: Path) -> None:
     ok(pond_subprocess("init", env=env))
-    crashed = pond_subprocess(
-        "mkdir", "/lost", env={**env, "DUCKPOND_CRASH_AT": "before-data-commit"}
+    crashed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "duckpond.testing.crash",
+            "before-data-commit",
+            "--",
+            "mkdir",
+            "/lost",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert crashed.returncode == 137
     status = ok(pond_subprocess("status", env=env)).stdout.decode()

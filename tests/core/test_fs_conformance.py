@@ -24,7 +24,9 @@ from duckpond.errors import (
     NotFound,
     SymlinkLoop,
 )
+from duckpond.times import Window
 from duckpond.tinyfs import FS, MemoryPersistence
+from duckpond.tinyfs.lineage import Lineage
 from duckpond.tinyfs.model import FILE_DATA, FILE_SERIES, FILE_TABLE, SYMLINK
 
 
@@ -330,8 +332,11 @@ def test_series_union_and_bounds(fsx):
     assert (st.min_event_time, st.max_event_time) == (5_000_000, 30_000_000)
     assert st.version == 2 and st.time_column == "Timestamp"
     # pruning: the first version [10, 20] s does not overlap [25, 40] s
-    pruned = s.read_table(time_range=(25_000_000, 40_000_000))
+    pruned = s.read_table(window=Window(25_000_000, 40_000_000))
     assert pruned.column("v").to_pylist() == [3.0]
+    # windows are half-open: a row at the end is outside, one at the start inside
+    assert s.read_table(window=Window(5_000_000, 30_000_000)).num_rows == 3
+    assert s.read_table(window=Window(30_000_000, None)).column("v").to_pylist() == [3.0]
     schema, batches = s.iter_batches(batch_size=1)
     assert schema.names == ["Timestamp", "v", "w"]
     assert sum(b.num_rows for b in batches) == 4
@@ -396,15 +401,20 @@ class _Squares:
     """A dynamic table: n rows of (i, i*i); counts how often it is built."""
 
     file_type = "file:table"
+    time_column = None
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def read_table(self):
+    def read_table(self, window=None):
+        assert window is None
         return pa.table({"i": list(range(self.n)), "sq": [i * i for i in range(self.n)]})
 
     def read_bytes(self):
         raise AssertionError("not a data file")
+
+    def lineage(self):
+        return Lineage("squares", frozenset(), False)
 
 
 class _Text:
@@ -416,8 +426,8 @@ class _Text:
     def read_bytes(self) -> bytes:
         return self.text.encode()
 
-    def read_table(self):
-        raise AssertionError("not a table")
+    def lineage(self):
+        return Lineage.opaque()
 
 
 class _Numbers:
@@ -425,6 +435,9 @@ class _Numbers:
 
     def __init__(self, n: int) -> None:
         self.n = n
+
+    def lineage(self):
+        return Lineage.opaque()
 
     def entries(self):
         for i in range(self.n):

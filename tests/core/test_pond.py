@@ -134,8 +134,9 @@ def test_commit_by_anyone_else_since_begin_is_a_conflict(pond):
 
 
 CRASH = """
-import sys
-from duckpond import Pond
+import os, sys
+from duckpond import Pond, faults
+faults.install(lambda name: os._exit(137) if name == sys.argv[2] else None)
 p = Pond.open(sys.argv[1])
 with p.transaction(["crashy"]) as tx:
     tx.root().mkdir("/crashed")
@@ -149,7 +150,7 @@ with p.transaction(["crashy"]) as tx:
 def test_recover_after_crash(pond, point, committed):
     with pond.transaction(["first"]) as tx:
         tx.root().write_file("/keep", b"kept")
-    done = run_python(CRASH, str(pond.path), env={"DUCKPOND_CRASH_AT": point})
+    done = run_python(CRASH, str(pond.path), point)
     assert done.returncode == 137
     p = Pond.open(pond.path)
     assert [t.args for t in p.pending()] == [("crashy",)]
@@ -284,3 +285,82 @@ def test_verification_stamp_skips_rehash_until_the_blob_changes(pond):
     blob.write_bytes(b"C" * 100_000)
     r = run_python(code, str(pond.path))
     assert r.returncode != 0 and "IntegrityError" in r.stderr
+
+
+def test_a_crash_after_the_data_commit_is_settled_by_the_next_write(pond):
+    done = run_python(CRASH, str(pond.path), "after-data-commit")
+    assert done.returncode == 137
+    p = Pond.open(pond.path)
+    assert [t.outcome for t in p.log()][-1] == "pending"
+    with p.transaction(["next"]) as tx:
+        tx.root().mkdir("/next")
+    outcomes = {t.args: t.outcome for t in Pond.open(pond.path).log()}
+    assert outcomes[("crashy",)] == "recovered"
+    assert outcomes[("next",)] == "committed"
+    assert Pond.open(pond.path).pending() == []
+
+
+def test_a_failed_record_after_the_data_commit_is_a_warning_not_a_failure(pond, monkeypatch):
+    """Disk full while writing the control record: the commit stands, the command succeeds."""
+    from duckpond.errors import HostError
+    from duckpond.steward.control import ControlTable
+    from duckpond.steward.hooks import PondWarning
+
+    real = ControlTable.append
+
+    def full_disk(self, rows):
+        rows = list(rows)
+        if rows[0]["record_type"] == "committed":
+            raise HostError("No space left on device", str(self.path))
+        return real(self, rows)
+
+    monkeypatch.setattr(ControlTable, "append", full_disk)
+    warned = pytest.warns(PondWarning, match="committed, but its record could not be written")
+    with warned, pond.transaction(["append"]) as tx:
+        tx.root().append_series("/s.series", pa.table({"Timestamp": [1, 2], "v": [1.0, 2.0]}))
+    monkeypatch.setattr(ControlTable, "append", real)
+    p = Pond.open(pond.path)
+    assert p.root().resolve("/s.series").read_table().num_rows == 2
+    assert p.log()[-1].outcome == "pending"
+    with p.transaction(["next"]) as tx:  # settles it; nothing is written twice
+        tx.root().mkdir("/d")
+    q = Pond.open(pond.path)
+    assert q.root().resolve("/s.series").read_table().num_rows == 2
+    assert [t.outcome for t in q.log()][-2:] == ["recovered", "committed"]
+
+
+INIT_CRASH = """
+import os, sys
+from duckpond import Pond, faults
+faults.install(lambda name: os._exit(137) if name == sys.argv[2] else None)
+Pond.init(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("empty_dir_first", [False, True])
+def test_a_crash_in_init_leaves_no_pond_and_init_works_again(tmp_path, empty_dir_first):
+    from duckpond.errors import NotAPond
+
+    path = tmp_path / "p"
+    if empty_dir_first:
+        path.mkdir()
+    done = run_python(INIT_CRASH, str(path), "init-before-rename")
+    assert done.returncode == 137, done.stderr
+    with pytest.raises(NotAPond):
+        Pond.open(path)
+    assert not path.exists() or list(path.iterdir()) == []
+    pond = Pond.init(path)
+    assert pond.pond_id and pond.txn_seq == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]  # the crashed build is gone
+
+
+def test_open_reads_dynamic_nodes_with_the_builtin_factories(pond):
+    from duckpond.factories.registry import mknod
+
+    with pond.transaction(["setup"]) as tx:
+        r = tx.root()
+        times = pa.array([0, 3_600_000_000], pa.timestamp("us", "UTC"))
+        r.append_series("/s.series", pa.table({"Timestamp": times, "v": [1.0, 3.0]}))
+        mknod(r, "temporal-reduce", "/r", "input: /s.series\nresolutions: [1d]\n")
+    t = Pond.open(pond.path).root().resolve("/r/res=1d.series").read_table()
+    assert t.column("v.avg").to_pylist() == [2.0]

@@ -7,7 +7,7 @@ import pytest
 from factory_testlib import B01_CSV, EXAMPLES, JFK_CSV, compare_reduced, duckdb_reduce
 
 from duckpond.errors import AlreadyExists, InvalidData, NotFound, UsageError
-from duckpond.factories.apply import apply, apply_file
+from duckpond.pipeline import apply, apply_file
 
 PIPELINE = EXAMPLES / "pipeline.yaml"
 RESOLUTIONS = {"1h": 3600, "2h": 7200, "4h": 14400, "12h": 43200, "24h": 86400}
@@ -91,7 +91,7 @@ def test_template_variables_then_environment(fpond, tmp_path, monkeypatch):
     assert report.changes[0].path == "/from_var.series"
     seq = fpond.txn_seq
     monkeypatch.delenv("NAME")
-    with pytest.raises(UsageError, match=r"'NAME' is undefined \(pass -v NAME=VALUE"):
+    with pytest.raises(UsageError, match=r"'NAME' is undefined \(pass -e NAME=VALUE"):
         apply(fpond, text, {"folder": str(tmp_path)})
     assert fpond.txn_seq == seq
 
@@ -146,8 +146,12 @@ def test_data_files_by_hash_and_configs_by_bytes(fpond, tmp_path):
             InvalidData,
             "document 1 (mknod /b): invalid temporal-reduce config: resolutions: Field required",
         ),
-        ("kind: copy\nfrom: ftp://x\nto: /a\n", InvalidData, "is not a host URL"),
-        ("kind: copy\nfrom: host:///definitely/not/here.csv\nto: /a\n", NotFound, "no such host"),
+        ("kind: copy\nfrom: ftp://x\nto: /a\n", InvalidData, "unknown source scheme"),
+        (
+            "kind: copy\nfrom: host:///definitely/not/here.csv\nto: /a\n",
+            NotFound,
+            "no such file or directory on the host",
+        ),
         (
             "kind: mkdir\npath: /a\n---\nkind: mknod\nfactory: temporal-reduce\npath: /a\n"
             "config: {input: /x, resolutions: [1h]}\n---\nkind: mknod\nfactory: temporal-reduce\n"
@@ -210,7 +214,7 @@ def test_pipeline_in_a_fresh_process_exits_cleanly(tmp_path):
         "import sys, warnings\n"
         "from duckpond import Pond\n"
         "from duckpond.factories import resolver\n"
-        "from duckpond.factories.apply import apply_file\n"
+        "from duckpond.pipeline import apply_file\n"
         "from duckpond.factories.export import export\n"
         "pond = Pond.init(sys.argv[1], factories=resolver)\n"
         "apply_file(pond, sys.argv[2])\n"

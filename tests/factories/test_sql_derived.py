@@ -9,6 +9,7 @@ from factory_testlib import TIME
 from duckpond.errors import InvalidData, QueryError
 from duckpond.factories.base import EmptyInputWarning
 from duckpond.factories.registry import mknod
+from duckpond.times import Window
 
 
 def _t(hours, **cols):
@@ -174,6 +175,25 @@ def test_time_local_window_reads_only_that_window(sensors):
     )
     obj = sensors.fs.dynamic_object(sensors.root().resolve("/derived/w.series"))
     h = 3_600_000_000
-    assert obj.read_window((h, 3 * h)).column("temp").to_pylist() == [11.0, 12.0]
+    assert obj.read_table(Window(h, 3 * h)).column("temp").to_pylist() == [11.0, 12.0]
     assert obj.lineage().time_local
     assert len(obj.lineage().leaves) == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT * FROM raw) TO '{out}'",
+        "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{out}'",
+        "CREATE TABLE t AS SELECT * FROM raw",
+        "SET datafusion.execution.batch_size = 1",
+    ],
+)
+def test_a_stored_query_may_only_read(sensors, tmp_path, statement):
+    out = tmp_path / "written.csv"
+    query = statement.format(out=out).replace("'", "''")
+    _mk(sensors, "/derived/w.series", f"patterns: {{raw: /raw/a.series}}\nquery: '{query}'\n")
+    with pytest.raises(QueryError, match="read-only") as info:
+        _read(sensors, "/derived/w.series")
+    assert info.value.path == "/derived/w.series"
+    assert not out.exists()

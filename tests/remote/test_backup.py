@@ -35,6 +35,7 @@ from duckpond.remote import (
     set_auto_push,
     verify,
 )
+from duckpond.steward.hooks import CommitHookWarning
 
 
 def _small_commit(pond, rows: int = 48) -> None:
@@ -401,15 +402,17 @@ def test_auto_push_after_commit(example, tmp_path):
     add_backup(example, "usb", url)
     assert after_commit(example).push is None  # not enabled yet
     set_auto_push(example, "usb")
-    _small_commit(example)
+    assert verify(example, "usb").problems == ["no pond.json: nothing was ever pushed here"]
+    _small_commit(example)  # the commit itself pushes (a library user gets the hooks too)
+    assert verify(example, "usb").ok and verify(example, "usb").unpushed == []
     done = after_commit(example)
-    assert done.errors == [] and done.push is not None and done.push.objects_sent > 0
-    assert verify(example, "usb").unpushed == []
-    # a failing auto push never raises: the commit stands
+    assert done.errors == [] and done.push is not None and done.push.objects_sent == 0
+    # a failing auto push never raises: the commit stands, and a warning says what to do
     os.chmod(tmp_path / "remote", 0o500)
     try:
-        _small_commit(example)
         if os.geteuid() != 0:  # root writes anyway
+            with pytest.warns(CommitHookWarning, match="pond backup push usb"):
+                _small_commit(example)
             failed = after_commit(example)
             assert failed.push is None and "pond backup push usb" in failed.errors[0]
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import os
 import sys
 from collections.abc import Iterator
@@ -20,14 +19,8 @@ if TYPE_CHECKING:
     from duckpond.tinyfs.fs import WD
 
 __all__ = [
-    "AUTO_SETTINGS",
-    "GLOB_MAGIC",
     "Progress",
-    "after_commit",
     "binary_stdout",
-    "format_size",
-    "format_time",
-    "has_magic",
     "key_values",
     "open_pond",
     "pond_path",
@@ -38,13 +31,6 @@ __all__ = [
     "write_transaction",
 ]
 
-GLOB_MAGIC = frozenset("*?[")
-
-#: The settings that make :func:`duckpond.remote.after_commit` do anything (auto push, auto
-#: mirror sync). Spelled out here so that a write command on a pond without them never imports
-#: ``duckpond.remote`` (~25 ms); tests check they equal ``duckpond.remote.config.AUTO_PUSH`` and
-#: ``duckpond.mirror.AUTO_SYNC``.
-AUTO_SETTINGS = ("backup.auto_push", "mirror.auto_sync")
 
 
 def pond_path(args: argparse.Namespace) -> str:
@@ -67,56 +53,26 @@ def open_pond(args: argparse.Namespace) -> Pond:
     Raises:
         UsageError (no pond given), NotAPond, NotFound (``--at-txn`` never committed).
     """
-    from duckpond.factories import resolver
     from duckpond.steward.pond import Pond
 
-    return Pond.open(pond_path(args), at_txn=getattr(args, "at_txn", None), factories=resolver)
+    return Pond.open(pond_path(args), at_txn=getattr(args, "at_txn", None))
 
 
 @contextlib.contextmanager
 def write_transaction(args: argparse.Namespace) -> Iterator[tuple[Pond, WD]]:
     """Open the pond and one transaction recording the command line; yields (pond, root WD).
 
-    Nothing is committed if the block raises. After a commit (the write lock released), the
-    auto push and auto mirror sync run (:func:`after_commit`).
+    Nothing is committed if the block raises; after a commit the pond's after-commit hooks run
+    (auto push, auto mirror sync; see :mod:`duckpond.steward.hooks`).
 
     Raises:
         PondLocked: another writer holds the lock (at once, never waits). NotAPond, UsageError.
     """
-    from duckpond.factories import resolver
     from duckpond.steward.pond import Pond
 
-    pond = Pond.open(pond_path(args), factories=resolver)
-    before = pond.txn_seq
+    pond = Pond.open(pond_path(args))
     with pond.transaction(getattr(args, "argv", None) or [args.command]) as tx:
         yield pond, tx.root()
-    if pond.txn_seq != before:
-        after_commit(pond)
-
-
-def after_commit(pond: Pond) -> None:
-    """Run the auto push and auto mirror sync the pond's settings ask for, after a commit.
-
-    Never raises: each failure is a ``pond: warning:`` line on stderr (the commit stands).
-    Without either setting this costs one read of the settings and imports nothing.
-    """
-    from duckpond.errors import PondError
-
-    try:
-        settings = pond.settings
-    except PondError as exc:
-        warn(f"after-commit hooks skipped: {exc}")
-        return
-    if not any(settings.get(key) for key in AUTO_SETTINGS):
-        return
-    from duckpond.remote import after_commit as run_hooks
-
-    try:
-        errors = run_hooks(pond).errors
-    except Exception as exc:  # noqa: BLE001 - the commit stands; a hook's bug must not hide it
-        errors = [f"after-commit hooks failed: {type(exc).__name__}: {exc}"]
-    for line in errors:
-        warn(line)
 
 
 def warn(message: str) -> None:
@@ -143,11 +99,6 @@ def key_values(items: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
-def has_magic(pattern: str) -> bool:
-    """Whether a pond path holds glob wildcards (``*``, ``?``, ``[``)."""
-    return any(c in GLOB_MAGIC for c in pattern)
-
-
 def stdout_is_tty() -> bool:
     try:
         return sys.stdout.isatty()
@@ -169,28 +120,6 @@ def binary_stdout() -> IO[bytes]:
     if buffer is None:  # an unusual replacement of sys.stdout
         raise UsageError("stdout cannot take binary output")
     return buffer  # type: ignore[no-any-return]
-
-
-def format_time(us: int | None, *, precise: bool = False) -> str:
-    """µs since the epoch (UTC) as ISO-8601 with ``Z``: seconds, or µs when ``precise``."""
-    if us is None:
-        return "-"
-    seconds, micros = divmod(int(us), 1_000_000)
-    moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if precise and micros:
-        text += f".{micros:06d}"
-    return text + "Z"
-
-
-def format_size(size: int) -> str:
-    """Bytes for people: ``512 B``, ``1.5 KiB``, ``20.0 MiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 class Progress:

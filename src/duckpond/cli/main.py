@@ -1,21 +1,12 @@
 """Entry point of the ``pond`` command: parse, run one command, map errors to exit statuses.
 
 Every error is one line on stderr, ``pond: <path>: <cause>``; a traceback is added only with
-``DUCKPOND_LOG=debug``. Exit statuses (also in ``pond --help`` and README.md):
-
-====  =====================================================================================
-0     success
-2     usage error, invalid path or glob (:class:`~duckpond.errors.InvalidPath`, ``UsageError``)
-3     not found: path, host file, version, transaction; not a directory; a directory; ELOOP
-4     already exists, directory not empty, read-only, host permission denied
-5     not a pond
-6     locked: another writer holds the pond's write lock
-7     conflict: another writer committed after this transaction began
-8     invalid data (CSV, Parquet, time column) or SQL rejected
-9     remote service failed
-70    internal error (a bug)
-130   interrupted (Ctrl-C)
-====  =====================================================================================
+``DUCKPOND_LOG=debug``. Exit statuses are those of :class:`duckpond.errors.ExitCode`, each
+error family's ``exit_code`` (the table in ``pond --help`` and README.md is
+:data:`duckpond.errors.EXIT_STATUSES`). Anything that is not a :class:`PondError` is a bug: exit
+70, with the traceback under ``DUCKPOND_LOG=debug``. A host ``OSError`` that reached here
+untranslated is mapped as the library would (:func:`duckpond.errors.os_error`), so a full disk is
+74, never 70.
 
 A closed stdout (``pond cat ... | head``) ends the command quietly with status 0. Warnings (a
 factory input pattern that matches nothing, a failed auto push after a commit) are one line each,
@@ -29,13 +20,9 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 
-from duckpond.errors import PondError
+from duckpond.errors import ExitCode, PondError, first_line, os_error
 
 __all__ = ["main", "run"]
-
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,9 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except CliUsageError as exc:
         _fail(str(exc))
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except SystemExit as exc:  # --help, --version
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+        if isinstance(exc.code, int):
+            return exc.code
+        return ExitCode.OK if exc.code is None else ExitCode.USAGE
     args.argv = _recorded_args(argv)
     try:
         with _warnings_as_lines():
@@ -62,16 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         _fail("interrupted")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except PondError as exc:
         _fail(str(exc))
         return exc.exit_code
-    except OSError as exc:  # a host file or folder: reading a source, writing copy output
-        _fail(_os_error_line(exc))
-        return _os_error_code(exc)
-    except Exception as exc:  # noqa: BLE001 - the last resort: one line and status 70, not a traceback
-        _fail(f"internal error: {type(exc).__name__}: {_first_line(exc)}", hint=True)
-        return EXIT_INTERNAL
+    except OSError as exc:  # a host error no library call translated: the same mapping
+        error = os_error(exc)
+        _fail(str(error))
+        return error.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug: one line and status 70, not a traceback
+        _fail(f"internal error: {type(exc).__name__}: {first_line(exc)}", hint=True)
+        return ExitCode.INTERNAL
 
 
 def run() -> None:
@@ -141,25 +131,6 @@ def _recorded_args(argv: list[str]) -> list[str]:
             continue
         out.append(arg)
     return out
-
-
-def _os_error_line(exc: OSError) -> str:
-    cause = exc.strerror or _first_line(exc)
-    where = exc.filename if exc.filename is not None else None
-    return f"{where}: {cause}" if where is not None else cause
-
-
-def _os_error_code(exc: OSError) -> int:
-    if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
-        return 3
-    if isinstance(exc, FileExistsError | PermissionError):
-        return 4
-    return EXIT_INTERNAL
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _silence_stdout() -> None:

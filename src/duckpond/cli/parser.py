@@ -16,18 +16,22 @@ from duckpond.cli.commands import COMMANDS
 
 __all__ = ["CliParser", "CliUsageError", "build_parser", "positive_int"]
 
-EPILOG = """\
-environment:
-  POND            the pond directory (instead of --pond)
-  DUCKPOND_LOG    off (default), info or debug: structured logs on stderr; debug adds tracebacks
 
-exit status:
-  0   success                       5   not a pond
-  2   usage error or invalid path   6   locked: another writer is active
-  3   not found                     7   conflict: another writer committed first
-  4   exists, not empty, read-only  8   invalid data or SQL
-  9   remote service failed         70  internal error (a bug: please report it)
-"""
+def epilog() -> str:
+    """The ``--help`` epilog: the environment and the exit statuses (from
+    :data:`duckpond.errors.EXIT_STATUSES`, the one table of them)."""
+    from duckpond.errors import EXIT_STATUSES
+
+    lines = [
+        "environment:",
+        "  POND            the pond directory (instead of --pond)",
+        "  DUCKPOND_LOG    off (default), info or debug: structured logs on stderr; debug adds "
+        "tracebacks",
+        "",
+        "exit status:",
+    ]
+    lines += [f"  {int(code):<3} {meaning}" for code, (meaning, _) in EXIT_STATUSES.items()]
+    return "\n".join(lines) + "\n"
 
 
 class CliUsageError(Exception):
@@ -88,7 +92,7 @@ def build_parser() -> CliParser:
         prog="pond",
         description="DuckPond: a very small data lake. A transactional, versioned filesystem "
         "for timeseries on Delta Lake, queried with SQL.",
-        epilog=EPILOG,
+        epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pond (duckpond) {__version__}")

@@ -19,7 +19,7 @@ The public API lives in the submodules and is imported lazily, so that importing
 
 - :mod:`duckpond.factories.registry`: ``FACTORIES``, ``get_factory``, ``list_factories``,
   ``mknod``, ``run``, ``resolver``.
-- :mod:`duckpond.factories.apply`: ``apply`` / ``apply_file`` (multi-document YAML pipelines).
+- pipelines (``pond apply``) are :mod:`duckpond.pipeline`, above this package.
 - :mod:`duckpond.factories.export`: ``export`` (Hive-partitioned Parquet plus ``manifest.json``).
 """
 

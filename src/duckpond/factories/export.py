@@ -49,7 +49,8 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 
 from duckpond.errors import InvalidData, NotFound, UsageError
-from duckpond.factories.base import TIME_TYPE, parse_resolution, parse_time
+from duckpond.times import Window, parse_resolution, parse_time
+from duckpond.timeseries import TIME_TYPE
 
 if TYPE_CHECKING:
     from duckpond.steward.pond import Pond
@@ -339,13 +340,9 @@ def _export_one(
         table = normalize_series(table, "Timestamp", path=np.path)[0] if table.num_rows else table
     table = table.select(["Timestamp", *[c for c in table.column_names if c != "Timestamp"]])
     if lo is not None or hi is not None:
-        from duckpond.factories.base import filter_window
+        from duckpond.tinyfs.tables import filter_window
 
-        table = filter_window(
-            table,
-            "Timestamp",
-            (lo if lo is not None else -(2**62), hi if hi is not None else 2**62),
-        )
+        table = filter_window(table, "Timestamp", Window(lo, hi))
     table = table.sort_by("Timestamp").replace_schema_metadata(None)
     base = folder.joinpath(*name.split("/"))
     if res is not None:

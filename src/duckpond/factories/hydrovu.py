@@ -71,8 +71,10 @@ import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from duckpond.errors import InvalidData, InvalidPath, NotADirectory, NotFound, UsageError
-from duckpond.factories.base import TIME_TYPE, FactoryNode, NonBlank, non_blank
+from duckpond.factories.base import FactoryNode, NonBlank, non_blank
 from duckpond.factories.registry import Command, Factory, RunContext
+from duckpond.times import Window
+from duckpond.timeseries import TIME_TYPE
 from duckpond.tinyfs.model import FILE_SERIES, FILE_TABLE
 
 if TYPE_CHECKING:
@@ -408,7 +410,7 @@ class CollectReport:
         return pa.Table.from_pylist(rows, schema=REPORT_SCHEMA)
 
     def __str__(self) -> str:
-        from duckpond.factories.base import format_time
+        from duckpond.times import format_time
 
         lines = []
         for d in self.devices:
@@ -599,7 +601,7 @@ class HydroVuNode(FactoryNode):
     def __init__(self, nodepath: NodePath, config: Any, raw: bytes) -> None:
         super().__init__(nodepath, config, raw, "hydrovu")
 
-    def read_table(self) -> pa.Table:
+    def read_table(self, window: Window | None = None) -> pa.Table:
         """The status table (:data:`STATUS_SCHEMA`), from the series' stored metadata only."""
         self.refresh_config()
         folder = resolve_folder(self.nodepath, self.config.folder)

@@ -82,7 +82,7 @@ import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from duckpond.errors import InvalidData, InvalidPath, NotFound, UsageError
-from duckpond.factories.base import TIME_TYPE, FactoryNode, non_blank
+from duckpond.factories.base import FactoryNode, non_blank
 from duckpond.factories.hydrovu import (
     PondPath,
     check_env_refs,
@@ -91,6 +91,8 @@ from duckpond.factories.hydrovu import (
     resolve_folder,
 )
 from duckpond.factories.registry import Command, Factory, RunContext
+from duckpond.times import Window
+from duckpond.timeseries import TIME_TYPE
 from duckpond.tinyfs.model import FILE_DATA, FILE_SERIES, FILE_TABLE
 
 if TYPE_CHECKING:
@@ -642,7 +644,7 @@ class InboxNode(FactoryNode):
     def __init__(self, nodepath: NodePath, config: Any, raw: bytes) -> None:
         super().__init__(nodepath, config, raw, "inbox")
 
-    def read_table(self) -> pa.Table:
+    def read_table(self, window: Window | None = None) -> pa.Table:
         """:data:`RECORD_SCHEMA` rows, one per pond file (empty before the first ingest)."""
         self.refresh_config()
         folder = resolve_folder(self.nodepath, self.config.folder)

@@ -41,24 +41,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pyarrow as pa
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from duckpond import sql
 from duckpond.errors import InvalidData
-from duckpond.factories.base import (
-    TIME_TYPE,
-    FactoryNode,
-    Lineage,
-    Match,
-    NonBlank,
-    Window,
-    filter_window,
-    parse_time,
-    quote,
-    register_table,
-    run_query,
-    session,
-    warn_empty,
-)
+from duckpond.factories.base import FactoryNode, Match, NonBlank, warn_empty
 from duckpond.factories.registry import Factory
+from duckpond.sql import quote, register_table
+from duckpond.times import Window, parse_time
+from duckpond.timeseries import TIME_TYPE
+from duckpond.tinyfs.lineage import Lineage
 from duckpond.tinyfs.model import FILE_SERIES
+from duckpond.tinyfs.tables import filter_window
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.fs import NodePath
@@ -96,11 +88,14 @@ class JoinConfig(BaseModel):
 
 
 def _intersect(a: Window | None, b: Window | None) -> Window | None:
+    """The overlap of two windows (``None``: unbounded)."""
     if a is None:
         return b
     if b is None:
         return a
-    return (max(a[0], b[0]), min(a[1], b[1]))
+    starts = [x for x in (a.start, b.start) if x is not None]
+    ends = [x for x in (a.end, b.end) if x is not None]
+    return Window(max(starts) if starts else None, min(ends) if ends else None)
 
 
 class TimeseriesJoin(FactoryNode):
@@ -136,27 +131,22 @@ class TimeseriesJoin(FactoryNode):
         with self.computing():
             return self._inputs()[1]
 
-    def read_table(self) -> pa.Table:
-        """The joined series (cached while no input changes).
+    def read_table(self, window: Window | None = None) -> pa.Table:
+        """The joined series (cached while no input changes); with ``window``, only rows with
+        time in ``[start, end)``, reading only the input versions that overlap it.
 
         Raises:
             InvalidData: see the module docstring. QueryError: DataFusion failed.
         """
         with self.computing():
             matches, lineage = self._inputs()
-            if self._cache is not None and self._cache[0] == lineage:
-                return self._cache[1]
-            table = self._compute(matches, None)
-            self._cache = (lineage, table)
-            return table
-
-    def read_window(self, window: Window) -> pa.Table:
-        """The rows with time in ``[window[0], window[1])``, reading only overlapping versions."""
-        with self.computing():
-            matches, lineage = self._inputs()
-            if self._cache is not None and self._cache[0] == lineage:
-                return filter_window(self._cache[1], self.time_column, window)
-            return self._compute(matches, window)
+            cached = self._cache is not None and self._cache[0] == lineage
+            if window is not None and not cached:
+                return self._compute(matches, window)
+            if self._cache is None or not cached:
+                self._cache = (lineage, self._compute(matches, None))
+            table = self._cache[1]
+        return table if window is None else filter_window(table, self.time_column, window)
 
     def _compute(self, matches: list[list[Match]], window: Window | None) -> pa.Table:
         out_tc = self.config.time_column
@@ -168,10 +158,7 @@ class TimeseriesJoin(FactoryNode):
                 continue
             rng = None
             if inp.start is not None or inp.end is not None:
-                rng = (
-                    inp.start if inp.start is not None else -(2**62),
-                    inp.end if inp.end is not None else 2**62,
-                )
+                rng = Window(inp.start, inp.end)
             eff = _intersect(rng, window)
             for m in ms:
                 table, tc = self._read_input(m, i, eff)
@@ -200,7 +187,7 @@ class TimeseriesJoin(FactoryNode):
             return pa.table({out_tc: pa.array([], TIME_TYPE)})
         names = list(out_cols)
         index = {(out_cols[n][0], out_cols[n][1]): k for k, n in enumerate(names)}
-        ctx = session()
+        ctx = sql.session()
         selects = []
         for prio, (scope, table, tc) in enumerate(inputs):
             name = f"__in{prio}"
@@ -224,11 +211,11 @@ class TimeseriesJoin(FactoryNode):
             f"last_value(__c{k} IGNORE NULLS ORDER BY __p) AS {quote(n)}"
             for k, n in enumerate(names)
         ]
-        sql = (
+        query = (
             f"SELECT __t AS {quote(out_tc)}{''.join(', ' + a for a in aggs)} "
             f"FROM ({' UNION ALL '.join(selects)}) GROUP BY __t ORDER BY __t"
         )
-        result = run_query(ctx, sql, self.path, what="join")
+        result = sql.execute(ctx, query, self.path, what="join")
         return _cast_columns(result, out_tc, {n: out_cols[n][2] for n in names})
 
     def _read_input(self, m: Match, i: int, window: Window | None) -> tuple[pa.Table, str]:
@@ -243,7 +230,12 @@ class TimeseriesJoin(FactoryNode):
                 raise InvalidData(
                     f"inputs[{i}]: {m.path} has no time column ({exc.message})", self.path
                 ) from None
-        if window is not None and window[0] >= window[1]:
+        if (
+            window is not None
+            and window.start is not None
+            and window.end is not None
+            and window.start >= window.end
+        ):
             table = m.schema().empty_table()
         else:
             table = m.read(window if m.time_column is not None else None)

@@ -55,27 +55,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from duckpond import sql
 from duckpond.errors import InvalidData
-from duckpond.factories.base import (
-    TIME_TYPE,
-    FactoryNode,
-    Lineage,
-    Match,
-    NonBlank,
-    Part,
-    Window,
-    added_window,
-    match_inputs,
-    parse_resolution,
-    quote,
-    register_table,
-    run_query,
-    session,
-    ts_literal,
-    warn_empty,
-)
+from duckpond.factories.base import FactoryNode, Match, NonBlank, match_inputs, warn_empty
 from duckpond.factories.registry import Factory
+from duckpond.sql import quote, register_table, ts_literal
+from duckpond.times import Window, parse_resolution
+from duckpond.timeseries import TIME_TYPE
+from duckpond.tinyfs.lineage import Lineage, added_window
 from duckpond.tinyfs.model import FILE_SERIES
+from duckpond.tinyfs.tables import Chunk
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.fs import NodePath
@@ -231,7 +220,7 @@ def _empty_partials(columns: list[str], stats: tuple[str, ...]) -> pa.Table:
 
 @dataclass
 class _Source:
-    part: Part
+    part: Chunk
     time_column: str
 
 
@@ -273,7 +262,7 @@ def _partials_arrow(
     """:func:`_compute_partials` with pyarrow (small inputs): same buckets, NaN as null."""
     import pyarrow.parquet as pq
 
-    from duckpond.factories.base import filter_window
+    from duckpond.tinyfs.tables import filter_window
 
     width = base_s * 1_000_000
     pieces = []
@@ -317,7 +306,7 @@ def _partials_datafusion(
     path: str,
 ) -> pa.Table:
     """:func:`_compute_partials` in one DataFusion pass (``date_bin`` with the epoch origin)."""
-    ctx = session()
+    ctx = sql.session()
     selects = []
     for i, src in enumerate(sources):
         name = f"__p{i}"
@@ -339,7 +328,9 @@ def _partials_datafusion(
                 exprs.append(f"CAST(NULL AS DOUBLE) AS __v{k}")
         where = ""
         if window is not None:
-            where = f" WHERE {tc} >= {ts_literal(window[0])} AND {tc} < {ts_literal(window[1])}"
+            lo, hi = window
+            assert lo is not None and hi is not None
+            where = f" WHERE {tc} >= {ts_literal(lo)} AND {tc} < {ts_literal(hi)}"
         selects.append(f"SELECT {', '.join(exprs)} FROM {quote(name)}{where}")
     sql_stat = {"sum": "sum", "count": "count", "min": "min", "max": "max"}
     aggs = [
@@ -347,12 +338,12 @@ def _partials_datafusion(
         for k, c in enumerate(columns)
         for s in stats
     ]
-    sql = (
+    query = (
         f"SELECT arrow_cast(date_bin(INTERVAL '{base_s} seconds', __t, "
         f"TIMESTAMP '1970-01-01T00:00:00Z'), 'Int64') AS __b, {', '.join(aggs)} "
         f"FROM ({' UNION ALL '.join(selects)}) GROUP BY 1"
     )
-    result = run_query(ctx, sql, path, what="reduce")
+    result = sql.execute(ctx, query, path, what="reduce")
     # date_bin returns nanoseconds: back to µs (bucket starts are whole seconds, so exact)
     b = pc.divide(result.column(0), 1000)
     result = result.set_column(0, "__b", b)
@@ -496,15 +487,14 @@ class ReduceDir(FactoryNode):
                     chosen = tuple(v for v in m.versions if (v.version, v.sha256) in keep)
                     if not chosen:
                         continue
-                sub = Match(m.np, m.file_type, chosen, None, m.time_column)
-                tc = m.time_column or self._detect_tc(sub)
-                for part in sub.parts(window):
-                    sources.append(_Source(part, tc))
-                    schemas.append(part.schema)
+                tc = m.time_column or self._detect_tc(m)
+                for chunk in m.chunks(window, chosen):
+                    sources.append(_Source(chunk, tc))
+                    schemas.append(chunk.schema)
             else:
                 table = m.read(window)
                 tc = m.time_column or self._detect_tc(m, table.schema)
-                sources.append(_Source(Part(table.schema, table=table), tc))
+                sources.append(_Source(Chunk(table.schema, table=table), tc))
                 schemas.append(table.schema)
             time_columns.add(tc)
         schema = merged_schema(schemas) if schemas else pa.schema([])
@@ -581,7 +571,9 @@ class ReduceDir(FactoryNode):
         old = _order(old, all_columns, stats)
         merged = _concat_sorted(old, new)
         bounds = pc.min_max(new.column("__b"))
-        changed = (bounds["min"].as_py(), bounds["max"].as_py() + self.base_seconds * 1_000_000)
+        changed = Window(
+            bounds["min"].as_py(), bounds["max"].as_py() + self.base_seconds * 1_000_000
+        )
         return self._patched(st, lineage, all_columns, names, merged, changed)
 
     def _windowed(
@@ -589,19 +581,22 @@ class ReduceDir(FactoryNode):
     ) -> _State | None:
         """Recompute the base buckets covering ``window`` from a read of that window only."""
         g = self.base_seconds * 1_000_000
-        lo = window[0] - (window[0] % g)
-        hi = window[1] + (-window[1] % g)
-        sources, names, columns = self._prepare(matches, (lo, hi), None)
+        assert window.start is not None and window.end is not None
+        lo = window.start - (window.start % g)
+        hi = window.end + (-window.end % g)
+        sources, names, columns = self._prepare(matches, Window(lo, hi), None)
         all_columns = self._extend_columns(st, names, columns)
         if all_columns is None:
             return None
         stats = _stats_needed(self.config.aggregations)
-        new = _compute_partials(sources, columns, self.base_seconds, stats, (lo, hi), self.path)
+        new = _compute_partials(
+            sources, columns, self.base_seconds, stats, Window(lo, hi), self.path
+        )
         b = st.partials.column("__b")
         keep = st.partials.filter(pc.or_(pc.less(b, lo), pc.greater_equal(b, hi)))
         merged = pa.concat_tables(_align([keep, new]))
         merged = _order(merged, all_columns, stats).sort_by("__b")
-        return self._patched(st, lineage, all_columns, names, merged, (lo, hi))
+        return self._patched(st, lineage, all_columns, names, merged, Window(lo, hi))
 
     def _patched(
         self,
@@ -621,7 +616,9 @@ class ReduceDir(FactoryNode):
         stats = _stats_needed(self.config.aggregations)
         res_list = list(st.outputs)
         widths = [self.config.seconds()[r] * 1_000_000 for r in res_list]
-        spans = [(changed[0] - changed[0] % w, changed[1] + (-changed[1] % w)) for w in widths]
+        assert changed.start is not None and changed.end is not None
+        c_lo, c_hi = changed.start, changed.end
+        spans = [(c_lo - c_lo % w, c_hi + (-c_hi % w)) for w in widths]
         # the base rows any resolution needs, selected once (partials are sorted by __b)
         b = partials.column("__b")
         lo_all = min(lo for lo, _ in spans)
@@ -734,9 +731,12 @@ class ReducedSeries:
             f"res={self.resolution}", [("", self.parent.lineage())], time_local=False
         )
 
-    def read_table(self) -> pa.Table:
-        """The downsampled series (see :mod:`duckpond.factories.reduce` for the schema)."""
-        return self.parent.result(self.resolution)
+    def read_table(self, window: Window | None = None) -> pa.Table:
+        """The downsampled series (see :mod:`duckpond.factories.reduce` for the schema); with
+        ``window``, the buckets starting in ``[start, end)``."""
+        from duckpond.tinyfs.tables import filter_window
+
+        return filter_window(self.parent.result(self.resolution), self.time_column, window)
 
     def read_bytes(self) -> bytes:
         from duckpond.tinyfs.tables import parquet_bytes

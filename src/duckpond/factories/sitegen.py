@@ -37,12 +37,13 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.registry import Command, Factory, RunContext
+from duckpond.tinyfs.lineage import Lineage
 
 if TYPE_CHECKING:
     from duckpond.factories.export import ExportManifest
@@ -100,8 +101,8 @@ class _SiteNode:
     def read_bytes(self) -> bytes:
         return self._raw
 
-    def read_table(self) -> Any:
-        raise InvalidData("a sitegen node is not a table")
+    def lineage(self) -> Lineage:
+        return Lineage.opaque()
 
 
 def _slug(text: str, where: str) -> str:

@@ -34,23 +34,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from duckpond import sql
 from duckpond.errors import InvalidData
-from duckpond.factories.base import (
-    TIME_TYPE,
-    FactoryNode,
-    Lineage,
-    Match,
-    NonBlank,
-    Window,
-    filter_window,
-    match_inputs,
-    register_match,
-    run_query,
-    session,
-    warn_empty,
-)
+from duckpond.factories.base import FactoryNode, Match, NonBlank, match_inputs, warn_empty
 from duckpond.factories.registry import Factory
+from duckpond.times import Window
+from duckpond.timeseries import TIME_TYPE
+from duckpond.tinyfs.lineage import Lineage
 from duckpond.tinyfs.model import FILE_SERIES, FILE_TABLE
+from duckpond.tinyfs.tables import filter_window
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.fs import NodePath
@@ -130,33 +122,29 @@ class SqlDerived(FactoryNode):
 
     # -- reading --------------------------------------------------------------------------
 
-    def read_table(self) -> pa.Table:
+    def read_table(self, window: Window | None = None) -> pa.Table:
         """Run the query (or return the cached result if no input changed).
 
+        With ``window``, only rows with time in ``[start, end)``; computed from that window's
+        inputs only when the node is ``time_local``.
+
         Raises:
-            QueryError: the SQL is invalid or fails. InvalidData: a series result without a usable
-            time column or with a null time; inputs with incompatible columns; a cycle.
+            QueryError: the SQL is invalid, fails or would write. InvalidData: a series result
+            without a usable time column or with a null time; inputs with incompatible columns;
+            a cycle.
         """
         with self.computing():
             matches, lineage = self._inputs()
-            if self._cache is not None and self._cache[0] == lineage:
-                return self._cache[1]
-            table = self._compute(matches, None)
-            self._cache = (lineage, table)
+            cached = self._cache is not None and self._cache[0] == lineage
+            if window is not None and not cached and self.config.time_local:
+                return self._compute(matches, window)
+            if self._cache is None or not cached:
+                self._cache = (lineage, self._compute(matches, None))
+            table = self._cache[1]
+        if window is None:
             return table
-
-    def read_window(self, window: Window) -> pa.Table:
-        """Rows with time in ``[window[0], window[1])``; computed on that window's inputs only
-        when the node is ``time_local``."""
         tc = self.time_column
-        if not self.config.time_local or tc is None:
-            table = self.read_table()
-            return filter_window(table, tc, window) if tc else table
-        with self.computing():
-            matches, lineage = self._inputs()
-            if self._cache is not None and self._cache[0] == lineage:
-                return filter_window(self._cache[1], tc, window)
-            return self._compute(matches, window)
+        return filter_window(table, tc, window) if tc else table
 
     def _compute(self, matches: dict[str, list[Match]], window: Window | None) -> pa.Table:
         empty = [name for name, ms in matches.items() if not ms]
@@ -166,10 +154,11 @@ class SqlDerived(FactoryNode):
             if self.config.output == "series":
                 return pa.table({self.config.time_column or "Timestamp": pa.array([], TIME_TYPE)})
             return pa.table({})
-        ctx = session()
+        ctx = sql.session()
         for name, ms in matches.items():
-            register_match(ctx, name, ms, window=window if self.config.time_local else None)
-        table = run_query(ctx, self.config.query, self.path)
+            nodes = [m.np for m in ms]
+            sql.register_nodes(ctx, name, nodes, window=window if self.config.time_local else None)
+        table = sql.execute(ctx, self.config.query, self.path)
         if self.config.output == "table":
             return table
         tc = _result_time_column(table.schema, self.config.time_column, self.path)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from duckpond.errors import InvalidData
 from duckpond.factories.registry import Factory
+from duckpond.tinyfs.lineage import Lineage
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.fs import NodePath
@@ -78,14 +79,17 @@ class _Rendered:
         except jinja2.TemplateError as exc:
             raise InvalidData(f"template: {exc}", self._where) from None
 
-    def read_table(self) -> Any:
-        raise InvalidData("a template output is a data file, not a table", self._where)
+    def lineage(self) -> Lineage:
+        return Lineage.opaque()
 
 
 class _TemplateDir:
     def __init__(self, node: NodePath, config: TemplateConfig) -> None:
         self._node = node
         self._config = config
+
+    def lineage(self) -> Lineage:
+        return Lineage.opaque()
 
     def entries(self) -> Iterable[tuple[str, _Rendered]]:
         import jinja2

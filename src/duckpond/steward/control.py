@@ -148,20 +148,22 @@ class ControlTable:
                 self.table.optimize.compact()
                 self._files = len(self.table.file_uris())
 
-    def read(self) -> pa.Table:
-        """All records, in commit order."""
+    def read(self, *, since: int | None = None) -> pa.Table:
+        """Records in commit order; with ``since``, only (at least) the transaction records of
+        txn_seq >= ``since`` (files are chosen by their txn_seq statistics, so this reads the
+        tail of the log, not all of it)."""
         import pyarrow.parquet as pq
 
         with translate_errors(str(self.path), what="reading the control table"):
             self.table.update_incremental()
             actions = pa.table(self.table.get_add_actions(flatten=True))
-            order = sorted(
-                zip(
-                    actions.column("modification_time").to_pylist(),
-                    actions.column("path").to_pylist(),
-                    strict=True,
-                )
-            )
+            paths = actions.column("path").to_pylist()
+            times = actions.column("modification_time").to_pylist()
+            keep = [True] * len(paths)
+            if since is not None and "max.txn_seq" in actions.column_names:
+                highs = actions.column("max.txn_seq").to_pylist()
+                keep = [hi is not None and hi >= since for hi in highs]
+            order = sorted((t, rel) for t, rel, k in zip(times, paths, keep, strict=True) if k)
             tables = [
                 pq.ParquetFile(str(self.path / rel)).read(use_threads=False).cast(CONTROL_SCHEMA)
                 for _, rel in order
@@ -183,9 +185,9 @@ class ControlTable:
                 out[k] = v
         return out
 
-    def transactions(self) -> list[TxnRecord]:
-        """Every transaction, oldest first, with its outcome."""
-        rows = self.read().to_pylist()
+    def transactions(self, *, since: int | None = None) -> list[TxnRecord]:
+        """Every transaction (with ``since``: those of txn_seq >= ``since``), oldest first."""
+        rows = self.read(since=since).to_pylist()
         by_id: dict[str, dict[str, Any]] = {}
         for row in rows:
             txn_id = row["txn_id"]
@@ -196,6 +198,8 @@ class ControlTable:
         out = []
         for txn_id, entry in by_id.items():
             records: Sequence[dict[str, Any]] = entry["records"]
+            if since is not None and all(r["txn_seq"] < since for r in records):
+                continue
             begin = next((r for r in records if r["record_type"] == "begin"), records[0])
             end = next((r for r in reversed(records) if r["record_type"] in ENDINGS), None)
             outcome = "pending" if end is None else end["record_type"]

@@ -1,17 +1,15 @@
-"""Pond: open or create a pond, run transactions, recover, maintain (DESIGN.md, Transactions).
+"""Pond: open or create a pond, run transactions, recover, maintain (docs/design.md).
 
-A pond is a host directory::
-
-    $POND/data/                 Delta table: the oplog (tlogfs)
-    $POND/data/_large_files/    content-addressed large file versions
-    $POND/control/              Delta table: transaction records and settings
-    $POND/control/write.lock    flock held by the one writer
+A pond is a host directory laid out as :class:`duckpond.layout.PondLayout` says: the data table
+(the oplog), its large files, the control table (transaction records and settings) and the write
+lock.
 
 One transaction = at most one commit to the data table. Within :meth:`Pond.transaction` all
 changes are buffered; on success the large files are already written, then the rows go in one
 ``write_deltalake(mode="append")`` with ``max_commit_retries=0`` on the table loaded when the
 transaction began (so a commit by anyone else in between fails it with ConflictError); on any
-exception nothing is committed.
+exception nothing is committed. After the commit, with the lock released, the after-commit hooks
+run (:mod:`duckpond.steward.hooks`).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ import contextlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +26,25 @@ from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
 
-from duckpond import diagnostics
-from duckpond.errors import NotAPond, NotFound, PondError, ReadOnly, translate_errors
+from duckpond import diagnostics, faults
+from duckpond.errors import (
+    AlreadyExists,
+    NotAPond,
+    NotFound,
+    PondError,
+    ReadOnly,
+    first_line,
+    translate_errors,
+)
+from duckpond.layout import TMP_PREFIX, PondLayout
 from duckpond.steward.control import ControlTable, TxnRecord
+from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories
 from duckpond.steward.lock import WriteLock
-from duckpond.tinyfs.fs import FS, WD, FactoryResolver
-from duckpond.tinyfs.model import DIR_PHYSICAL, ROOT_ID, NodeVersion, encode_directory, now_us
-from duckpond.tlogfs.delta import APP_ID, LARGE_FILES, OPLOG_SCHEMA, DeltaPersistence
+from duckpond.times import now_us
+from duckpond.tinyfs.dynamic import FactoryResolver
+from duckpond.tinyfs.fs import FS, WD
+from duckpond.tinyfs.model import DIR_PHYSICAL, ROOT_ID, NodeVersion, encode_directory
+from duckpond.tlogfs.delta import APP_ID, OPLOG_SCHEMA, DeltaPersistence
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -126,16 +137,17 @@ class Pond:
         factories: FactoryResolver | None = None,
     ) -> None:
         self.path = path
+        self.layout = PondLayout(path)
         self.at_txn = at_txn
         self.control = control
-        self._persistence = DeltaPersistence(path / "data", data, read_only=at_txn is not None)
+        self._persistence = DeltaPersistence(self.layout, data, read_only=at_txn is not None)
         self.fs = FS(
             self._persistence,
-            factories=factories,
+            factories=factories if factories is not None else builtin_factories,
             read_only=True,
-            tmp_dir=str(path / "data" / LARGE_FILES),
+            tmp_dir=str(self.layout.large_files),
         )
-        self._lock = WriteLock(path / "control" / "write.lock")
+        self._lock = WriteLock(self.layout.lock)
         self._in_txn = False
         self._settings: dict[str, str] | None = None
 
@@ -147,52 +159,31 @@ class Pond:
     ) -> Pond:
         """Create a new pond at ``path`` (the directory may exist if it is empty).
 
-        The first transaction (txn_seq 1) writes the empty root directory.
+        The pond is built in a temporary sibling directory and renamed into place, so a crash
+        leaves either no pond (``init`` works again) or a whole one. The first transaction
+        (txn_seq 1) writes the empty root directory.
 
         Raises:
             AlreadyExists: ``path`` already holds a pond or other files.
+            NotFound: the parent directory does not exist.
         """
-        from deltalake import DeltaTable
-
-        from duckpond.errors import AlreadyExists
-        from duckpond.tinyfs.model import new_node_id
-
         root = Path(path)
-        if root.exists() and any(root.iterdir()):
-            what = "a pond" if (root / "data" / "_delta_log").exists() else "files"
-            raise AlreadyExists(f"the directory already holds {what}", str(root))
-        (root / "data" / LARGE_FILES).mkdir(parents=True, exist_ok=True)
-        with translate_errors(str(root), what="creating the pond"):
-            data = DeltaTable.create(
-                str(root / "data"),
-                OPLOG_SCHEMA,
-                partition_by=["part_id"],
-                name="duckpond-oplog",
-                mode="error",
-                configuration=DATA_CONFIGURATION,
-            )
-        control = ControlTable.create(
-            root / "control",
-            {
-                "pond_id": new_node_id(),
-                "format_version": FORMAT_VERSION,
-                "created_us": str(now_us()),
-            },
-        )
-        pond = cls(root, data, control, factories=factories)
-        with pond.transaction(["init"]) as tx:
-            tx.pond._persistence.stage(
-                NodeVersion(
-                    part_id=ROOT_ID,
-                    node_id=ROOT_ID,
-                    file_type=DIR_PHYSICAL,
-                    version=1,
-                    txn_seq=tx.seq,
-                    timestamp=now_us(),
-                    content=encode_directory({}),
-                )
-            )
-        return pond
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            held = "a pond" if PondLayout(root).is_pond() else "files"
+            raise AlreadyExists(f"the directory already holds {held}", str(root))
+        if not root.parent.is_dir():
+            raise NotFound("no such directory", str(root.parent))
+        _remove_stale_builds(root)
+        build = root.parent / f"{TMP_PREFIX}{root.name}.init-{os.getpid()}"
+        try:
+            _build_pond(build)
+            faults.point("init-before-rename")
+            with translate_errors(str(root), what="creating the pond"):
+                build.rename(root)  # atomic; replaces an empty directory
+        except BaseException:
+            _rmtree(build)
+            raise
+        return cls.open(root, factories=factories)
 
     @classmethod
     def open(
@@ -204,29 +195,28 @@ class Pond:
     ) -> Pond:
         """Open the pond at ``path``, at its latest state or as of transaction ``at_txn``.
 
-        A pond opened ``at_txn`` is read-only: the state right after that transaction committed
-        (found through the commit metadata of the data table, not file times).
+        A pond opened ``at_txn`` is read-only: the state right after that transaction committed.
+        Dynamic nodes are read with ``factories`` (default: the built-in factories).
 
         Raises:
             NotAPond: no pond there. NotFound: ``at_txn`` was never committed.
         """
         from deltalake import DeltaTable
 
-        root = Path(path)
-        if (
-            not (root / "data" / "_delta_log").is_dir()
-            or not (root / "control" / "_delta_log").is_dir()
-        ):
-            raise NotAPond("not a pond (no data and control tables; run 'pond init')", str(root))
-        with translate_errors(str(root), what="opening the pond"):
-            data = DeltaTable(str(root / "data"))
-        control = ControlTable.open(root / "control")
-        _log.debug("opened pond path=%s data_version=%d", root, data.version())
+        layout = PondLayout.of(path)
+        if not layout.is_pond():
+            raise NotAPond(
+                "not a pond (no data and control tables; run 'pond init')", str(layout.root)
+            )
+        with translate_errors(str(layout.root), what="opening the pond"):
+            data = DeltaTable(str(layout.data))
+        control = ControlTable.open(layout.control)
+        _log.debug("opened pond path=%s data_version=%d", layout.root, data.version())
         if at_txn is not None:
             version = _version_of_txn(data, at_txn)
-            with translate_errors(str(root), what="time travel"):
-                data = DeltaTable(str(root / "data"), version=version)
-        return cls(root, data, control, at_txn=at_txn, factories=factories)
+            with translate_errors(str(layout.root), what="time travel"):
+                data = DeltaTable(str(layout.data), version=version)
+        return cls(layout.root, data, control, at_txn=at_txn, factories=factories)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -287,20 +277,33 @@ class Pond:
         return self.root().resolve(path).versions()
 
     def sql(self, query: str, path: str | None = None) -> pa.Table:
-        """Run SQL with DataFusion; ``path``'s table or series is registered as ``source``.
+        """Run read-only SQL with DataFusion (:mod:`duckpond.sql`).
 
-        The oplog is always registered too, as ``oplog`` (content column excluded).
-        See :func:`duckpond.steward.query.run_sql`.
+        ``path``'s table or series is the table ``source``; a query that names ``oplog`` also gets
+        the oplog (:data:`~duckpond.tlogfs.delta.OPLOG_SCHEMA` without ``content``).
+
+        Raises:
+            QueryError: DataFusion rejected or failed the query, or it would write.
+            NotFound, InvalidData: ``path`` is missing or not a table/series.
         """
-        from duckpond.steward.query import run_sql
+        from duckpond import sql
 
-        return run_sql(self, query, path)
+        ctx = sql.session()
+        if path is not None:
+            sql.register_node(ctx, "source", self.root().resolve(path))
+        if "oplog" in query.lower():
+            sql.register_table(ctx, "oplog", self.oplog().drop_columns(["content"]))
+        return sql.execute(ctx, query, path)
 
     # -- transactions ---------------------------------------------------------------------
 
     @contextlib.contextmanager
     def transaction(self, args: Sequence[str] = ()) -> Iterator[Transaction]:
         """Open a transaction; commits once on success, nothing on an exception.
+
+        Transactions that a crash left pending are settled first (as :meth:`recover` does). After
+        a commit, with the lock released, the after-commit hooks run (auto push, auto mirror
+        sync); their failures are :class:`~duckpond.steward.hooks.CommitHookWarning` s.
 
         Args:
             args: the command line to record (e.g. ``["copy", "a.csv", "/inbox"]``).
@@ -318,45 +321,65 @@ class Pond:
             raise PondError("transactions do not nest", str(self.path))
         self._lock.acquire()
         self._in_txn = True
-        started = time.perf_counter()
-        persistence = self._persistence
-        txn_id = new_node_id()
-        args = tuple(str(a) for a in args)
+        data_version = None
         try:
+            started = time.perf_counter()
+            persistence = self._persistence
             persistence.refresh()
-            seq = self.txn_seq + 1
+            self._settle_pending()
+            tx = Transaction(self, self.txn_seq + 1, new_node_id(), tuple(str(a) for a in args))
             self.control.append(
-                [{"record_type": "begin", "txn_seq": seq, "txn_id": txn_id, "args": list(args)}]
+                [
+                    {
+                        "record_type": "begin",
+                        "txn_seq": tx.seq,
+                        "txn_id": tx.txn_id,
+                        "args": list(tx.args),
+                    }
+                ]
             )
-            persistence.begin(seq)
+            persistence.begin(tx.seq)
             self.fs.read_only = False
-            tx = Transaction(self, seq, txn_id, args)
             try:
                 yield tx
                 self.fs.flush()
-                _crash_point("before-data-commit")
+                faults.point("before-data-commit")
                 metadata = {
-                    "txn_seq": str(seq),
-                    "txn_id": txn_id,
-                    "args": json.dumps(list(args)),
+                    "txn_seq": str(tx.seq),
+                    "txn_id": tx.txn_id,
+                    "args": json.dumps(list(tx.args)),
                 }
                 touched = {v.part_id for v in persistence.staged}
                 data_version = persistence.commit(metadata)
-                _crash_point("after-data-commit")
+                faults.point("after-data-commit")
             except BaseException as exc:
                 self.fs.discard()
                 persistence.rollback()
-                self._record_end(tx, "failed", None, started, _one_line(exc))
+                with contextlib.suppress(PondError):  # the original error matters more
+                    self._record_end(tx, "failed", None, started, first_line(exc))
                 raise
+            self._settings = None
             outcome = "committed" if data_version is not None else "completed"
-            self._record_end(tx, outcome, data_version, started, None)
+            try:
+                self._record_end(tx, outcome, data_version, started, None)
+            except PondError as exc:
+                # The data commit stands: from the user's side the transaction happened. The
+                # begin without an end is settled (as committed) at the next write.
+                warnings.warn(
+                    PondWarning(
+                        f"transaction {tx.seq} committed, but its record could not be written "
+                        f"({exc}); it is settled at the next write or by 'pond recover'"
+                    ),
+                    stacklevel=3,
+                )
+            faults.point("after-control-record")
             if data_version is not None:
                 self._auto_compact(touched)
             _log.info(
                 "transaction %s %s seq=%d data_version=%s %.1f ms",
                 outcome,
-                " ".join(args),
-                seq,
+                " ".join(tx.args),
+                tx.seq,
                 data_version,
                 (time.perf_counter() - started) * 1e3,
             )
@@ -364,9 +387,18 @@ class Pond:
             self.fs.read_only = True
             self._in_txn = False
             self._lock.release()
+        if data_version is not None:
+            from duckpond.steward.hooks import run_after_commit
+
+            for line in run_after_commit(self):
+                warnings.warn(CommitHookWarning(line), stacklevel=3)
 
     def _auto_compact(self, part_ids: set[str]) -> None:
-        """Compact partitions that hold more than :data:`AUTO_COMPACT_FILES` data files."""
+        """Compact partitions that hold more than :data:`AUTO_COMPACT_FILES` data files.
+
+        The transaction is already committed: a failure of the host (disk full) is a warning and
+        compaction waits for the next commit or ``pond maintain``.
+        """
         from deltalake import CommitProperties
 
         persistence = self._persistence
@@ -380,8 +412,8 @@ class Pond:
                     persistence.table.optimize.compact(
                         partition_filters=[("part_id", "=", part_id)], commit_properties=props
                     )
-        except PondError as exc:  # the transaction is committed; compaction can wait
-            _log.warning("auto-compaction skipped: %s", exc)
+        except PondError as exc:
+            warnings.warn(PondWarning(f"auto-compaction postponed: {exc}"), stacklevel=4)
         persistence.refresh()
 
     def _record_end(
@@ -392,24 +424,19 @@ class Pond:
         started: float,
         error: str | None,
     ) -> None:
-        try:
-            self.control.append(
-                [
-                    {
-                        "record_type": outcome,
-                        "txn_seq": tx.seq,
-                        "txn_id": tx.txn_id,
-                        "args": list(tx.args),
-                        "data_version": data_version,
-                        "duration_ms": (time.perf_counter() - started) * 1e3,
-                        "error": error,
-                    }
-                ]
-            )
-        except PondError:
-            if outcome != "failed":
-                raise
-            # the original error matters more; recovery will settle this transaction
+        self.control.append(
+            [
+                {
+                    "record_type": outcome,
+                    "txn_seq": tx.seq,
+                    "txn_id": tx.txn_id,
+                    "args": list(tx.args),
+                    "data_version": data_version,
+                    "duration_ms": (time.perf_counter() - started) * 1e3,
+                    "error": error,
+                }
+            ]
+        )
 
     # -- recovery -------------------------------------------------------------------------
 
@@ -420,50 +447,63 @@ class Pond:
     def recover(self) -> RecoveryReport:
         """Resolve pending transactions and remove large files no committed row refers to.
 
-        A pending transaction whose txn_seq (and txn_id) is in the data table's commit metadata
-        committed: it is marked ``recovered`` with its data version. Otherwise nothing of it was
-        committed: it is marked rolled back. No committed data is ever removed.
+        A pending transaction whose txn_id is in the data table's commit metadata committed: it
+        is marked ``recovered`` with its data version. Otherwise nothing of it was committed: it
+        is marked rolled back. No committed data is ever removed.
 
         Raises:
             PondLocked: a writer is active (its transaction is not a crash).
         """
         with self._lock:
-            persistence = self._persistence
-            persistence.refresh()
-            commits = _commits_by_txn_id(persistence.table)
-            committed: list[int] = []
-            rolled_back: list[int] = []
-            for t in self.pending():
-                version = commits.get(t.txn_id)
-                self.control.append(
-                    [
-                        {
-                            "record_type": "recovered",
-                            "txn_seq": t.txn_seq,
-                            "txn_id": t.txn_id,
-                            "args": list(t.args),
-                            "data_version": version,
-                            "error": "committed before the crash"
-                            if version is not None
-                            else "not committed; rolled back",
-                        }
-                    ]
-                )
-                (committed if version is not None else rolled_back).append(t.txn_seq)
+            self._persistence.refresh()
+            committed, rolled_back = self._settle(self.pending())
             removed = self._remove_orphans()
         return RecoveryReport(tuple(committed), tuple(rolled_back), removed)
+
+    def _settle_pending(self) -> None:
+        """At the start of a write: settle what a crash (or a failed record) left pending.
+
+        Only the tail of the control log is read: every earlier pending transaction was settled
+        by an earlier write, so a pending one has a txn_seq of at least the last committed one.
+        """
+        recent = self.control.transactions(since=max(self.txn_seq, 1))
+        pending = [t for t in recent if t.outcome == "pending"]
+        if pending:
+            self._settle(pending)
+
+    def _settle(self, pending: list[TxnRecord]) -> tuple[list[int], list[int]]:
+        commits = _commits_by_txn_id(self._persistence.table, {t.txn_id for t in pending})
+        committed: list[int] = []
+        rolled_back: list[int] = []
+        for t in pending:
+            version = commits.get(t.txn_id)
+            self.control.append(
+                [
+                    {
+                        "record_type": "recovered",
+                        "txn_seq": t.txn_seq,
+                        "txn_id": t.txn_id,
+                        "args": list(t.args),
+                        "data_version": version,
+                        "error": "committed before the crash"
+                        if version is not None
+                        else "not committed; rolled back",
+                    }
+                ]
+            )
+            (committed if version is not None else rolled_back).append(t.txn_seq)
+        return committed, rolled_back
 
     def _remove_orphans(self) -> int:
         persistence = self._persistence
         referenced = persistence.referenced_hashes()
         removed = 0
-        if not persistence.large_dir.is_dir():
+        if not self.layout.large_files.is_dir():
             return 0
-        for entry in persistence.large_dir.iterdir():
+        for entry in self.layout.large_files.iterdir():
             name = entry.name
-            if name.startswith(".tmp-") or (
-                name.startswith("sha256=") and name[len("sha256=") :] not in referenced
-            ):
+            sha = PondLayout.large_sha256(name)
+            if name.startswith(TMP_PREFIX) or (sha is not None and sha not in referenced):
                 entry.unlink()
                 removed += 1
         return removed
@@ -539,13 +579,19 @@ def _dir_size(path: Path) -> int:
     return total
 
 
-def _commits_by_txn_id(table: DeltaTable) -> dict[str, int]:
+def _commits_by_txn_id(table: DeltaTable, wanted: set[str]) -> dict[str, int]:
+    """Delta versions of the commits of the ``wanted`` txn ids (newest commits searched first)."""
     out: dict[str, int] = {}
-    for h in table.history():
-        txn_id = h.get("txn_id")
-        if txn_id is not None:
-            out[str(txn_id)] = int(h["version"])
-    return out
+    limit = 16
+    while True:
+        history = table.history(limit=limit)
+        for h in history:
+            txn_id = h.get("txn_id")
+            if txn_id is not None and str(txn_id) in wanted:
+                out[str(txn_id)] = int(h["version"])
+        if len(out) == len(wanted) or len(history) < limit:
+            return out
+        limit *= 8
 
 
 def _version_of_txn(table: DeltaTable, txn_seq: int) -> int:
@@ -556,12 +602,65 @@ def _version_of_txn(table: DeltaTable, txn_seq: int) -> int:
     raise NotFound(f"transaction {txn_seq} was never committed", None)
 
 
-def _crash_point(name: str) -> None:
-    """Fault injection for recovery tests: ``DUCKPOND_CRASH_AT=<name>`` kills the process here."""
-    if os.environ.get("DUCKPOND_CRASH_AT") == name:
-        os._exit(137)
+def _build_pond(root: Path) -> None:
+    """Create a whole pond at ``root`` (a new directory): both tables, settings, txn 1."""
+    from deltalake import DeltaTable
+
+    from duckpond.tinyfs.model import new_node_id
+
+    layout = PondLayout(root)
+    layout.large_files.mkdir(parents=True)
+    with translate_errors(str(root), what="creating the pond"):
+        data = DeltaTable.create(
+            str(layout.data),
+            OPLOG_SCHEMA,
+            partition_by=["part_id"],
+            name="duckpond-oplog",
+            mode="error",
+            configuration=DATA_CONFIGURATION,
+        )
+    control = ControlTable.create(
+        layout.control,
+        {"pond_id": new_node_id(), "format_version": FORMAT_VERSION, "created_us": str(now_us())},
+    )
+    pond = Pond(root, data, control)
+    with pond.transaction(["init"]) as tx:
+        tx.pond._persistence.stage(
+            NodeVersion(
+                part_id=ROOT_ID,
+                node_id=ROOT_ID,
+                file_type=DIR_PHYSICAL,
+                version=1,
+                txn_seq=tx.seq,
+                timestamp=now_us(),
+                content=encode_directory({}),
+            )
+        )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:500]
+def _remove_stale_builds(root: Path) -> None:
+    """Remove what crashed ``pond init`` runs of this path left (their process is gone)."""
+    prefix = f"{TMP_PREFIX}{root.name}.init-"
+    with contextlib.suppress(OSError):
+        for entry in root.parent.iterdir():
+            if not entry.name.startswith(prefix):
+                continue
+            pid = entry.name[len(prefix) :]
+            if pid.isdigit() and not _alive(int(pid)):
+                _rmtree(entry)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

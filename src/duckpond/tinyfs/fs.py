@@ -13,11 +13,10 @@ Changes are staged in the persistence as they happen (file versions) or at :meth
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, TypeAlias, runtime_checkable
+from typing import Any, BinaryIO, TypeAlias
 
 import pyarrow as pa
 
@@ -33,7 +32,10 @@ from duckpond.errors import (
     SymlinkLoop,
     UsageError,
 )
+from duckpond.times import Window
 from duckpond.tinyfs import paths, tables
+from duckpond.tinyfs.dynamic import DynamicDirectory, DynamicFile, DynamicTable, FactoryResolver
+from duckpond.tinyfs.lineage import Lineage
 from duckpond.tinyfs.model import (
     DIR_DYNAMIC,
     DIR_PHYSICAL,
@@ -50,7 +52,7 @@ from duckpond.tinyfs.model import (
     new_node_id,
     now_us,
 )
-from duckpond.tinyfs.persistence import Blob, Persistence, write_hashed
+from duckpond.tinyfs.persistence import Blob, Persistence, make_temp, write_hashed
 
 __all__ = [
     "FS",
@@ -68,39 +70,6 @@ __all__ = [
 SYMLINK_DEPTH = 40
 
 Data: TypeAlias = "bytes | BinaryIO | pa.Table"
-
-
-# --------------------------------------------------------------------------------------------
-# Dynamic nodes: computed on read by a factory; read-only; children get deterministic ids.
-# --------------------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class DynamicFile(Protocol):
-    """A file whose content a factory computes on read.
-
-    ``file_type`` is what it presents as: ``file:data``, ``file:table`` or ``file:series``.
-    Tables and series implement :meth:`read_table`; data files implement :meth:`read_bytes`.
-    """
-
-    file_type: str
-
-    def read_table(self) -> pa.Table: ...
-
-    def read_bytes(self) -> bytes: ...
-
-
-@runtime_checkable
-class DynamicDirectory(Protocol):
-    """A directory whose entries a factory computes on read."""
-
-    def entries(self) -> Iterable[tuple[str, DynamicFile | DynamicDirectory]]:
-        """(name, node) pairs; a node is a :class:`DynamicFile` or a :class:`DynamicDirectory`."""
-        ...
-
-
-#: Builds a dynamic node from (the node's NodePath, factory name, config bytes).
-FactoryResolver = Callable[["NodePath", str, bytes], "DynamicFile | DynamicDirectory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +139,7 @@ class FS:
         self._work: dict[str, dict[str, DirEntry]] = {}  # changed directories, by node id
         self._decoded: dict[tuple[str, int], dict[str, DirEntry]] = {}
         self._dynamic: dict[str, Any] = {}  # node id -> computed object, cached in-process
+        self._schemas: dict[tuple[str, int], pa.Schema] = {}  # (node id, version) -> schema
         self.root_node = Node(persistence.root_id, persistence.root_id, DIR_PHYSICAL)
 
     # -- node versions --------------------------------------------------------------------
@@ -264,6 +234,38 @@ class FS:
         self._dynamic[node.node_id] = obj
         return obj
 
+    def version_schema(self, v: NodeVersion) -> pa.Schema:
+        """The Parquet schema of a table/series version (read from its footer once per FS)."""
+        key = (v.node_id, v.version)
+        schema = self._schemas.get(key)
+        if schema is None:
+            import pyarrow.parquet as pq
+
+            host = self.persistence.blob_path(v)
+            source: Any = host
+            if host is None:
+                with self.persistence.open_blob(v) as f:
+                    source = pa.BufferReader(f.read())
+            schema = pq.read_schema(source).remove_metadata()
+            self._schemas[key] = schema
+        return schema
+
+    def version_chunk(self, v: NodeVersion) -> tables.Chunk:
+        """A table/series version as a :class:`~duckpond.tinyfs.tables.Chunk`: its host Parquet
+        file when it is a large file, else its rows read into memory."""
+        host = self.persistence.blob_path(v)
+        if host is not None:
+            return tables.Chunk(
+                self.version_schema(v), path=host, min_us=v.min_event_time, max_us=v.max_event_time
+            )
+        import pyarrow.parquet as pq
+
+        with self.persistence.open_blob(v) as f:
+            table = pq.read_table(pa.BufferReader(f.read())).replace_schema_metadata(None)
+        return tables.Chunk(
+            table.schema, table=table, min_us=v.min_event_time, max_us=v.max_event_time
+        )
+
     def root(self) -> WD:
         """The root working directory."""
         return WD(self, NodePath(self, (), self.root_node))
@@ -271,7 +273,8 @@ class FS:
     # -- host temporary files -------------------------------------------------------------
 
     def temp_file(self) -> tuple[int, str]:
-        return tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.tmp_dir)
+        """A new temporary host file (fd, path) in :attr:`tmp_dir`, mode 0666 less the umask."""
+        return make_temp(self.tmp_dir, ".parquet")
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,9 +375,9 @@ class NodePath:
         self._check_file()
         if self.is_dynamic:
             obj = self.fs.dynamic_object(self)
-            if obj.file_type == FILE_DATA:
-                return bytes(obj.read_bytes())
-            return tables.parquet_bytes(obj.read_table())
+            if not isinstance(obj, DynamicFile):
+                raise IsADirectory("is a directory", self.path)
+            return bytes(obj.read_bytes())
         with self.open(version) as f:
             return f.read()
 
@@ -390,56 +393,100 @@ class NodePath:
             raise InvalidPath("not a symlink", self.path)
         return (self.latest().content or b"").decode("utf-8")
 
-    def _opener(self, v: NodeVersion) -> str | BinaryIO:
-        path = self.fs.persistence.blob_path(v)
-        return path if path is not None else self.fs.persistence.open_blob(v)
+    def _tabular(self) -> str:
+        """The file type of a table or series; anything else raises InvalidData."""
+        self._check_file()
+        file_type = self.file_type
+        if file_type not in {FILE_TABLE, FILE_SERIES}:
+            raise InvalidData(f"is a {file_type}, not a table or series", self.path)
+        return file_type
+
+    def dynamic_table(self) -> DynamicTable:
+        """The factory object of a dynamic table or series.
+
+        Raises:
+            InvalidData: the node is not a dynamic table or series.
+        """
+        obj = self.fs.dynamic_object(self)
+        if not isinstance(obj, DynamicTable):
+            raise InvalidData(f"is a {self.file_type}, not a table or series", self.path)
+        return obj
+
+    def _stored_versions(self, version: int | None) -> list[NodeVersion]:
+        if self.file_type == FILE_SERIES and version is None:
+            return self.versions()
+        return [self._version(version)]
 
     def time_column(self) -> str | None:
         """The recorded time column of a series (``None`` for other types)."""
         if self.is_dynamic:
             obj = self.fs.dynamic_object(self)
-            return getattr(obj, "time_column", None)
+            return obj.time_column if isinstance(obj, DynamicTable) else None
         latest = self.fs.latest(self.node)
         return latest.time_column if latest else None
+
+    def chunks(
+        self, version: int | None = None, *, window: Window | None = None
+    ) -> list[tables.Chunk]:
+        """The table or series as pieces to read: one per stored version (host Parquet files in
+        place, small versions in memory), or one Arrow table of a dynamic node's content.
+
+        Versions whose event-time bounds miss ``window`` are left out (rows are not filtered:
+        :meth:`read_table` does that).
+
+        Raises:
+            InvalidData: not a table or series. NotFound: no such version.
+        """
+        self._tabular()
+        if self.is_dynamic:
+            table = self.dynamic_table().read_table(window)
+            return [tables.Chunk(table.schema.remove_metadata(), table=table)]
+        return [
+            self.fs.version_chunk(v)
+            for v in self._stored_versions(version)
+            if window is None or window.overlaps(v.min_event_time, v.max_event_time)
+        ]
+
+    def schema(self, version: int | None = None) -> pa.Schema:
+        """Arrow schema of a table or series (merged over a series' versions).
+
+        Raises:
+            InvalidData: not a table or series; versions with incompatible column types.
+        """
+        self._tabular()
+        if self.is_dynamic:
+            return self.dynamic_table().read_table().schema
+        versions = self._stored_versions(version)
+        return tables.merged_schema([self.fs.version_schema(v) for v in versions])
 
     def read_table(
         self,
         version: int | None = None,
         *,
-        time_range: tables.TimeRange | None = None,
+        window: Window | None = None,
         columns: list[str] | None = None,
     ) -> pa.Table:
         """The content of a table or series as an Arrow table.
 
         A series is the union of all its versions (schemas merged), or one version if
-        ``version`` is given. ``time_range`` (closed, µs UTC) prunes versions by their
-        min/max event time and filters rows.
+        ``version`` is given. ``window`` (half-open ``[start, end)``, µs UTC) skips versions by
+        their min/max event time and filters rows; ``columns`` projects.
 
         Raises:
             InvalidData: the node is a data file or a symlink; stored chunks incompatible.
         """
-        self._check_file()
-        file_type = self.file_type
-        if file_type not in {FILE_TABLE, FILE_SERIES}:
-            raise InvalidData(f"is a {file_type}, not a table or series", self.path)
+        self._tabular()
+        tc = self.time_column()
         if self.is_dynamic:
-            table = self.fs.dynamic_object(self).read_table()
-            tc = self.time_column()
-            if tc and time_range is not None:
-                table = tables.filter_time(table, tc, time_range)
+            table = self.dynamic_table().read_table(window)
             if columns is not None:
                 table = table.select([c for c in columns if c in table.column_names])
             return table
-        versions = (
-            self.versions()
-            if (file_type == FILE_SERIES and version is None)
-            else [self._version(version)]
-        )
-        return tables.read_versions(
-            versions,
-            self._opener,
-            time_column=self.time_column(),
-            time_range=time_range,
+        return tables.read_chunks(
+            self.chunks(version, window=window),
+            self.schema(version),
+            time_column=tc,
+            window=window,
             columns=columns,
         )
 
@@ -447,28 +494,27 @@ class NodePath:
         self, *, batch_size: int = 65536
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """Stream a table or series as (merged schema, record batches) without reading it whole."""
-        self._check_file()
+        self._tabular()
         if self.is_dynamic:
             table = self.read_table()
             return table.schema, iter(table.to_batches(max_chunksize=batch_size))
-        if self.file_type not in {FILE_TABLE, FILE_SERIES}:
-            raise InvalidData(f"is a {self.file_type}, not a table or series", self.path)
-        versions = self.versions() if self.file_type == FILE_SERIES else [self._version(None)]
-        return tables.iter_version_batches(versions, self._opener, batch_size=batch_size)
+        schema = self.schema()
+        versions = self._stored_versions(None)
 
-    def schema(self) -> pa.Schema:
-        """Arrow schema of a table or series (merged over versions)."""
-        self._check_file()
+        def batches() -> Iterator[pa.RecordBatch]:
+            for v in versions:  # one version in memory at a time
+                chunk = self.fs.version_chunk(v)
+                yield from tables.iter_chunks([chunk], schema, batch_size=batch_size)
+
+        return schema, batches()
+
+    def lineage(self) -> Lineage:
+        """What the content depends on: a stored file's versions, a dynamic node's inputs."""
         if self.is_dynamic:
-            return self.read_table().schema
-        schema, _ = self.iter_batches()
-        return schema
-
-    def parquet_sources(self) -> list[str | BinaryIO]:
-        """Host paths (or streams) of each stored Parquet version of a table/series."""
-        if self.file_type == FILE_SERIES:
-            return [self._opener(v) for v in self.versions()]
-        return [self._opener(self._version(None))]
+            obj = self.fs.dynamic_object(self)
+            return obj.lineage()  # type: ignore[no-any-return]
+        versions = self.versions() if self.file_type == FILE_SERIES else [self.latest()]
+        return Lineage.stored(self.node.node_id, str(self.file_type), versions)
 
     def stat(self) -> Stat:
         """Type, size (bytes; for a series the sum over versions), version count and times."""
@@ -535,8 +581,13 @@ class WD:
             for name, child in obj.entries():
                 paths.validate_name(name, paths.join((*np.parts, name)))
                 ft: str = DIR_DYNAMIC
-                if not isinstance(child, DynamicDirectory):
-                    ft = str(getattr(child, "file_type", FILE_DYNAMIC))
+                if isinstance(child, DynamicFile):
+                    ft = str(child.file_type)
+                elif not isinstance(child, DynamicDirectory):
+                    raise InvalidData(
+                        f"a factory gave {type(child).__name__}, not a dynamic file or directory",
+                        paths.join((*np.parts, name)),
+                    )
                 out[name] = Node(child_id(node.node_id, name), node.node_id, ft, child)
             return out
         return {name: self._node_of(node, e) for name, e in self.fs.entries(node).items()}

@@ -56,9 +56,14 @@ __all__ = [
     "compile_component",
     "compile_glob",
     "expand",
+    "has_magic",
     "match_component",
     "substitute",
 ]
+
+def has_magic(pattern: str) -> bool:
+    """Whether a path holds glob wildcards (``*``, ``?``, ``[``): a pattern, not a plain path."""
+    return any(c in "*?[" for c in pattern)
 
 N = TypeVar("N")
 

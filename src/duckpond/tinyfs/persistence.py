@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound
+from duckpond.layout import TMP_PREFIX
 from duckpond.tinyfs.model import ROOT_ID, NodeVersion
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "MemoryPersistence",
     "Persistence",
     "copy_hashing",
+    "make_temp",
     "write_hashed",
 ]
 
@@ -138,6 +142,24 @@ class Persistence(Protocol):
     def blob_path(self, version: NodeVersion) -> str | None:
         """A host path of the version's bytes, verified, if the backend keeps them in a file."""
         ...
+
+
+def make_temp(directory: str | os.PathLike[str] | None, suffix: str = "") -> tuple[int, str]:
+    """Create a new empty temporary file; return (open fd, path).
+
+    Unlike :func:`tempfile.mkstemp` (mode 0600) the file is created with mode 0666 less the
+    process umask, like every other file of the pond, so a pond shared with a group stays
+    readable by it when the file is renamed into place.
+    """
+    import uuid
+
+    folder = directory if directory is not None else tempfile.gettempdir()
+    while True:
+        path = os.path.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}{suffix}")  # noqa: PTH118
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:  # pragma: no cover - a uuid4 collision
+            continue
 
 
 def copy_hashing(source: bytes | BinaryIO, sink: BinaryIO | None) -> tuple[str, int, bytes | None]:

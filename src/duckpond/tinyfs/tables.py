@@ -2,37 +2,60 @@
 
 A table version is one Parquet file. A series is many versions, each a Parquet chunk; reading a
 series is the union of its versions with their schemas merged (columns missing from a chunk are
-null), pruned by each version's min/max event time when the read bounds time (DESIGN.md).
-Times are ``timestamp[us, tz=UTC]``; bounds are integer µs since the epoch, UTC.
+null), pruned by each version's min/max event time when the read is given a time window
+(half-open ``[start, end)``, :class:`duckpond.times.Window`). Times are
+``timestamp[us, tz=UTC]``; bounds are integer µs since the epoch, UTC.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from duckpond.errors import InvalidData
-from duckpond.tinyfs.model import NodeVersion
+from duckpond.errors import InvalidData, first_line
+from duckpond.times import Window
 
 __all__ = [
-    "TimeRange",
+    "Chunk",
     "check_parquet",
     "conform",
-    "filter_time",
+    "filter_window",
+    "iter_chunks",
     "merged_schema",
-    "overlaps",
     "parquet_bytes",
-    "read_versions",
+    "read_chunks",
 ]
 
-#: Closed interval of event times, µs since the epoch UTC; ``None`` on a side means unbounded.
-TimeRange = tuple[int | None, int | None]
 
-Opener = Callable[[NodeVersion], "str | BinaryIO"]
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a table or series: a host Parquet file (read in place) or an Arrow table.
+
+    Attributes:
+        schema: the piece's own schema (without metadata).
+        path: a host Parquet file, or ``None``.
+        table: the rows in memory, or ``None``.
+        min_us, max_us: its event-time bounds (µs, UTC), ``None`` when unknown.
+    """
+
+    schema: pa.Schema
+    path: str | None = None
+    table: pa.Table | None = None
+    min_us: int | None = None
+    max_us: int | None = None
+
+    def read(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The piece as Arrow (only ``columns`` it has, if given)."""
+        if self.table is not None:
+            t = self.table
+            return t if columns is None else t.select([c for c in columns if c in t.column_names])
+        assert self.path is not None
+        want = None if columns is None else [c for c in columns if c in self.schema.names]
+        return pq.ParquetFile(self.path).read(columns=want).replace_schema_metadata(None)
 
 
 def check_parquet(source: bytes | BinaryIO | str, path: str) -> pq.FileMetaData:
@@ -46,7 +69,7 @@ def check_parquet(source: bytes | BinaryIO | str, path: str) -> pq.FileMetaData:
     except InvalidData:
         raise
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidData(f"not a valid Parquet file ({_first_line(exc)})", path) from exc
+        raise InvalidData(f"not a valid Parquet file ({first_line(exc)})", path) from exc
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -56,40 +79,23 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def overlaps(version: NodeVersion, time_range: TimeRange | None) -> bool:
-    """Whether a series version may hold rows in ``time_range`` (by its min/max event time)."""
-    if time_range is None or version.min_event_time is None or version.max_event_time is None:
-        return True
-    start, end = time_range
-    if start is not None and version.max_event_time < start:
-        return False
-    return not (end is not None and version.min_event_time > end)
-
-
-def filter_time(table: pa.Table, time_column: str, time_range: TimeRange | None) -> pa.Table:
-    """Rows of ``table`` whose time is within the closed ``time_range``."""
-    if time_range is None or (time_range[0] is None and time_range[1] is None):
+def filter_window(table: pa.Table, time_column: str, window: Window | None) -> pa.Table:
+    """Rows of ``table`` with ``window.start <= time < window.end`` (all rows if no window)."""
+    if window is None or window.unbounded:
         return table
     import pyarrow.compute as pc
 
+    tt = pa.timestamp("us", "UTC")
     col = table.column(time_column)
+    if col.type != tt:
+        col = col.cast(tt)
     mask = None
-    start, end = time_range
-    if start is not None:
-        mask = pc.greater_equal(col, pa.scalar(start, pa.timestamp("us", "UTC")))
-    if end is not None:
-        upper = pc.less_equal(col, pa.scalar(end, pa.timestamp("us", "UTC")))
+    if window.start is not None:
+        mask = pc.greater_equal(col, pa.scalar(window.start, tt))
+    if window.end is not None:
+        upper = pc.less(col, pa.scalar(window.end, tt))
         mask = upper if mask is None else pc.and_(mask, upper)
     return table.filter(mask)
-
-
-def _source(opener: Opener, version: NodeVersion) -> Any:
-    src = opener(version)
-    if isinstance(src, str):
-        return src
-    if isinstance(src, io.BytesIO):
-        return pa.BufferReader(src.getvalue())
-    return src
 
 
 def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
@@ -105,9 +111,7 @@ def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
             [s.remove_metadata() for s in schemas], promote_options="permissive"
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InvalidData(
-            f"series versions have incompatible schemas ({_first_line(exc)})"
-        ) from exc
+        raise InvalidData(f"series versions have incompatible schemas ({first_line(exc)})") from exc
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -123,67 +127,52 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def read_versions(
-    versions: Sequence[NodeVersion],
-    opener: Opener,
+def read_chunks(
+    chunks: Sequence[Chunk],
+    schema: pa.Schema,
     *,
     time_column: str | None = None,
-    time_range: TimeRange | None = None,
+    window: Window | None = None,
     columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Union of the Parquet content of ``versions`` as one table (schemas merged).
+    """The union of ``chunks`` as one table of ``schema`` (columns aligned by name).
 
     Args:
-        versions: file versions to read, in order.
-        opener: gives a host path or a binary stream of a version's bytes.
-        time_column: the series' time column (needed when ``time_range`` is given).
-        time_range: keep only rows in this closed µs interval; versions outside it are skipped.
-        columns: project to these columns (the time column is always kept for filtering).
+        chunks: the pieces, in order.
+        schema: their merged schema (:func:`merged_schema`).
+        time_column: needed when ``window`` is given.
+        window: keep only rows with time in ``[start, end)``; chunks outside it are skipped.
+        columns: project to these columns (in ``schema`` order).
     """
-    chosen = [v for v in versions if overlaps(v, time_range)]
+    want = schema
+    if columns is not None:
+        keep = set(columns)
+        want = pa.schema([f for f in schema if f.name in keep])
+    read_cols = list(want.names)
+    if window is not None and time_column is not None and time_column not in read_cols:
+        read_cols.append(time_column)
     tables = []
-    for v in chosen:
-        want = None
-        if columns is not None:
-            want = list(dict.fromkeys([*(columns or []), *([time_column] if time_column else [])]))
-            schema = pq.read_schema(_source(opener, v))
-            want = [c for c in want if c in schema.names]
-        t = pq.read_table(_source(opener, v), columns=want)
-        if time_column and time_range is not None:
-            t = filter_time(t, time_column, time_range)
-        tables.append(t)
+    for p in chunks:
+        if window is not None and not window.overlaps(p.min_us, p.max_us):
+            continue
+        t = p.read(read_cols)
+        if window is not None and time_column is not None:
+            t = filter_window(t, time_column, window)
+        tables.append(conform(t, want))
     if not tables:
-        if not versions:
-            return pa.table({})
-        schema = merged_schema([pq.read_schema(_source(opener, v)) for v in versions])
-        return schema.empty_table()
-    schema = merged_schema([t.schema for t in tables])
-    if len(tables) == 1:
-        return conform(tables[0], schema)
-    return pa.concat_tables([conform(t, schema) for t in tables])
+        return want.empty_table()
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
-def iter_version_batches(
-    versions: Sequence[NodeVersion],
-    opener: Opener,
-    *,
-    batch_size: int = 65536,
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Streaming form of :func:`read_versions`: the merged schema and an iterator of batches."""
-    schemas = [pq.read_schema(_source(opener, v)) for v in versions]
-    schema = merged_schema(schemas) if schemas else pa.schema([])
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for v in versions:
-            pf = pq.ParquetFile(_source(opener, v))
-            for batch in pf.iter_batches(batch_size=batch_size):
-                yield (
-                    conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]
-                )
-
-    return schema, batches()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def iter_chunks(
+    chunks: Sequence[Chunk], schema: pa.Schema, *, batch_size: int = 65536
+) -> Iterator[pa.RecordBatch]:
+    """Stream the union of ``chunks`` as record batches of ``schema`` (never whole in memory)."""
+    for p in chunks:
+        if p.table is not None:
+            batches = p.table.to_batches(max_chunksize=batch_size)
+        else:
+            assert p.path is not None
+            batches = pq.ParquetFile(p.path).iter_batches(batch_size=batch_size)
+        for batch in batches:
+            yield conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]

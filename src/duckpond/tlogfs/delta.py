@@ -1,6 +1,6 @@
 """DeltaPersistence: tinyfs node versions stored as rows of a Delta Lake table (the oplog).
 
-Layout (DESIGN.md, Storage format)::
+Layout (:class:`duckpond.layout.PondLayout`)::
 
     $POND/data/                     Delta table, partitioned by part_id, rows of OPLOG_SCHEMA
     $POND/data/_large_files/        sha256=<hex>: file versions of >= 64 KiB, written before commit
@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -27,17 +26,17 @@ import pyarrow as pa
 
 from duckpond import diagnostics
 from duckpond.errors import IntegrityError, NotFound, ReadOnly, translate_errors
+from duckpond.layout import PondLayout
 from duckpond.tinyfs.model import NodeVersion
-from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, HashedFile, copy_hashing
+from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, HashedFile, copy_hashing, make_temp
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["APP_ID", "LARGE_FILES", "OPLOG_SCHEMA", "DeltaPersistence", "versions_to_arrow"]
+__all__ = ["APP_ID", "OPLOG_SCHEMA", "DeltaPersistence", "versions_to_arrow"]
 
 #: Delta app id under which each commit records its txn_seq (``Transaction(APP_ID, txn_seq)``).
 APP_ID: Final = "duckpond"
-LARGE_FILES: Final = "_large_files"
 
 #: Arrow schema of the oplog: one row per node version.
 OPLOG_SCHEMA: Final = pa.schema(
@@ -60,10 +59,6 @@ OPLOG_SCHEMA: Final = pa.schema(
 _FILE_COLUMNS: Final = [f.name for f in OPLOG_SCHEMA if f.name != "part_id"]
 
 _log = diagnostics.get_logger("tlogfs")
-
-#: Large files already checked against their sha256 in this process, by (path, size, mtime ns).
-#: A file rewritten since (different size or mtime) is checked again.
-_VERIFIED: set[tuple[str, int, int]] = set()
 
 #: Extended attribute on a large file recording "<sha256>:<size>:<mtime ns>" when it was last found
 #: to match its sha256, so that other processes need not hash it again until it changes. Where
@@ -204,19 +199,23 @@ class DeltaPersistence:
     """The Delta Lake backend of tinyfs.
 
     Args:
-        table_path: the ``$POND/data`` directory.
+        layout: the pond's layout (its ``data`` directory is the table).
         table: the loaded DeltaTable (possibly at an older version for time travel).
         read_only: refuse :meth:`stage` and :meth:`put_blob`.
     """
 
-    def __init__(self, table_path: Path, table: DeltaTable, *, read_only: bool = False) -> None:
+    def __init__(self, layout: PondLayout, table: DeltaTable, *, read_only: bool = False) -> None:
         from duckpond.tinyfs.model import ROOT_ID
 
         self.root_id = ROOT_ID
         self.txn_seq = 0
-        self.table_path = table_path
-        self.large_dir = table_path / LARGE_FILES
+        self.layout = layout
+        self.table_path = layout.data
+        self.large_dir = layout.large_files
         self.table = table
+        #: Large files checked against their sha256 by this object, by (path, size, mtime ns):
+        #: a file rewritten since (other size or mtime) is checked again.
+        self._verified: set[tuple[str, int, int]] = set()
         self.read_only = read_only
         self._index: dict[str, list[str]] | None = None
         self._index_version = -1
@@ -292,7 +291,7 @@ class DeltaPersistence:
     # -- blobs ------------------------------------------------------------------------------
 
     def large_path(self, sha256: str) -> Path:
-        return self.large_dir / f"sha256={sha256}"
+        return self.layout.large_file(sha256)
 
     def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
         if self.read_only:
@@ -311,7 +310,7 @@ class DeltaPersistence:
                 return Blob(source.read_bytes(), digest, size)
             self._adopt(source, digest)
             return Blob(None, digest, size)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.large_dir)
+        fd, tmp = make_temp(self.large_dir)
         try:
             with os.fdopen(fd, "wb") as sink:
                 sha, size, small = copy_hashing(source, sink)
@@ -331,7 +330,9 @@ class DeltaPersistence:
         tmp.replace(final)
         _log.info("wrote large file sha256=%s bytes=%d", sha, final.stat().st_size)
         self._new_blobs.add(sha)
-        _remember_verified(final)
+        st = final.stat()
+        self._verified.add((str(final), st.st_size, st.st_mtime_ns))
+        _set_stamp(final, f"{sha}:{st.st_size}:{st.st_mtime_ns}".encode())
 
     def blob_path(self, version: NodeVersion) -> str | None:
         if version.content is not None or version.sha256 is None:
@@ -365,18 +366,18 @@ class DeltaPersistence:
                 f"large file has {st.st_size} bytes, the oplog says {version.size}", str(path)
             )
         key = (str(path), st.st_size, st.st_mtime_ns)
-        if key in _VERIFIED:
+        if key in self._verified:
             return
         stamp = f"{sha}:{st.st_size}:{st.st_mtime_ns}".encode()
         if _get_stamp(path) == stamp:
-            _VERIFIED.add(key)
+            self._verified.add(key)
             return
         started = time.perf_counter()
         with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         if digest != sha:
             raise IntegrityError("large file content does not match its sha256", str(path))
-        _VERIFIED.add(key)
+        self._verified.add(key)
         _set_stamp(path, stamp)
         _log.debug(
             "verified large file sha256=%s bytes=%d ms=%.1f",
@@ -500,22 +501,24 @@ class DeltaPersistence:
             self._index = None
 
 
-def _remember_verified(path: Path) -> None:
-    st = path.stat()
-    _VERIFIED.add((str(path), st.st_size, st.st_mtime_ns))
-    _set_stamp(path, f"{path.name.removeprefix('sha256=')}:{st.st_size}:{st.st_mtime_ns}".encode())
-
-
 def _get_stamp(path: Path) -> bytes | None:
+    """The verification stamp of a large file, or ``None`` (none set, or no xattr support)."""
+    getxattr = getattr(os, "getxattr", None)  # Linux only: macOS and Windows have none
+    if getxattr is None:
+        return None
     try:
-        return os.getxattr(path, VERIFIED_XATTR)
-    except OSError:  # no such attribute, or no xattr support: hash it
+        return getxattr(path, VERIFIED_XATTR)  # type: ignore[no-any-return]
+    except OSError:  # no such attribute, or no xattr support on this filesystem: hash it
         return None
 
 
 def _set_stamp(path: Path, stamp: bytes) -> None:
+    """Record a verification stamp where the host supports user xattrs (else: nothing)."""
+    setxattr = getattr(os, "setxattr", None)
+    if setxattr is None:
+        return
     try:
-        os.setxattr(path, VERIFIED_XATTR, stamp)
+        setxattr(path, VERIFIED_XATTR, stamp)
     except OSError:  # read-only pond or no xattr support: the next process hashes again
         pass
 

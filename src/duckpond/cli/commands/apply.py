@@ -11,18 +11,24 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
         "apply",
         parents=[common],
         help="apply a pipeline: directories, copies and dynamic nodes from YAML",
-        description="Apply the pipeline in FILE: a multi-document YAML whose documents are "
+        description="Apply the pipelines in FILE(s): multi-document YAML whose documents are "
         "resources (kind: mkdir, copy or mknod; see examples/README.md). The text is first a "
-        "Jinja2 template: {{ NAME }} is the value of -v NAME=VALUE, else of the environment "
-        "variable NAME. Relative host paths are relative to FILE's folder. Everything is "
-        "validated first, then applied in one transaction; applying the same file again "
-        "changes nothing and commits nothing. Prints one line per change.",
+        "Jinja2 template rendered in a sandbox: {{ NAME }} is the value of -e NAME=VALUE, else "
+        "of the environment variable NAME (names that look like secrets are not visible). "
+        "Relative host paths are relative to each FILE's folder. Everything is validated first, "
+        "then all files are applied in one transaction; applying the same files again changes "
+        "nothing and commits nothing. Prints one line per change.",
     )
     p.add_argument(
-        "-f", "--file", required=True, metavar="FILE", help="the pipeline (YAML) on the host"
+        "-f",
+        "--file",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="a pipeline (YAML) on the host; repeat for several, applied together in order",
     )
     p.add_argument(
-        "-v",
+        "-e",
         "--var",
         action="append",
         default=[],
@@ -35,12 +41,12 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from duckpond.cli.common import after_commit, key_values, open_pond
-    from duckpond.factories.apply import apply_file
+    from duckpond.cli.common import key_values, open_pond
+    from duckpond.pipeline import apply_files
 
-    variables = key_values(args.var, "-v")
+    variables = key_values(args.var, "-e")
     pond = open_pond(args)
-    report = apply_file(pond, args.file, variables, args=tuple(args.argv))
+    report = apply_files(pond, args.file, variables, args=tuple(args.argv))
     changes = [c for c in report.changes if c.action != "unchanged"]
     if not changes:
         print("nothing changed")
@@ -53,6 +59,4 @@ def run(args: argparse.Namespace) -> int:
     if report.txn_seq is not None:
         lines.append(f"committed transaction {report.txn_seq}")
     sys.stdout.write("\n".join(lines) + "\n")
-    if report.txn_seq is not None:
-        after_commit(pond)
     return 0

@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         path = args.path[len("csv://") :] or "/"
         table = _read_csv(pond.root().resolve(path))
         if args.sql is not None:
-            from duckpond.steward.query import sql_over_table
+            from duckpond.sql import query_table
 
-            table = sql_over_table(table, args.sql, path)
+            table = query_table(table, args.sql, path)
         emit(table.schema, table.to_batches(), fmt)
         return 0
     np = pond.root().resolve(args.path)

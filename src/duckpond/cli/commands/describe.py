@@ -27,8 +27,9 @@ def add_parser(
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from duckpond.cli.common import has_magic, open_pond
+    from duckpond.cli.common import open_pond
     from duckpond.errors import NotFound
+    from duckpond.tinyfs.glob import has_magic
 
     pond = open_pond(args)
     wd = pond.root()
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
 def describe(wd: WD, np: NodePath) -> str:
     """The description of one entry as text lines ending with a newline."""
-    from duckpond.cli.common import format_size, format_time
+    from duckpond.times import format_time
+    from duckpond.units import format_bytes
 
     lines = [np.path]
 
@@ -73,7 +75,7 @@ def describe(wd: WD, np: NodePath) -> str:
     if np.is_dir:
         field("entries", len(wd.list(np.path)))
         return "\n".join(lines) + "\n"
-    field("size", f"{st.size} bytes ({format_size(st.size)})")
+    field("size", f"{st.size} bytes ({format_bytes(st.size)})")
     latest = history[-1] if history else None
     if st.file_type == "file:data":
         if latest is not None and latest.sha256:
@@ -110,8 +112,9 @@ def _row_counts(np: NodePath) -> list[tuple[int, int]] | None:
     if np.is_dynamic:
         return [(0, np.read_table().num_rows)]
     versions = np.versions() if np.file_type == "file:series" else np.versions()[-1:]
-    sources = np.parquet_sources()
-    return [
-        (v.version, pq.read_metadata(src).num_rows)
-        for v, src in zip(versions, sources, strict=True)
-    ]
+    out = []
+    for v in versions:
+        chunk = np.fs.version_chunk(v)
+        rows = chunk.table.num_rows if chunk.table is not None else pq.read_metadata(chunk.path)
+        out.append((v.version, rows if isinstance(rows, int) else rows.num_rows))
+    return out

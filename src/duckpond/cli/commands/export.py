@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from duckpond.cli.common import format_size, open_pond
+    from duckpond.cli.common import open_pond
     from duckpond.factories.export import MANIFEST, export
+    from duckpond.units import format_bytes
 
     text = args.temporal.strip()
     levels = [] if text.lower() in {"", "none"} else [t.strip() for t in text.split(",")]
@@ -72,12 +73,12 @@ def run(args: argparse.Namespace) -> int:
         size += n_bytes
         res = f" res={s.resolution}" if s.resolution else ""
         lines.append(
-            f"{s.name}{res}: {len(s.files)} files, {s.rows} rows, {format_size(n_bytes)}"
+            f"{s.name}{res}: {len(s.files)} files, {s.rows} rows, {format_bytes(n_bytes)}"
             f"  ({s.path})"
         )
     lines.append(
         f"{Path(args.dir) / MANIFEST}: {len(manifest.series)} series, {files} files, "
-        f"{rows} rows, {format_size(size)}"
+        f"{rows} rows, {format_bytes(size)}"
     )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -34,8 +34,9 @@ def add_parser(
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from duckpond.cli.common import has_magic, open_pond
+    from duckpond.cli.common import open_pond
     from duckpond.errors import NotADirectory
+    from duckpond.tinyfs.glob import has_magic
 
     pond = open_pond(args)
     wd = pond.root()
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _long_lines(wd: WD, matches: list[NodePath]) -> list[str]:
-    from duckpond.cli.common import format_time
+    from duckpond.times import format_time
 
     rows = []
     for np in matches:

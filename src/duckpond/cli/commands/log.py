@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from duckpond.cli.common import format_time, open_pond
+    from duckpond.cli.common import open_pond
+    from duckpond.times import format_time
 
     pond = open_pond(args)
     records = pond.log()

@@ -34,8 +34,9 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from duckpond.cli.common import format_size, open_pond, progress
+    from duckpond.cli.common import open_pond, progress
     from duckpond.errors import IntegrityError, UsageError
+    from duckpond.units import format_bytes
 
     if args.retention_hours < 0:
         raise UsageError("--retention-hours must be 0 or more")
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"data files:    {report.files_before} -> {report.files_after}")
     print(f"vacuumed:      {report.files_vacuumed} file(s)")
     print(f"orphans:       {report.orphans_removed} large file(s) removed")
-    print(f"freed:         {format_size(report.bytes_freed)} ({report.bytes_freed} bytes)")
+    print(f"freed:         {format_bytes(report.bytes_freed)} ({report.bytes_freed} bytes)")
     print(f"checkpoint:    data table version {report.checkpoint_version}")
     if args.verify:
         with progress("verifying every file version", None):

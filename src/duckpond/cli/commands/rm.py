@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from duckpond.tinyfs.fs import WD
+from typing import Any
 
 
 def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) -> None:
@@ -28,27 +25,11 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 def run(args: argparse.Namespace) -> int:
     from duckpond.cli.common import write_transaction
     from duckpond.errors import DirectoryNotEmpty
+    from duckpond.ops.remove import remove
 
     try:
-        with write_transaction(args) as (_, wd):
-            for pattern in args.paths:
-                _remove(wd, pattern, recursive=args.recursive)
+        with write_transaction(args) as (_, root):
+            remove(root, args.paths, recursive=args.recursive)
     except DirectoryNotEmpty as exc:
         raise DirectoryNotEmpty("directory not empty (use 'pond rm -r')", exc.path) from exc
     return 0
-
-
-def _remove(wd: WD, pattern: str, *, recursive: bool) -> None:
-    from duckpond.cli.common import has_magic
-    from duckpond.errors import NotFound
-
-    if not has_magic(pattern):
-        wd.remove(pattern, recursive=recursive)
-        return
-    matches = [np.path for np in wd.glob(pattern)]
-    if not matches:
-        raise NotFound("no match", pattern)
-    # deepest first, so '/d/**' removes children before their directory
-    for path in sorted(set(matches), key=lambda p: (-p.count("/"), p)):
-        if path != "/" and wd.lookup(path, follow=False) is not None:
-            wd.remove(path, recursive=recursive)

@@ -27,20 +27,17 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from duckpond.cli.common import after_commit, open_pond
+    from duckpond.cli.common import open_pond
     from duckpond.errors import UsageError
     from duckpond.factories.registry import run as run_command
 
     if args.name is None:  # argparse would also name ARG as missing
         raise UsageError("the following argument is required: COMMAND (see 'pond run --help')")
     pond = open_pond(args)
-    before = pond.txn_seq
     result = run_command(pond, args.path, args.name, list(args.args))
     text = describe_result(result)
     if text:
         print(text)
-    if pond.txn_seq != before:
-        after_commit(pond)
     return 0
 
 
@@ -49,7 +46,7 @@ def describe_result(result: Any) -> str:
     site report's files and bytes, else its repr (nothing for ``None``)."""
     from dataclasses import fields, is_dataclass
 
-    from duckpond.cli.common import format_size
+    from duckpond.units import format_bytes
 
     if result is None:
         return ""
@@ -64,7 +61,7 @@ def describe_result(result: Any) -> str:
         pages = getattr(result, "pages", ())
         line = (
             f"{result.out_dir}: wrote {len(result.files)} files "
-            f"({format_size(result.bytes)}, {result.bytes} bytes)"
+            f"({format_bytes(result.bytes)}, {result.bytes} bytes)"
         )
         return line + (f", {len(pages)} page(s): {', '.join(pages)}" if pages else "")
     return repr(result)

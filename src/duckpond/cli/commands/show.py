@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from collections import defaultdict
 
-    from duckpond.cli.common import format_time, open_pond
+    from duckpond.cli.common import open_pond
+    from duckpond.times import format_time
 
     pond = open_pond(args)
     oplog = pond.oplog().drop_columns(["content"]).to_pylist()

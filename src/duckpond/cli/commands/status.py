@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from duckpond.cli.common import format_size, format_time, open_pond
+    from duckpond.cli.common import open_pond
+    from duckpond.times import format_time
+    from duckpond.units import format_bytes
 
     pond = open_pond(args)
     settings = pond.settings
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(pending)}"
             + (f" (txns {', '.join(map(str, pending))}; run 'pond recover')" if pending else ""),
         ),
-        ("size", f"{format_size(size)} ({size} bytes)"),
+        ("size", f"{format_bytes(size)} ({size} bytes)"),
     ]
     if any(k.startswith("backup.remote.") and v for k, v in settings.items()):
         from duckpond.remote.backup import remote_status

@@ -1,13 +1,13 @@
-"""``pond apply``: a pipeline as a multi-document YAML of resources, applied in one transaction.
+"""``pond apply``: pipelines, multi-document YAML of resources applied in one transaction.
 
-Each YAML document is one resource, applied in file order::
+Each YAML document is one resource, applied in file order (several files: in the order given)::
 
     kind: mkdir                # a directory (and its parents); nothing if it exists
     path: /raw
     ---
-    kind: copy                 # a host file into the pond
+    kind: copy                 # host files into the pond, as ``pond copy`` does
     from: host+csv+series://../data/jfk.csv   # host://, host+table://, host+series://,
-    to: /raw/jfk.series                      # host+csv+series:// (as ``pond copy``)
+    to: /raw/jfk.series                      # host+csv+series:// (a folder: recursively)
     time_column: Timestamp     # optional (series; default detected)
     tz: America/New_York       # optional (CSV times without an offset; default UTC)
     ---
@@ -18,34 +18,40 @@ Each YAML document is one resource, applied in file order::
       input: /raw/jfk.series
       resolutions: [1h, 24h]
 
-Before YAML is parsed, the text is a Jinja2 template: ``{{ name }}`` is replaced by the value given
-in ``variables`` (``pond apply -v name=value``), else by the environment variable ``name``; an
-undefined name is an error (``StrictUndefined``), unless a filter gives a default
-(``{{ DATA | default("../data") }}``). Relative host paths are relative to the YAML file's folder
-(``base_dir``).
+Before YAML is parsed, the text is a Jinja2 template rendered in a sandbox
+(``jinja2.sandbox.SandboxedEnvironment``: no attribute access to Python internals, so a pipeline
+from someone else cannot run code). What a template sees:
+
+- the variables given with ``variables`` (``pond apply -e NAME=VALUE``), first;
+- else the environment variable ``NAME``, except names that look like secrets (containing
+  ``SECRET``, ``TOKEN``, ``PASSWORD``, ``PASSWD``, ``CREDENTIAL``, ``PRIVATE``, or ending in
+  ``KEY``): those are not visible, so a pipeline cannot copy a secret into the pond; configs that
+  need one say ``${env:NAME}`` and the factory reads it when used.
+
+An undefined name is an error (``StrictUndefined``) unless a filter gives a default
+(``{{ DATA | default("../data") }}``). Relative host paths are relative to the YAML file's
+folder (``base_dir``).
 
 Everything is validated before the transaction starts (document shapes, factory configs, host
 files exist, no path twice); then all resources are applied in ONE transaction, so an error leaves
 the pond unchanged. Parent directories of ``copy``/``mknod`` targets are created as needed.
 
-Applying the same file again changes nothing (no commit at all when nothing changed):
+Applying the same files again changes nothing (no commit at all when nothing changed):
 
 - ``mkdir``: an existing directory is left alone.
 - ``mknod``: an existing dynamic node with the same factory and the same config (compared as stored
   bytes, which ``apply`` writes as canonical YAML) is left alone; a different config (same kind) is
   written as a new version of the node.
-- ``copy`` of data and tables: compared by sha256 with the latest version; a different file is
-  written as a new version.
-- ``copy`` of a series: only rows later than the series' latest event time are appended (so a
-  growing CSV can be re-applied; edited old rows are not reconciled); no such rows, no change.
+- ``copy``: the rules of :mod:`duckpond.ops.copy` (unchanged bytes are not copied again; a series
+  gets only the rows it does not hold).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
@@ -53,20 +59,25 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.registry import FACTORIES, Registry, describe_errors
+from duckpond.ops.copy import CopyOptions, HostSource, check_csv_source
 
 if TYPE_CHECKING:
     from duckpond.steward.pond import Pond
     from duckpond.tinyfs.fs import WD
 
-__all__ = ["ApplyChange", "ApplyReport", "CopyResource", "MkdirResource", "MknodResource", "apply"]
+__all__ = [
+    "ApplyChange",
+    "ApplyReport",
+    "CopyResource",
+    "MkdirResource",
+    "MknodResource",
+    "apply",
+    "apply_files",
+    "visible_environment",
+]
 
-#: Host URL schemes of ``copy`` -> the pond file type they create (as ``pond copy``).
-SCHEMES: Final = {
-    "host": "file:data",
-    "host+table": "file:table",
-    "host+series": "file:series",
-    "host+csv+series": "file:series",
-}
+#: Environment variables whose names match this are not visible to pipeline templates.
+SECRET_NAME: Final = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|KEY$", re.I)
 
 
 def _abs_path(text: str) -> str:
@@ -142,31 +153,46 @@ class ApplyReport:
 class _Planned:
     index: int
     resource: Any
-    host: Path | None = None
-    scheme: str | None = None
+    where: str
+    source: HostSource | None = None
     config_bytes: bytes | None = None
     factory: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def visible_environment() -> dict[str, str]:
+    """The environment variables a pipeline template sees (secret-looking names left out)."""
+    return {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
 
 
 def render(text: str, variables: Mapping[str, str] | None = None) -> str:
-    """Substitute ``{{ name }}`` from ``variables``, then the environment (Jinja2, strict).
+    """Render the pipeline template in a sandbox: ``variables``, then the visible environment.
 
     Raises:
-        UsageError: an undefined name (the message says how to define it) or a template error.
+        UsageError: an undefined name (the message says how to define it, or that it looks like
+            a secret), a template error, or a template that tries to reach Python internals.
     """
     import jinja2
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import SandboxedEnvironment
 
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
-    context = {**os.environ, **(variables or {})}
+    context = {**visible_environment(), **(variables or {})}
     try:
         return env.from_string(text).render(context)
     except jinja2.UndefinedError as exc:
+        name = re.search(r"'([^']+)' is undefined", exc.message or "")
+        if name and SECRET_NAME.search(name.group(1)) and name.group(1) in os.environ:
+            raise UsageError(
+                f"pipeline: {name.group(1)} looks like a secret and is not visible to pipelines; "
+                f"write ${{env:{name.group(1)}}} in the config that needs it"
+            ) from None
         raise UsageError(
-            f"pipeline: {exc.message} (pass -v NAME=VALUE or set the environment variable)"
+            f"pipeline: {exc.message} (pass -e NAME=VALUE or set the environment variable)"
         ) from None
+    except SecurityError as exc:
+        raise UsageError(f"pipeline: refused by the template sandbox: {exc}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise UsageError(f"pipeline: template error on line {exc.lineno}: {exc.message}") from None
 
@@ -177,8 +203,14 @@ def parse(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     registry: Registry | None = None,
+    name: str = "",
+    seen: dict[str, str] | None = None,
 ) -> list[_Planned]:
     """Render, parse and validate a pipeline (no pond access).
+
+    Args:
+        name: how messages name this pipeline (its file), when there are several.
+        seen: targets already claimed by earlier pipelines of the same apply.
 
     Raises:
         UsageError: template errors. InvalidData: YAML errors, bad documents (the message names
@@ -194,12 +226,13 @@ def parse(
     except yaml.YAMLError as exc:
         from duckpond.factories.registry import _yaml_error
 
-        raise InvalidData(f"pipeline is not valid YAML: {_yaml_error(exc)}") from None
+        raise InvalidData(f"{name or 'pipeline'} is not valid YAML: {_yaml_error(exc)}") from None
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     planned: list[_Planned] = []
-    seen: dict[str, int] = {}
+    seen = {} if seen is None else seen
+    label = f"{name}: " if name else ""
     for i, doc in enumerate(docs, start=1):
-        where = f"document {i}"
+        where = f"{label}document {i}"
         if not isinstance(doc, dict):
             raise InvalidData(f"{where}: a resource must be a mapping with a kind")
         try:
@@ -207,25 +240,19 @@ def parse(
         except ValidationError as exc:
             raise InvalidData(f"{where}: {describe_errors(exc)}") from None
         path = res.to if isinstance(res, CopyResource) else res.path
-        where = f"document {i} ({res.kind} {path})"
+        where = f"{label}document {i} ({res.kind} {path})"
         if path in seen and not isinstance(res, MkdirResource):
-            raise InvalidData(f"{where}: {path} is also the target of document {seen[path]}")
-        seen.setdefault(path, i)
-        p = _Planned(i, res)
+            raise InvalidData(f"{where}: {path} is also the target of {seen[path]}")
+        seen.setdefault(path, f"{label}document {i}")
+        p = _Planned(i, res, where)
         if isinstance(res, CopyResource):
-            scheme, sep, rest = res.source.partition("://")
-            if not sep or scheme not in SCHEMES:
-                known = ", ".join(f"{s}://" for s in SCHEMES)
-                raise InvalidData(f"{where}: from: {res.source!r} is not a host URL ({known})")
-            host = Path(rest)
-            host = host if host.is_absolute() else base / host
-            if not host.is_file():
-                raise NotFound(f"{where}: no such host file", str(host))
-            if scheme != "host+csv+series" and res.tz is not None:
-                raise InvalidData(f"{where}: tz applies to host+csv+series:// sources")
-            if SCHEMES[scheme] != "file:series" and res.time_column is not None:
-                raise InvalidData(f"{where}: time_column applies to series sources")
-            p.host, p.scheme = host, scheme
+            try:
+                p.source = HostSource.parse(res.source, base_dir=base)
+                check_csv_source(p.source, CopyOptions(res.time_column, res.tz))
+            except UsageError as exc:  # in a pipeline, a bad resource is invalid data
+                raise InvalidData(f"{where}: from: {exc.message}", exc.path) from None
+            except NotFound as exc:
+                raise NotFound(f"{where}: {exc.message}", exc.path) from None
         elif isinstance(res, MknodResource):
             try:
                 factory = reg.get(res.factory)
@@ -252,7 +279,7 @@ def apply(
     args: tuple[str, ...] = ("apply",),
     registry: Registry | None = None,
 ) -> ApplyReport:
-    """Apply a pipeline (see the module docstring) to ``pond`` in one transaction.
+    """Apply one pipeline text (see the module docstring) to ``pond`` in one transaction.
 
     Args:
         pond: the pond to change.
@@ -271,14 +298,46 @@ def apply(
         transaction, leaving the pond unchanged.
     """
     planned = parse(text, variables, base_dir=base_dir, registry=registry)
-    changes: list[ApplyChange] = []
-    with pond.transaction(args) as tx:
-        root = tx.root()
-        for p in planned:
-            changes.extend(_apply_one(root, p))
-        committed = tx.staged_count > 0 or pond.fs.dirty
-        seq = tx.seq
-    return ApplyReport(tuple(changes), seq if committed else None)
+    return _apply_planned(pond, planned, args)
+
+
+def apply_files(
+    pond: Pond,
+    paths: Sequence[str | os.PathLike[str]],
+    variables: Mapping[str, str] | None = None,
+    *,
+    args: tuple[str, ...] | None = None,
+    registry: Registry | None = None,
+) -> ApplyReport:
+    """Apply the pipelines in host files, all in ONE transaction, in the order given.
+
+    Relative host paths of each start at its own folder; a pond path may be the target of one
+    document only, across all the files.
+
+    Raises:
+        NotFound: no such file. Otherwise as :func:`apply`.
+    """
+    planned: list[_Planned] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFound("no such pipeline file", str(file)) from None
+        except UnicodeDecodeError:
+            raise InvalidData("a pipeline must be UTF-8 text", str(file)) from None
+        label = str(file) if len(paths) > 1 else ""
+        planned += parse(
+            text,
+            variables,
+            base_dir=file.resolve().parent,
+            registry=registry,
+            name=label,
+            seen=seen,
+        )
+    recorded = args if args is not None else ("apply", *(a for p in paths for a in ("-f", str(p))))
+    return _apply_planned(pond, planned, recorded)
 
 
 def apply_file(
@@ -289,24 +348,19 @@ def apply_file(
     args: tuple[str, ...] | None = None,
     registry: Registry | None = None,
 ) -> ApplyReport:
-    """:func:`apply` the pipeline in a host file; relative host paths start at its folder.
+    """:func:`apply_files` of one file."""
+    return apply_files(pond, [path], variables, args=args, registry=registry)
 
-    Raises:
-        NotFound: no such file. Otherwise as :func:`apply`.
-    """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound("no such pipeline file", str(file)) from None
-    return apply(
-        pond,
-        text,
-        variables,
-        base_dir=file.resolve().parent,
-        args=args if args is not None else ("apply", "-f", str(file)),
-        registry=registry,
-    )
+
+def _apply_planned(pond: Pond, planned: list[_Planned], args: tuple[str, ...]) -> ApplyReport:
+    changes: list[ApplyChange] = []
+    with pond.transaction(args) as tx:
+        root = tx.root()
+        for p in planned:
+            changes.extend(_apply_one(root, p))
+        committed = tx.staged_count > 0 or pond.fs.dirty
+        seq = tx.seq
+    return ApplyReport(tuple(changes), seq if committed else None)
 
 
 def _parents(root: WD, path: str) -> list[ApplyChange]:
@@ -362,56 +416,10 @@ def _apply_one(root: WD, p: _Planned) -> list[ApplyChange]:
             res.path, p.factory.name, p.config_bytes, directory=p.factory.kind == "dir"
         )
         return [*out, ApplyChange("mknod", res.path, "created", p.factory.name)]
-    assert isinstance(res, CopyResource) and p.host is not None and p.scheme is not None
+    assert isinstance(res, CopyResource) and p.source is not None
+    from duckpond.ops.copy import copy_in
+
     out = _parents(root, res.to)
-    return [*out, _copy(root, res, p.host, p.scheme, where)]
-
-
-def _copy(root: WD, res: CopyResource, host: Path, scheme: str, where: str) -> ApplyChange:
-    from duckpond.errors import AlreadyExists
-
-    file_type = SCHEMES[scheme]
-    existing = root.lookup(res.to)
-    if existing is not None and (existing.is_dir or existing.is_dynamic):
-        raise AlreadyExists(f"{where}: exists and is not a stored file", res.to)
-    if existing is not None and existing.file_type != file_type:
-        raise AlreadyExists(f"{where}: exists as a {existing.file_type}, not {file_type}", res.to)
-    if file_type != "file:series":
-        if existing is not None:
-            with open(host, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
-            if existing.latest().sha256 == digest:
-                return ApplyChange("copy", res.to, "unchanged")
-        with open(host, "rb") as f:
-            root.write_file(res.to, f, file_type=file_type)
-        return ApplyChange("copy", res.to, "updated" if existing else "created", str(host))
-    table, tc = _read_series(host, scheme, res)
-    if existing is not None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        from duckpond.factories.base import TIME_TYPE
-
-        hi = existing.stat().max_event_time
-        if hi is not None:
-            table = table.filter(pc.greater(table.column(tc), pa.scalar(hi, TIME_TYPE)))
-        if table.num_rows == 0:
-            return ApplyChange("copy", res.to, "unchanged")
-        root.append_series(res.to, table, time_column=tc)
-        return ApplyChange("copy", res.to, "appended", f"{table.num_rows} rows")
-    root.append_series(res.to, table, time_column=tc)
-    return ApplyChange("copy", res.to, "created", f"{table.num_rows} rows")
-
-
-def _read_series(host: Path, scheme: str, res: CopyResource) -> tuple[Any, str]:
-    from duckpond.timeseries import normalize_series, read_csv_series
-
-    if scheme == "host+csv+series":
-        return read_csv_series(host, time_column=res.time_column, tz=res.tz, path=str(host))
-    import pyarrow.parquet as pq
-
-    from duckpond.errors import translate_errors
-
-    with translate_errors(str(host), what="reading Parquet"):
-        table = pq.read_table(host)
-    return normalize_series(table, res.time_column, path=str(host))
+    options = CopyOptions(res.time_column, res.tz)
+    copied = copy_in(root, [p.source], res.to, options, as_target=True)
+    return [*out, *(ApplyChange("copy", c.path, c.action, c.detail) for c in copied)]

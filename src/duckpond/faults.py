@@ -1,0 +1,41 @@
+"""Named fault points, for tests that crash the process at a chosen moment.
+
+Product code marks the moments where a crash must be survivable with ``faults.point("name")``
+(``before-data-commit``, ``after-data-commit``, ...). Normally nothing is installed and a point
+costs one global lookup; no environment variable is read on these paths. A test installs a
+handler, in the process under test, through :mod:`duckpond.testing.crash`
+(``python -m duckpond.testing.crash NAME[@N] -- <pond arguments>``), which kills the process at
+the N-th time the point is reached.
+
+Points in use are listed in :data:`POINTS` (a test checks each is reachable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["POINTS", "install", "point"]
+
+#: Every fault point the code marks, and where.
+POINTS: Final = {
+    "init-before-rename": "pond init: the new pond is built in a temporary sibling, not yet moved",
+    "before-data-commit": "a transaction: large files written, the data commit not yet made",
+    "after-data-commit": "a transaction: the data commit made, its control record not yet",
+    "after-control-record": "a transaction: committed and recorded, after-commit hooks not run",
+    "maintain-after-compact": "maintain: compacted, not yet vacuumed",
+}
+
+_handler: Callable[[str], None] | None = None
+
+
+def point(name: str) -> None:
+    """Mark a fault point; calls the installed handler (if any) with ``name``."""
+    if _handler is not None:
+        _handler(name)
+
+
+def install(handler: Callable[[str], None] | None) -> None:
+    """Install (or with ``None`` remove) the handler called at every fault point."""
+    global _handler
+    _handler = handler

@@ -1,0 +1,552 @@
+"""Copy host files into the pond and pond files out to a host folder: one set of rules.
+
+``pond copy``, ``pond apply`` (``kind: copy``) and library callers all use these functions.
+
+Sources (copy in) say what they become, by URL scheme (:data:`SCHEMES`):
+
+=========================  ===============================================================
+``host:///abs/file``       a data file: the bytes, streamed (a plain path means the same)
+``host+table:///f.pq``     a table (the Parquet file is checked: PAR1 magic and footer)
+``host+series:///f.pq``    a series chunk (Parquet with a time column)
+``host+csv+series:///f``   a series parsed from CSV with a header row
+=========================  ===============================================================
+
+``host://rel/path`` (two slashes) is relative to the working directory (or ``base_dir``). A host
+folder is copied recursively (each file by the folder's scheme); symlinks are followed.
+
+What a copy onto an existing pond file does (the same for every caller):
+
+- a data file or table: a new version, unless the latest version already has the same bytes
+  (sha256): then nothing changes ("unchanged");
+- a series: the rows it does not already hold are appended as one new version. A row is held
+  when a row equal in every column is already in the series; only the part of the series in the
+  new rows' time span is read to decide, so appending newer data costs what the new rows cost.
+  Copying the same file twice, or a CSV that grew, appends nothing the second time but the new
+  rows; late (older) rows are appended like any others;
+- a file of another type: refused (:class:`InvalidData`); a directory or a dynamic node:
+  refused (:class:`AlreadyExists`).
+
+A plain ``host://`` source to a name ending ``.series`` or ``.table`` is refused: a data file
+with such a name is nearly always a forgotten ``host+csv+series://`` (use another name to store
+the bytes).
+
+Copy out writes each matched file under the host folder at its pond path (less
+``strip_prefix``): data files byte for byte, tables as their Parquet file, series as one Parquet
+file of the union of their versions, dynamic nodes as computed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
+
+from duckpond.errors import (
+    AlreadyExists,
+    InvalidData,
+    NotADirectory,
+    NotFound,
+    UsageError,
+    translate_errors,
+)
+from duckpond.tinyfs.model import FileType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from duckpond.tinyfs.fs import WD, NodePath
+
+__all__ = [
+    "SCHEMES",
+    "CopyChange",
+    "CopyOptions",
+    "HostSource",
+    "Progress",
+    "copy_file_in",
+    "copy_in",
+    "copy_out",
+    "host_files",
+    "parse_host_url",
+]
+
+#: Host URL schemes of copy in -> the pond file type they create.
+SCHEMES: Final = {
+    "host": FileType.DATA,
+    "host+table": FileType.TABLE,
+    "host+series": FileType.SERIES,
+    "host+csv+series": FileType.SERIES,
+}
+
+
+class Progress(Protocol):
+    """Where a long copy reports progress (the CLI's bar; :data:`NO_PROGRESS` otherwise)."""
+
+    def advance(self, amount: float = 1, *, description: str | None = None) -> None: ...
+
+    def describe(self, description: str) -> None: ...
+
+
+class _NoProgress:
+    def advance(self, amount: float = 1, *, description: str | None = None) -> None:
+        pass
+
+    def describe(self, description: str) -> None:
+        pass
+
+
+NO_PROGRESS: Final[Progress] = _NoProgress()
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOptions:
+    """How series sources are read.
+
+    Attributes:
+        time_column: the series' time column (default: detected; ``Timestamp``, ``timestamp``,
+            ``time``, ``ts``, ``datetime``).
+        tz: IANA zone of CSV times without an offset (default: UTC).
+    """
+
+    time_column: str | None = None
+    tz: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostSource:
+    """One copy-in source: its URL as given, the scheme and the host path."""
+
+    given: str
+    scheme: str
+    path: Path
+
+    @property
+    def file_type(self) -> FileType:
+        return SCHEMES[self.scheme]
+
+    @classmethod
+    def parse(cls, text: str, *, base_dir: Path | None = None) -> HostSource:
+        """A source from a URL or a plain host path (relative paths start at ``base_dir``).
+
+        Raises:
+            UsageError: an unknown scheme or an empty path. NotFound: no such host file.
+        """
+        parsed = parse_host_url(text)
+        scheme, path = parsed if parsed is not None else ("host", Path(text))
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.exists():
+            raise NotFound("no such file or directory on the host", str(path))
+        return cls(text, scheme, path)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyChange:
+    """What copying one host file did: ``action`` is created, updated, appended or unchanged."""
+
+    path: str
+    action: str
+    detail: str = ""
+
+
+def parse_host_url(text: str) -> tuple[str, Path] | None:
+    """``host+csv+series:///a/b.csv`` -> ``("host+csv+series", Path("/a/b.csv"))``.
+
+    ``host://rel/f`` is relative. Returns ``None`` for a plain path (no ``://``).
+
+    Raises:
+        UsageError: an unknown scheme or an empty path.
+    """
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return None
+    if scheme not in SCHEMES:
+        known = ", ".join(f"{s}://" for s in SCHEMES)
+        raise UsageError(f"unknown source scheme {scheme + '://'!r} (use {known})", text)
+    if not rest:
+        raise UsageError("no host path after the scheme", text)
+    return scheme, Path(rest)
+
+
+@dataclass(frozen=True, slots=True)
+class HostFile:
+    """A file (or, with ``host`` None, a directory) a copy-in will create, and its size."""
+
+    source: HostSource
+    rel: str
+    host: Path | None
+    size: int = 0
+
+
+def host_files(sources: Sequence[HostSource]) -> list[HostFile]:
+    """Expand sources: each file, and each folder recursively (directories first, sorted).
+
+    Raises:
+        NotFound, ReadOnly: a host folder cannot be listed.
+    """
+    out: list[HostFile] = []
+    for s in sources:
+        if not s.path.is_dir():
+            out.append(HostFile(s, "", s.path, s.path.stat().st_size))
+            continue
+        out.append(HostFile(s, "", None))
+        with translate_errors(str(s.path), what="listing a host folder"):
+            for dirpath, dirnames, filenames in os.walk(s.path, onerror=_raise, followlinks=True):
+                dirnames.sort()
+                here = Path(dirpath)
+                rel_dir = here.relative_to(s.path).as_posix()
+                for d in dirnames:
+                    out.append(HostFile(s, _rel(rel_dir, d), None))
+                for f in sorted(filenames):
+                    path = here / f
+                    out.append(HostFile(s, _rel(rel_dir, f), path, path.stat().st_size))
+    return out
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def _rel(rel_dir: str, name: str) -> str:
+    return name if rel_dir in {"", "."} else f"{rel_dir}/{name}"
+
+
+def _join(*parts: str) -> str:
+    joined = "/".join(p.strip("/") for p in parts if p.strip("/"))
+    absolute = parts[0].startswith("/")
+    return ("/" if absolute else "") + joined if joined else parts[0]
+
+
+def copy_in(
+    root: WD,
+    sources: Sequence[HostSource],
+    dest: str,
+    options: CopyOptions = CopyOptions(),
+    *,
+    as_target: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> list[CopyChange]:
+    """Copy host files and folders into the pond under ``dest`` (see the module docstring).
+
+    If ``dest`` is an existing directory each source goes into it under its own name;
+    otherwise ``dest`` names the new file (or directory); several sources need a directory.
+    With ``as_target`` (one source, ``pond apply``'s ``to:``), ``dest`` always names the copy
+    itself: a folder's contents go into ``dest`` even when it exists (like ``cp -rT``).
+
+    Args:
+        root: a writable WD of an open transaction (relative ``dest`` is relative to it).
+        sources: what to copy.
+        dest: the pond path.
+        options: how series sources are read.
+        as_target: ``dest`` is the copy itself, not a directory to copy into.
+        progress: told the bytes copied.
+
+    Returns:
+        One change per host file, in order.
+
+    Raises:
+        NotFound, NotADirectory: ``dest`` is missing or not a directory when it must be one.
+        AlreadyExists: a target exists as something else. InvalidData: bad CSV or Parquet.
+        UsageError: a data file to a ``.series``/``.table`` name.
+    """
+    files = host_files(sources)
+    target = root.lookup(dest)
+    into_dir = target is not None and target.is_dir and not as_target
+    several = len(sources) > 1
+    if as_target and several:
+        raise UsageError("copying to a target takes one source", dest)
+    if not into_dir and (several or dest.endswith("/")):
+        why = " (copying several sources)" if several else ""
+        if target is None:
+            raise NotFound(f"no such directory{why}", dest)
+        raise NotADirectory(f"not a directory{why}", target.path)
+    base = target.path if into_dir and target is not None else None
+    changes = []
+    for f in files:
+        if base is not None:
+            pond_path = _join(base, f.source.path.name, f.rel)
+        else:
+            pond_path = _join(dest, f.rel) if f.rel else dest
+        if f.host is None:  # a directory of a recursive copy
+            root.mkdir(pond_path, exist_ok=True)
+            continue
+        progress.describe(f"copying {f.host.name}")
+        changes.append(copy_file_in(root, f.source, f.host, pond_path, options, progress=progress))
+    return changes
+
+
+def copy_file_in(
+    root: WD,
+    source: HostSource,
+    host: Path,
+    pond_path: str,
+    options: CopyOptions = CopyOptions(),
+    *,
+    progress: Progress = NO_PROGRESS,
+) -> CopyChange:
+    """Copy one host file to ``pond_path`` by the rules of the module docstring.
+
+    Raises:
+        AlreadyExists: the target exists as a directory or a dynamic node. InvalidData: it is a
+        file of another type; bad CSV/Parquet content (naming the host file). UsageError: a data
+        file to a ``.series``/``.table`` name.
+    """
+    file_type = source.file_type
+    existing = root.lookup(pond_path)
+    shown = existing.path if existing is not None else pond_path
+    if existing is not None:
+        if existing.is_dir or existing.is_dynamic:
+            what = "a directory" if existing.is_dir else "a dynamic node"
+            raise AlreadyExists(f"exists as {what}, not a stored file", shown)
+        if existing.file_type != file_type:
+            raise InvalidData(f"is a {existing.file_type}, not a {file_type}", shown)
+    if file_type == FileType.DATA and pond_path.endswith((".series", ".table")):
+        kind = "series" if pond_path.endswith(".series") else "table"
+        raise UsageError(
+            f"{source.given} would be stored as a data file (its bytes) under a {kind} name; use "
+            f"host+csv+series:// or host+{'series' if kind == 'series' else 'table'}:// to make "
+            f"a {kind}, or another name to keep the bytes",
+            shown,
+        )
+    if file_type == FileType.SERIES:
+        table, tc = _read_series(source, host, options)
+        progress.advance(host.stat().st_size)
+        return _append_new_rows(root, pond_path, existing, table, tc, str(host))
+    digest = _sha256(host) if existing is not None else None
+    if existing is not None and existing.latest().sha256 == digest:
+        progress.advance(host.stat().st_size)
+        return CopyChange(shown, "unchanged")
+    with open(host, "rb") as f:
+        if file_type == FileType.TABLE:
+            from duckpond.tinyfs.tables import check_parquet
+
+            check_parquet(f, str(host))  # PAR1 and footer: name the host file if it is not Parquet
+            f.seek(0)
+            root.write_file(pond_path, f, file_type=FileType.TABLE)
+            progress.advance(host.stat().st_size)
+        else:
+            root.write_file(pond_path, _Counting(f, progress), file_type=FileType.DATA)  # type: ignore[arg-type]
+    return CopyChange(shown, "updated" if existing is not None else "created", str(host))
+
+
+def _sha256(host: Path) -> str:
+    import hashlib
+
+    with open(host, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _read_series(source: HostSource, host: Path, options: CopyOptions) -> tuple[pa.Table, str]:
+    """The rows of a series source, its time column normalized to timestamp[us, UTC]."""
+    from duckpond.timeseries import normalize_series
+
+    if source.scheme == "host+csv+series":
+        from duckpond.timeseries import read_csv_series
+
+        return read_csv_series(host, time_column=options.time_column, tz=options.tz, path=str(host))
+    import pyarrow.parquet as pq
+
+    from duckpond.tinyfs.tables import check_parquet
+
+    check_parquet(str(host), str(host))
+    with translate_errors(str(host), what="reading Parquet"):
+        table = pq.read_table(host)
+    return normalize_series(table, options.time_column, path=str(host))
+
+
+def _append_new_rows(
+    root: WD, pond_path: str, existing: NodePath | None, table: pa.Table, tc: str, host: str
+) -> CopyChange:
+    if existing is None:
+        root.append_series(pond_path, table, time_column=tc)
+        return CopyChange(pond_path, "created", f"{table.num_rows} rows")
+    fresh = new_rows(existing, table, tc)
+    if fresh.num_rows == 0:
+        return CopyChange(existing.path, "unchanged")
+    root.append_series(pond_path, fresh, time_column=tc)
+    return CopyChange(existing.path, "appended", f"{fresh.num_rows} rows")
+
+
+def new_rows(series: NodePath, table: pa.Table, time_column: str) -> pa.Table:
+    """The rows of ``table`` that ``series`` does not already hold (equal in every column).
+
+    Rows later than the series' newest time are new without looking; the others are compared
+    with the series' rows in their time span only.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from duckpond.times import Window
+
+    hi = series.stat().max_event_time
+    if hi is None or table.num_rows == 0:
+        return table
+    times = table.column(time_column)
+    hi_scalar = pa.scalar(hi, times.type)
+    later = pc.greater(times, hi_scalar)
+    if pc.all(later).as_py():
+        return table
+    older = table.filter(pc.invert(later))
+    bounds = pc.min_max(older.column(time_column).cast(pa.int64()))
+    span = Window(bounds["min"].as_py(), bounds["max"].as_py() + 1)
+    held = series.read_table(window=span)
+    names = list(table.column_names)
+    held_rows = {_row_key(r, names) for r in _rows(held, names)}
+    keep = [_row_key(r, names) not in held_rows for r in _rows(older, names)]
+    kept_older = older.filter(pa.array(keep, pa.bool_()))
+    if kept_older.num_rows == older.num_rows and not pc.any(later).as_py():
+        return table
+    return pa.concat_tables([kept_older, table.filter(later)])
+
+
+def _rows(table: pa.Table, names: list[str]) -> Iterator[dict[str, Any]]:
+    present = [n for n in names if n in table.column_names]
+    for batch in table.select(present).to_batches():
+        yield from batch.to_pylist()
+
+
+def _row_key(row: dict[str, Any], names: list[str]) -> tuple[Any, ...]:
+    """A hashable key of a row, NaN equal to NaN and a missing column equal to null."""
+    out = []
+    for n in names:
+        v = row.get(n)
+        if isinstance(v, float) and v != v:
+            v = "\0nan"
+        out.append(v)
+    return tuple(out)
+
+
+class _Counting:
+    """A read-only stream that reports the bytes read to a progress bar."""
+
+    def __init__(self, f: BinaryIO, progress: Progress) -> None:
+        self._f = f
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._f.read(n)
+        self._progress.advance(len(chunk))
+        return chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+# -- copy out ---------------------------------------------------------------------------------
+
+
+def pond_files(root: WD, patterns: Sequence[str]) -> list[NodePath]:
+    """Files matched by the globs (directories expanded, symlinks followed), by path, once each.
+
+    Raises:
+        NotFound: a pattern matches nothing (with no wildcard: the precise cause).
+    """
+    from duckpond.tinyfs.fs import NodePath
+    from duckpond.tinyfs.glob import has_magic
+
+    seen: dict[str, NodePath] = {}
+    for pattern in patterns:
+        matches = list(root.glob(pattern))
+        if not matches:
+            if not has_magic(pattern):
+                root.resolve(pattern)  # raises the precise cause
+            raise NotFound("no match", pattern)
+        for node in matches:
+            target = root.resolve(node.path) if node.is_symlink else node
+            if not target.is_dir:
+                seen.setdefault(node.path, NodePath(node.fs, node.parts, target.node))
+                continue
+            for sub in root.open_dir(node.path).walk():
+                if sub.is_dir:
+                    continue
+                if sub.is_symlink:
+                    resolved = root.resolve(sub.path)
+                    if resolved.is_dir:
+                        continue
+                    sub = NodePath(sub.fs, sub.parts, resolved.node)
+                seen.setdefault(sub.path, sub)
+    return [seen[p] for p in sorted(seen)]
+
+
+def _prefix(text: str | None) -> str | None:
+    if text is None:
+        return None
+    stripped = "/" + text.strip("/")
+    return "" if stripped == "/" else stripped
+
+
+def _out_path(path: str, prefix: str | None) -> str:
+    if prefix:
+        if path != prefix and not path.startswith(prefix + "/"):
+            raise UsageError(f"is not below --strip-prefix {prefix}", path)
+        rest = path[len(prefix) :].strip("/")
+        return rest or path.rsplit("/", 1)[-1]
+    return path.strip("/")
+
+
+def copy_out(
+    root: WD,
+    patterns: Sequence[str],
+    folder: Path,
+    *,
+    strip_prefix: str | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> list[tuple[NodePath, Path]]:
+    """Write the files matching ``patterns`` under the host ``folder`` (see the module docstring).
+
+    Existing host files are overwritten.
+
+    Returns:
+        (pond file, host file written) pairs, by pond path.
+
+    Raises:
+        NotFound: a pattern matches nothing. UsageError: a match is not below ``strip_prefix``.
+        ReadOnly, HostError: the host folder cannot be written.
+    """
+    files = pond_files(root, patterns)
+    prefix = _prefix(strip_prefix)
+    targets = [(node, folder / _out_path(node.path, prefix)) for node in files]
+    for node, host in targets:
+        progress.describe(f"writing {host.name}")
+        with translate_errors(str(host), what="writing"):
+            host.parent.mkdir(parents=True, exist_ok=True)
+            write_out(node, host)
+        progress.advance(stored_size(node))
+    return targets
+
+
+def stored_size(node: NodePath) -> int:
+    """Bytes of a stored file (a series: all versions); 0 for a dynamic node."""
+    return 0 if node.is_dynamic else int(node.stat().size)
+
+
+def write_out(node: NodePath, host: Path) -> None:
+    """Write one pond file to a host path (series as one Parquet file of all versions)."""
+    import shutil
+
+    if node.is_dynamic:
+        host.write_bytes(node.read_bytes())
+    elif node.file_type == FileType.SERIES:
+        import pyarrow.parquet as pq
+
+        schema, batches = node.iter_batches()
+        with pq.ParquetWriter(str(host), schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+    else:  # data files and tables: the stored bytes (a table's Parquet file as it is)
+        with node.open() as src, open(host, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def check_csv_source(source: HostSource, options: CopyOptions) -> None:
+    """Options that only apply to some sources are refused on others.
+
+    Raises:
+        UsageError: ``tz`` on a non-CSV source, ``time_column`` on a non-series source.
+    """
+    if options.tz is not None and source.scheme != "host+csv+series":
+        raise UsageError("--tz applies to host+csv+series:// sources", source.given)
+    if options.time_column is not None and source.file_type != FileType.SERIES:
+        raise UsageError("--time-column applies to series sources", source.given)
+
