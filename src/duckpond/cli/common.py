@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 
-
 def pond_path(args: argparse.Namespace) -> str:
     """The pond directory: ``--pond``, else ``$POND``.
 

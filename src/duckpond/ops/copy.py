@@ -549,4 +549,3 @@ def check_csv_source(source: HostSource, options: CopyOptions) -> None:
         raise UsageError("--tz applies to host+csv+series:// sources", source.given)
     if options.time_column is not None and source.file_type != FileType.SERIES:
         raise UsageError("--time-column applies to series sources", source.given)
-

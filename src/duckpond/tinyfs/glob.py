@@ -61,9 +61,11 @@ __all__ = [
     "substitute",
 ]
 
+
 def has_magic(pattern: str) -> bool:
     """Whether a path holds glob wildcards (``*``, ``?``, ``[``): a pattern, not a plain path."""
     return any(c in "*?[" for c in pattern)
+
 
 N = TypeVar("N")
 
