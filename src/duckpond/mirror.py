@@ -61,7 +61,7 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from duckpond import diagnostics
+from duckpond import diagnostics, faults
 from duckpond.errors import UsageError, os_error
 from duckpond.units import format_bytes
 
@@ -953,6 +953,7 @@ def apply_sync(pond: Pond, plan: SyncPlan) -> MirrorReport:
     try:
         if plan.rebuild:
             _wipe(root)
+            faults.point("mirror-after-wipe")
             journal.wiped()
         for action in plan.actions:
             rel = action.path
@@ -966,6 +967,7 @@ def apply_sync(pond: Pond, plan: SyncPlan) -> MirrorReport:
             elif action.op is Op.DELETE:
                 assert action.entry is not None
                 if _delete(root, rel, action.entry):
+                    faults.point("mirror-after-delete")
                     entries.pop(rel, None)
                     journal.delete(rel)
                     deleted.append(rel)
@@ -979,6 +981,7 @@ def apply_sync(pond: Pond, plan: SyncPlan) -> MirrorReport:
                 entries[rel] = entry
                 written.append(rel)
                 bytes_written += n
+        faults.point("mirror-before-state")
         _save_state(root, _final_state(plan, entries, clean=not conflicts))
     except OSError as exc:
         journal.close()
@@ -1141,6 +1144,7 @@ def _write(
     if want.kind is EntryKind.DIR:
         path.mkdir(parents=True, exist_ok=True)
         journal.set(rel, entry)
+        faults.point("mirror-after-write")
         return entry, 0
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -1158,12 +1162,15 @@ def _write(
             entry, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha, previous=previous
         )
         size = st.st_size
+    faults.point("mirror-tmp-written")
     try:
         journal.set(rel, entry)
+        faults.point("mirror-before-rename")
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    faults.point("mirror-after-write")
     _log.debug("mirror wrote %s (%d bytes)", rel, size)
     return entry, size
 

@@ -2,19 +2,20 @@
 
 Two kinds of kill, each followed by the checks a user relies on:
 
-- at named points: a child process runs the command with the steps that change the remote
-  (every ``put_file``/``put_bytes``) or the mirror folder (every temporary file, journal line,
-  rename, unlink, mkdir, state save) counted, and dies with ``os._exit(137)`` right after step
-  N, for every N of the run (the crash points are patched into the child by the test, not
-  hooks of the product);
-- at random times: ``python -m duckpond ...`` gets SIGKILL after a seeded random delay.
+- at named fault points (:mod:`duckpond.faults`): ``python -m duckpond.testing.crash
+  POINT@N -- backup push`` (or ``mirror sync``) dies with ``os._exit(137)`` the N-th time the
+  command reaches POINT, for every point the command reaches and (sampled for long pushes)
+  every N;
+- at random times: ``python -m duckpond ...`` gets SIGKILL after a seeded random delay, counted
+  from its first upload or from its journal appearing.
 
-After a killed push: a restore is exit 8 with nothing at DEST (only while no commit of a table
-had arrived) or a pond whose ``pond log`` agrees with its data and each committed transaction
-reads as in the source; the next push completes, verify finds no problem, and a restore equals
-the pond (content and history). After a killed sync: the next sync completes with no "changed
-by hand", the tree equals a mirror written from scratch, no temporary file is left, and
-``--rebuild`` works. Each test prints its runs and outcomes (``pytest -s``).
+After a killed push: a restore is exit 8 (or 3: no ``pond.json`` yet) with nothing at DEST only
+while a first push had not brought a commit of each table, else a pond whose ``pond log``
+agrees with its data and whose committed transactions read as in the source; the next push
+completes, verify finds no problem, and a restore equals the pond (content and history). After a
+killed sync: the next sync completes with no "changed by hand", the tree equals a mirror written
+from scratch, no temporary file is left, and ``--rebuild`` works. After a killed restore: nothing
+at DEST, and the next restore works. Each test prints its runs and outcomes (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import collections
 import importlib.util
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,59 +84,21 @@ def _grow(pond: Pond, commits: int, *, start: int = 0) -> None:
 # backup push
 # --------------------------------------------------------------------------------------------
 
-PUSH_CRASH_CHILD = r"""
-import os, sys, threading
-from duckpond.remote import store
 
-n, argv = int(sys.argv[1]), sys.argv[2:]
-count = 0
-lock = threading.Lock()
-
-def counted(cls, name):
-    original = getattr(cls, name)
-    def step(self, *args, **kwargs):
-        global count
-        result = original(self, *args, **kwargs)
-        with lock:
-            count += 1
-            if count == n:
-                os._exit(137)
-        return result
-    setattr(cls, name, step)
-
-for cls in (store.FileRemote, store.S3Remote):
-    for name in ("put_file", "put_bytes"):
-        counted(cls, name)
-from duckpond.cli.main import main
-code = main(argv)
-print(count)
-sys.exit(code)
-"""
+def _push_killed_at(pond_path: Path, point: str, n: int = 1) -> int:
+    """``pond backup push`` in a child killed the ``n``-th time it reaches ``point``."""
+    return lib.pond_killed_at(point, n, "--pond", pond_path, "backup", "push").returncode
 
 
-def _push_killed_at(pond_path: Path, step: int, *extra: str) -> tuple[int, int | None]:
-    """``pond backup push`` in a child killed right after upload ``step`` (0: never)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PUSH_CRASH_CHILD,
-            str(step),
-            "--pond",
-            str(pond_path),
-            "backup",
-            "push",
-            *extra,
-        ],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode not in (0, 137):
-        raise AssertionError(f"push child failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return proc.returncode, (int(proc.stdout.split()[-1]) if proc.returncode == 0 else None)
+def _push_points(pond: Pond, remote: Path, scratch: Path) -> dict[str, int]:
+    """The fault points a push of ``pond`` to ``remote`` reaches (run on copies) and how often."""
+    from duckpond.remote import add_backup
+
+    probe = lib.copy_pond(pond.path, scratch / "pond")
+    if remote.exists():
+        shutil.copytree(remote, scratch / "remote")
+    add_backup(probe, "usb", (scratch / "remote").as_uri(), replace=True)
+    return lib.count_fault_points(lambda: push(probe, "usb"))
 
 
 def _agrees(restored: Pond, source: Pond, settled: tuple[int, ...]) -> None:
@@ -196,42 +160,36 @@ def _example(where: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["first push", "incremental push"])
-def test_push_killed_at_every_upload(tmp_path, kind):
-    pond = _fresh_example(tmp_path, "pond")
-    remote = tmp_path / "remote"
+def test_push_killed_at_every_point(tmp_path, kind):
     from duckpond.remote import add_backup
 
+    pond = _fresh_example(tmp_path, "pond")
+    remote = tmp_path / "remote"
     add_backup(pond, "usb", remote.as_uri())
     if kind == "incremental push":
         push(pond, "usb")
         _grow(pond, 4, start=20)
-    # how many uploads a whole push makes (into a scratch copy of the remote)
-    scratch = tmp_path / "scratch"
-    probe = lib.copy_pond(pond.path, scratch / "pond")
-    if remote.exists():
-        import shutil
-
-        shutil.copytree(remote, scratch / "remote")
-    add_backup(probe, "usb", (scratch / "remote").as_uri(), replace=True)
-    code, total = _push_killed_at(probe.path, 0)
-    assert code == 0 and total and total > 4
+    points = _push_points(pond, remote, tmp_path / "scratch")
+    uploads = points["push-after-upload"]
+    assert uploads > 4 and points["push-before-manifest"] == 1
+    # every other upload of an incremental push, every fifth of a first push, and the last four
+    # of each (the logs, _last_checkpoint); then the point before the manifest
+    every = 2 if kind == "incremental push" else 5
+    kills = [
+        ("push-after-upload", n) for n in range(1, uploads + 1) if n % every == 1 or n > uploads - 4
+    ] + [("push-before-manifest", 1)]
     outcomes: collections.Counter[str] = collections.Counter()
     work = tmp_path / "work"
     work.mkdir()
-    # every other upload of an incremental push, every fifth of a first push, and the last
-    # four of each (the logs, _last_checkpoint, the manifest)
-    every = 2 if kind == "incremental push" else 5
-    steps = [n for n in range(1, total + 1) if n % every == 1 or n > total - 4]
-    for step in steps:
-        case = tmp_path / f"case-{step}"
+    for i, (point, n) in enumerate(kills):
+        case = tmp_path / f"case-{i}"
         trial = lib.copy_pond(pond.path, case / "pond")
         if remote.exists():
-            import shutil
-
             shutil.copytree(remote, case / "remote")
         add_backup(trial, "usb", (case / "remote").as_uri(), replace=True)
-        code, _ = _push_killed_at(trial.path, step)
-        outcomes[f"killed (exit {code})"] += 1
+        code = _push_killed_at(trial.path, point, n)
+        assert code == 137, (point, n)
+        outcomes["killed"] += 1
         _after_killed_push(
             Pond.open(trial.path),
             (case / "remote").as_uri(),
@@ -240,8 +198,24 @@ def test_push_killed_at_every_upload(tmp_path, kind):
             first=kind == "first push",
             outcomes=outcomes,
         )
-    print(f"\n{kind}: {total} uploads, killed after {len(steps)} of them: {dict(outcomes)}")
-    assert outcomes["killed (exit 137)"] == len(steps), outcomes
+    print(f"\n{kind}: {uploads} uploads, killed at {len(kills)} points: {dict(outcomes)}")
+    assert outcomes["killed"] == len(kills), outcomes
+
+
+def test_restore_killed_before_its_rename_leaves_nothing(tmp_path):
+    pond = _fresh_example(tmp_path, "pond")
+    url = (tmp_path / "remote").as_uri()
+    push(pond, url)
+    dest = tmp_path / "dest"
+    proc = lib.pond_killed_at("restore-before-rename", 1, "restore", url, dest)
+    assert proc.returncode == 137
+    assert not dest.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-restore-")]  # its stage
+    report = restore(url, dest)  # removes the dead restore's stage
+    assert report.txn_seq == pond.txn_seq
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-restore-")]
+    back = Pond.open(dest)
+    assert (lib.content(back), lib.history(back)) == (lib.content(pond), lib.history(pond))
 
 
 def _push_process(pond: Pond, log: Path) -> tuple[subprocess.Popen[bytes], float]:
@@ -351,55 +325,41 @@ def _change(pond: Pond) -> None:
 
 
 @pytest.mark.parametrize("kind", ["first sync", "incremental sync", "rebuild"])
-def test_mirror_sync_killed_at_every_step(tmp_path, kind):
+def test_mirror_sync_killed_at_every_point(tmp_path, kind):
     pond = lib.build_example_pond(tmp_path / "pond")
     base = tmp_path / "base"
     if kind != "first sync":
         sync(pond, base)
-        (base / "docs" / "readme.txt").write_text("edited by hand\n")  # rebuild wipes it
+        (base / "docs" / "readme.txt").write_text("edited by hand\n")  # a rebuild wipes it
         if kind == "incremental sync":
             (base / "docs" / "readme.txt").unlink()
             _change(pond)
     rebuild = kind == "rebuild"
-    probe = tmp_path / "probe"
-    if base.exists():
-        import shutil
-
-        shutil.copytree(base, probe, symlinks=True)
-    code, total = lib.mirror_sync_killed_at(pond.path, probe, 0, rebuild=rebuild)
-    assert code == 0 and total and total > 10
+    points = lib.mirror_points(pond.path, base, rebuild=rebuild)
+    assert points["mirror-after-write"] == (6 if kind == "incremental sync" else 8)
+    assert points["mirror-before-state"] == 1
+    if kind == "incremental sync":
+        assert points["mirror-after-delete"] >= 3
+    if rebuild:
+        assert points["mirror-after-wipe"] == 1
+    kills = [(point, n) for point, count in sorted(points.items()) for n in range(1, count + 1)]
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     outcomes: collections.Counter[str] = collections.Counter()
-    # every step of an incremental sync; every other step of a first sync and of a rebuild
-    steps = [n for n in range(1, total + 1) if kind == "incremental sync" or n % 2 == 1]
-    for step in steps:
-        folder = tmp_path / f"m-{step}"
+    for i, (point, n) in enumerate(kills):
+        folder = tmp_path / f"m-{i}"
         if base.exists():
-            import shutil
-
             shutil.copytree(base, folder, symlinks=True)
-        code, _ = lib.mirror_sync_killed_at(pond.path, folder, step, rebuild=rebuild)
-        assert code == 137
+        code = lib.mirror_sync_killed_at(pond.path, folder, point, n, rebuild=rebuild)
+        assert code == 137, (point, n)
         outcomes["killed"] += 1
-        journal = folder / JOURNAL_FILE
-        begun = journal.exists() and '"rebuild":true' in journal.read_text()
-        if rebuild and not begun:
-            # killed before the rebuild began: the old mirror (with its hand edit) is intact and
-            # a plain sync would report the edit; running the same command again finishes it
+        if i % 3 == 2:  # every third: --rebuild must work at once too
             report = sync(Pond.open(pond.path), folder, rebuild=True)
             assert report.rebuilt and report.conflicts == []
-            _mirror_complete(Pond.open(pond.path), folder, scratch, outcomes)
-            outcomes["killed before the rebuild began, --rebuild again"] += 1
-        elif step % 4 != 3:
-            _mirror_complete(Pond.open(pond.path), folder, scratch, outcomes)
-        else:  # every other one: --rebuild must work too
-            report = sync(Pond.open(pond.path), folder, rebuild=True)
-            assert report.rebuilt and report.conflicts == []
-            _mirror_complete(Pond.open(pond.path), folder, scratch, outcomes)
             outcomes["--rebuild worked"] += 1
-    print(f"\n{kind}: {total} steps, killed after {len(steps)} of them: {dict(outcomes)}")
-    assert outcomes["killed"] == len(steps)
+        _mirror_complete(Pond.open(pond.path), folder, scratch, outcomes)
+    print(f"\n{kind}: killed at {len(kills)} points {dict(points)}: {dict(outcomes)}")
+    assert outcomes["killed"] == len(kills)
 
 
 def test_mirror_sync_killed_at_random_times(tmp_path):

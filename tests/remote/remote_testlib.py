@@ -193,67 +193,73 @@ def all_bytes(pond) -> dict[str, list[bytes]]:
     return out
 
 
-# -- killing a mirror sync at a chosen step --------------------------------------------------
-
-#: Run in a child process: sync with every host-changing step of the mirror counted, and the
-#: process killed (``os._exit(137)``, no clean-up: what kill -9 does) right after step N.
-#: These crash points live in the test, not in the product: the child patches the functions.
-MIRROR_CRASH_CHILD = r"""
-import os, pathlib, sys
-from duckpond import Pond, mirror
-
-pond_path, folder, n, rebuild = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-count = 0
-
-def counted(owner, name):
-    original = getattr(owner, name, None)
-    if original is None:  # another version of the module
-        return
-    def step(*args, **kwargs):
-        global count
-        result = original(*args, **kwargs)
-        count += 1
-        if count == n:
-            os._exit(137)
-        return result
-    setattr(owner, name, step)
-
-for owner, name in [
-    (mirror, "_write_tmp"), (getattr(mirror, "_Journal", None), "_write"),
-    (mirror, "_save_state"), (mirror, "_atomic_write"),
-    (pathlib.Path, "replace"), (pathlib.Path, "unlink"), (pathlib.Path, "rmdir"),
-    (pathlib.Path, "mkdir"), (pathlib.Path, "symlink_to"), (pathlib.Path, "chmod"),
-]:
-    counted(owner, name)
-pond = Pond.open(pond_path)
-mirror.sync(pond, folder, rebuild=rebuild)
-print(count)
-"""
+# -- killing a command at a fault point -------------------------------------------------------
 
 
-def mirror_sync_killed_at(pond_path: Path, folder: Path, step: int, *, rebuild: bool = False):
-    """Sync in a child killed right after host-changing step ``step`` (0: never killed).
+def count_fault_points(fn) -> dict[str, int]:
+    """Run ``fn()`` in this process and count how often each fault point was reached."""
+    from duckpond import faults
 
-    Returns (exit status, steps counted when it was not killed else None).
-    """
+    seen: dict[str, int] = {}
+
+    def count(name: str) -> None:
+        seen[name] = seen.get(name, 0) + 1
+
+    faults.install(count)
+    try:
+        fn()
+    finally:
+        faults.install(None)
+    return seen
+
+
+def pond_killed_at(point: str, n: int, *argv: str | os.PathLike[str], env=None):
+    """``pond ARGV`` in a child killed (``os._exit(137)``) the ``n``-th time it reaches ``point``
+    (:mod:`duckpond.testing.crash`); returns the completed process (137 when killed)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DUCKPOND_LOG"}
+    full_env.update(env or {})
+    src = str(REPO / "src")
+    full_env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [full_env.get("PYTHONPATH")])])
     proc = subprocess.run(
         [
             sys.executable,
-            "-c",
-            MIRROR_CRASH_CHILD,
-            str(pond_path),
-            str(folder),
-            str(step),
-            "1" if rebuild else "0",
+            "-m",
+            "duckpond.testing.crash",
+            f"{point}@{n}",
+            "--",
+            *(os.fspath(a) for a in argv),
         ],
+        env=full_env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
         check=False,
     )
     if proc.returncode not in (0, 137):
-        raise AssertionError(f"child failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return proc.returncode, (int(proc.stdout) if proc.returncode == 0 else None)
+        raise AssertionError(f"pond {argv} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return proc
+
+
+def mirror_sync_killed_at(
+    pond_path: Path, folder: Path, point: str, n: int = 1, *, rebuild: bool = False
+) -> int:
+    """``pond mirror sync FOLDER [--rebuild]`` killed at the ``n``-th ``point``; its status."""
+    argv = ["--pond", pond_path, "mirror", "sync", folder, *(["--rebuild"] if rebuild else [])]
+    return pond_killed_at(point, n, *argv).returncode
+
+
+def mirror_points(pond_path: Path, folder: Path, *, rebuild: bool = False) -> dict[str, int]:
+    """The fault points a sync of ``folder`` reaches (run on a copy of it) and how often."""
+    from duckpond import Pond
+    from duckpond.mirror import sync
+
+    scratch = folder.with_name(folder.name + "-count")
+    if folder.exists():
+        shutil.copytree(folder, scratch, symlinks=True)
+    try:
+        return count_fault_points(lambda: sync(Pond.open(pond_path), scratch, rebuild=rebuild))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def mirror_tree(folder: Path) -> dict[str, object]:

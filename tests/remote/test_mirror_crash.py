@@ -1,9 +1,10 @@
-"""The mirror after a crash (issue 12 #11): a sync killed at any step is finished by the next.
+"""The mirror after a crash (issue 12 #11): a sync killed at any point is finished by the next.
 
-A child process syncs with the mirror's host-changing steps counted and is killed (``os._exit``,
-what kill -9 does) right after step N; then a sync in this process must complete the mirror: no
+``pond mirror sync`` runs in a child killed (``os._exit(137)``, what kill -9 does) at a fault
+point (:mod:`duckpond.testing.crash`); then a sync in this process must complete the mirror: no
 "changed by hand", the same tree as a mirror written from scratch, no temporary file left, and a
-following sync with nothing to do. ``tests/reliability`` kills at every step; these are a few.
+following sync with nothing to do. ``tests/reliability`` kills at every occurrence of every
+point, and at random times; these are a few.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from remote_testlib import B01_CSV, leftovers, mirror_sync_killed_at, mirror_tree
+from remote_testlib import B01_CSV, leftovers, mirror_points, mirror_sync_killed_at, mirror_tree
 
 from duckpond import Pond
 from duckpond.mirror import JOURNAL_FILE, STATE_FILE, plan_sync, sync
@@ -47,37 +48,64 @@ def _assert_complete(pond, folder, tmp_path) -> None:
     assert again.unchanged == len(mirror_tree(fresh))
 
 
-@pytest.mark.parametrize("step", [1, 2, 5, 12, 27])
-def test_first_sync_killed_then_completed(example, tmp_path, step):
+@pytest.mark.parametrize(
+    ("point", "n"),
+    [
+        ("mirror-after-write", 1),
+        ("mirror-tmp-written", 1),
+        ("mirror-before-rename", 2),
+        ("mirror-after-write", 5),
+        ("mirror-before-state", 1),
+    ],
+)
+def test_first_sync_killed_then_completed(example, tmp_path, point, n):
     folder = tmp_path / "mirror"
-    code, _ = mirror_sync_killed_at(example.path, folder, step)
-    assert code == 137
+    assert mirror_sync_killed_at(example.path, folder, point, n) == 137
     _assert_complete(example, folder, tmp_path)
 
 
-@pytest.mark.parametrize("step", [3, 8, 14, 20])
-def test_incremental_sync_killed_then_completed(example, tmp_path, step):
+@pytest.mark.parametrize(
+    ("point", "n"),
+    [
+        ("mirror-after-delete", 1),
+        ("mirror-tmp-written", 1),
+        ("mirror-before-rename", 1),
+        ("mirror-before-rename", 3),
+        ("mirror-after-write", 2),
+        ("mirror-before-state", 1),
+    ],
+)
+def test_incremental_sync_killed_then_completed(example, tmp_path, point, n):
     folder = tmp_path / "mirror"
     sync(example, folder)
     _change(example)
-    code, _ = mirror_sync_killed_at(example.path, folder, step)
-    assert code == 137
+    assert {"mirror-after-delete", "mirror-before-rename"} <= set(
+        mirror_points(example.path, folder)
+    )
+    assert mirror_sync_killed_at(example.path, folder, point, n) == 137
     _assert_complete(Pond.open(example.path), folder, tmp_path)
 
 
-@pytest.mark.parametrize(("step", "rebuild_step"), [(2, 2), (6, 3), (15, 4), (15, 6)])
+@pytest.mark.parametrize(
+    ("first", "rebuild_at"),
+    [
+        (("mirror-after-write", 1), ("mirror-after-wipe", 1)),
+        (("mirror-before-rename", 2), ("mirror-after-write", 1)),
+        (("mirror-before-state", 1), ("mirror-before-rename", 1)),
+    ],
+)
 def test_rebuild_works_after_a_killed_sync_and_a_killed_rebuild(
-    example, tmp_path, step, rebuild_step
+    example, tmp_path, first, rebuild_at
 ):
     folder = tmp_path / "mirror"
-    assert mirror_sync_killed_at(example.path, folder, step)[0] == 137
+    assert mirror_sync_killed_at(example.path, folder, *first) == 137
     # a rebuild (of another pond's tree, even) killed too, then finished by a plain sync
     other = Pond.init(tmp_path / "other")
     with other.transaction(["w"]) as tx:
         tx.root().write_file("/only.txt", b"x")
-    assert mirror_sync_killed_at(other.path, folder, rebuild_step, rebuild=True)[0] == 137
+    assert mirror_sync_killed_at(other.path, folder, *rebuild_at, rebuild=True) == 137
     journal = (folder / JOURNAL_FILE).read_text()
-    # a rebuild killed before its wipe ended is done again by the next sync
+    # a rebuild killed before its wipe was journaled is done again by the next sync
     assert plan_sync(other, folder).rebuild == ('"wiped"' not in journal)
     _assert_complete(other, folder, tmp_path)
     report = sync(example, folder, rebuild=True)

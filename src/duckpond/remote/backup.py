@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from duckpond import diagnostics
+from duckpond import diagnostics, faults
 from duckpond.errors import RemoteError
 from duckpond.layout import TMP_PREFIX, PondLayout
 from duckpond.remote.config import resolve_remote
@@ -414,6 +414,7 @@ def apply_push(
         _log.debug("sent %s (%d bytes)", obj.key, entry.size)
         if progress is not None:
             progress(obj.key, entry.size)
+        faults.point("push-after-upload")
 
     manifest_key: str | None = None
     failure: BaseException | None = None
@@ -425,6 +426,8 @@ def apply_push(
             each(n_workers if parallel else 1, batch, send, done)
     except BaseException as exc:  # noqa: BLE001 - re-raised below, after the manifest
         failure = exc
+    if failure is None:
+        faults.point("push-before-manifest")
     # record what did go up even when the push was cut short, if the store still answers
     if new_entries:
         try:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from duckpond import diagnostics
+from duckpond import diagnostics, faults
 from duckpond.errors import (
     AlreadyExists,
     IntegrityError,
@@ -442,6 +442,7 @@ def _staging(dest: Path) -> Iterator[Path]:
         else:
             if dest.is_dir():
                 stage.chmod(dest.stat().st_mode & 0o7777)
+            faults.point("restore-before-rename")
             os.rename(stage, dest)  # noqa: PTH104 - replaces an empty folder, atomically
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
