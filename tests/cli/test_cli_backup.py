@@ -358,3 +358,20 @@ def test_mirror_sync_dry_run(b01_pond: Path, run_cli: RunCli, tmp_path: Path) ->
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "f").write_text("x")
     assert run_cli("mirror", "sync", tmp_path / "busy", "--dry-run").code == 2
+
+
+def test_real_process_refuses_a_hostile_backup(tmp_path: Path) -> None:
+    """``pond restore`` of a folder backup holding an unsafe key: exit 8, one line, no DEST."""
+    env = {"POND": str(tmp_path / "pond")}
+    remote = tmp_path / "remote"
+    for argv in (("init",), ("mkdir", "/a"), ("backup", "push", remote.as_uri())):
+        assert pond_subprocess(*argv, env=env).returncode == 0, argv
+    (remote / "data" / "..\\..\\evil").write_bytes(b"x")
+    dest = tmp_path / "dest"
+    r = pond_subprocess("restore", remote, dest)
+    assert r.returncode == 8, r.stderr
+    assert r.stdout == b""
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"pond: {remote.as_uri()}: the backup holds ")
+    assert "unsafe object key" in lines[0]
+    assert not dest.exists() and not list(tmp_path.glob(".tmp-restore-*"))
