@@ -529,7 +529,8 @@ def _settle(pond: Pond, url: str) -> tuple[int, ...]:
     if any(t.outcome == "pending" for t in records):
         report = pond.recover()
         settled += [*report.committed, *report.rolled_back]
-    known = {t.txn_id for t in pond.log()}
+        records = pond.log()
+    known = {t.txn_id for t in records}
     recorded = max((t.txn_seq for t in committed), default=0)
     if data_seq > recorded:
         rows = _missing_records(pond, known, recorded, url)
