@@ -377,6 +377,7 @@ def _parents(root: WD, path: str) -> list[ApplyChange]:
 
 def _apply_one(root: WD, p: _Planned) -> list[ApplyChange]:
     from duckpond.errors import AlreadyExists
+    from duckpond.tinyfs.model import FileType
 
     res = p.resource
     where = f"document {p.index} ({res.kind})"
@@ -399,7 +400,7 @@ def _apply_one(root: WD, p: _Planned) -> list[ApplyChange]:
                 raise AlreadyExists(f"{where}: exists and is not a dynamic node", res.path)
             if latest.factory == p.factory.name and latest.content == p.config_bytes:
                 return [*out, ApplyChange("mknod", res.path, "unchanged")]
-            kind = "dir:dynamic" if p.factory.kind == "dir" else "file:dynamic"
+            kind = FileType.DIR_DYNAMIC if p.factory.kind == "dir" else FileType.FILE_DYNAMIC
             if existing.node.file_type != kind:
                 raise AlreadyExists(
                     f"{where}: exists as a {existing.node.file_type}; remove it first", res.path

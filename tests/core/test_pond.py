@@ -310,7 +310,7 @@ def test_a_failed_record_after_the_data_commit_is_a_warning_not_a_failure(pond, 
 
     def full_disk(self, rows):
         rows = list(rows)
-        if rows[0]["record_type"] == "committed":
+        if rows[0].record_type == "committed":
             raise HostError("No space left on device", str(self.path))
         return real(self, rows)
 

@@ -206,7 +206,7 @@ def test_example_pipeline_exports_for_the_site(applied, tmp_path):
 
 
 def test_pipeline_in_a_fresh_process_exits_cleanly(tmp_path):
-    """Known trap (DESIGN.md): threaded scans can abort a process at exit; check status 0."""
+    """Known trap (docs/design.md): threaded scans can abort a process at exit; check status 0."""
     import subprocess
     import sys
 

@@ -1,4 +1,4 @@
-"""The ``pond`` command: a thin shell over the library (DESIGN.md "CLI (pond)", STYLE.md 10).
+"""The ``pond`` command: a thin shell over the library (docs/design.md, "Layers").
 
 :mod:`duckpond.cli.parser` builds the argparse tree from one module per command in
 :mod:`duckpond.cli.commands`; :func:`duckpond.cli.main.main` runs it and maps each

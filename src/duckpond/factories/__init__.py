@@ -1,4 +1,4 @@
-"""Factories: dynamic nodes whose content is computed on read (DESIGN.md, Timeseries pipeline).
+"""Factories: dynamic nodes whose content is computed on read (docs/design.md, "Dynamic nodes").
 
 A dynamic node stores only a factory name and its YAML config (``pond mknod``); reading it asks
 the factory to compute its content from other nodes. The built-in factories:

@@ -64,14 +64,14 @@ class Match:
     """One node an input pattern matched.
 
     Attributes:
-        np: the node as reached through the pattern (``np.path``; ``np.captures``).
+        nodepath: the node as reached through the pattern (with its ``path`` and ``captures``).
         file_type: ``file:table`` or ``file:series``.
         versions: a stored node's versions to read (all of a series, the latest of a table), as
             they were when the pattern was matched; empty for a dynamic node.
         time_column: the time column if known (stored series, dynamic series), else ``None``.
     """
 
-    np: NodePath
+    nodepath: NodePath
     file_type: str
     versions: tuple[NodeVersion, ...] = ()
     time_column: str | None = None
@@ -79,20 +79,20 @@ class Match:
 
     @property
     def path(self) -> str:
-        return self.np.path
+        return self.nodepath.path
 
     @property
     def stored(self) -> bool:
-        return not self.np.is_dynamic
+        return not self.nodepath.is_dynamic
 
     def lineage(self) -> Lineage:
         """A stored node: its versions; a dynamic node: what the factory says."""
         if self._lineage is None:
             if self.stored:
                 kind = f"{self.file_type}:{self.time_column}"
-                self._lineage = Lineage.stored(self.np.node.node_id, kind, self.versions)
+                self._lineage = Lineage.stored(self.nodepath.node.node_id, kind, self.versions)
             else:
-                self._lineage = self.np.lineage()
+                self._lineage = self.nodepath.lineage()
         return self._lineage
 
     def schema(self) -> pa.Schema:
@@ -100,8 +100,8 @@ class Match:
         if self.stored:
             from duckpond.tinyfs.tables import merged_schema
 
-            return merged_schema([self.np.fs.version_schema(v) for v in self.versions])
-        return self.np.schema()
+            return merged_schema([self.nodepath.fs.version_schema(v) for v in self.versions])
+        return self.nodepath.schema()
 
     def chunks(
         self, window: Window | None = None, versions: tuple[NodeVersion, ...] | None = None
@@ -109,8 +109,8 @@ class Match:
         """The input as chunks to read (stored versions outside ``window`` skipped; a dynamic
         input's rows within ``window``). ``versions`` narrows a stored input to some versions."""
         if not self.stored:
-            return self.np.chunks(window=window)
-        fs = self.np.fs
+            return self.nodepath.chunks(window=window)
+        fs = self.nodepath.fs
         return [
             fs.version_chunk(v)
             for v in (self.versions if versions is None else versions)
@@ -120,7 +120,7 @@ class Match:
     def read(self, window: Window | None = None) -> pa.Table:
         """The input's rows (within ``window`` if given, when the time column is known)."""
         if not self.stored:
-            return self.np.read_table(window=window)
+            return self.nodepath.read_table(window=window)
         from duckpond.tinyfs.tables import read_chunks
 
         return read_chunks(
@@ -167,27 +167,28 @@ def match_inputs(owner: NodePath, pattern: str, *, what: str) -> list[Match]:
         raise InvalidData(f"{what}: bad pattern {pattern!r}: {exc.message}", owner.path) from exc
     out = []
     n = len(owner.parts)
-    for np in found:
-        if np.parts[:n] == owner.parts:
+    for nodepath in found:
+        if nodepath.parts[:n] == owner.parts:
             continue
-        if np.is_symlink:
-            np = WD(fs, fs.root().here).resolve(np.path)
-        if np.is_dir:
+        if nodepath.is_symlink:
+            nodepath = WD(fs, fs.root().here).resolve(nodepath.path)
+        if nodepath.is_dir:
             continue
-        file_type = np.file_type
+        file_type = nodepath.file_type
         if file_type not in {FILE_TABLE, FILE_SERIES}:
             raise InvalidData(
-                f"{what} ({pattern}) matches {np.path}, a {file_type}; a table or series is needed",
+                f"{what} ({pattern}) matches {nodepath.path}, a {file_type}; a table or series "
+                "is needed",
                 owner.path,
             )
-        if np.is_dynamic:
-            tc = np.time_column() if file_type == FILE_SERIES else None
-            out.append(Match(np, file_type, (), tc))
+        if nodepath.is_dynamic:
+            tc = nodepath.time_column() if file_type == FILE_SERIES else None
+            out.append(Match(nodepath, file_type, (), tc))
         else:
-            history = np.versions()
+            history = nodepath.versions()
             versions = tuple(history) if file_type == FILE_SERIES else (history[-1],)
             tc = versions[-1].time_column if file_type == FILE_SERIES else None
-            out.append(Match(np, file_type, versions, tc))
+            out.append(Match(nodepath, file_type, versions, tc))
     return out
 
 

@@ -630,16 +630,12 @@ class HydroVuNode(FactoryNode):
         return pa.Table.from_pylist(rows, schema=STATUS_SCHEMA)
 
 
-def _build(nodepath: NodePath, config: Any, raw: bytes) -> HydroVuNode:
-    return HydroVuNode(nodepath, config, raw)
-
-
 FACTORY = Factory(
     name="hydrovu",
     kind="file",
     description="collects HydroVu device readings into series (pond run <node> collect)",
     config_model=HydroVuConfig,
-    build=_build,
+    build=HydroVuNode,
     commands={
         "collect": Command(
             "collect",

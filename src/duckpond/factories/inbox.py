@@ -658,16 +658,12 @@ class InboxNode(FactoryNode):
             return RECORD_SCHEMA.empty_table()
 
 
-def _build(nodepath: NodePath, config: Any, raw: bytes) -> InboxNode:
-    return InboxNode(nodepath, config, raw)
-
-
 FACTORY = Factory(
     name="inbox",
     kind="file",
     description="copies new or changed host files into the pond (pond run <node> ingest)",
     config_model=InboxConfig,
-    build=_build,
+    build=InboxNode,
     commands={
         "ingest": Command(
             "ingest",

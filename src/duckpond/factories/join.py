@@ -163,25 +163,8 @@ class TimeseriesJoin(FactoryNode):
             for m in ms:
                 table, tc = self._read_input(m, i, eff)
                 for c in table.column_names:
-                    if c == tc:
-                        continue
-                    out = f"{inp.scope}.{c}"
-                    typ = table.schema.field(c).type
-                    prev = out_cols.get(out)
-                    if prev is not None and (prev[0], prev[1]) != (inp.scope, c):
-                        raise InvalidData(
-                            f"duplicate output column {out!r}: from scope {prev[0]!r} column "
-                            f"{prev[1]!r} and from scope {inp.scope!r} column {c!r}",
-                            self.path,
-                        )
-                    if out == out_tc:
-                        raise InvalidData(
-                            f"output column {out!r} (scope {inp.scope!r}) is the time column",
-                            self.path,
-                        )
-                    if prev is not None and prev[2] != typ:
-                        typ = _promote(prev[2], typ, out, self.path)
-                    out_cols[out] = (inp.scope, c, typ)
+                    if c != tc:
+                        self._add_output(out_cols, inp.scope, c, table.schema.field(c).type)
                 inputs.append((inp.scope, table, tc))
         if not inputs:
             return pa.table({out_tc: pa.array([], TIME_TYPE)})
@@ -217,6 +200,34 @@ class TimeseriesJoin(FactoryNode):
         )
         result = sql.execute(ctx, query, self.path, what="join")
         return _cast_columns(result, out_tc, {n: out_cols[n][2] for n in names})
+
+    def _add_output(
+        self,
+        out_cols: dict[str, tuple[str, str, pa.DataType]],
+        scope: str,
+        column: str,
+        typ: pa.DataType,
+    ) -> None:
+        """Record the output column ``<scope>.<column>`` (its type promoted across matches).
+
+        Raises:
+            InvalidData: two scopes make the same output name, or it is the time column.
+        """
+        out = f"{scope}.{column}"
+        prev = out_cols.get(out)
+        if prev is not None and (prev[0], prev[1]) != (scope, column):
+            raise InvalidData(
+                f"duplicate output column {out!r}: from scope {prev[0]!r} column "
+                f"{prev[1]!r} and from scope {scope!r} column {column!r}",
+                self.path,
+            )
+        if out == self.config.time_column:
+            raise InvalidData(
+                f"output column {out!r} (scope {scope!r}) is the time column", self.path
+            )
+        if prev is not None and prev[2] != typ:
+            typ = _promote(prev[2], typ, out, self.path)
+        out_cols[out] = (scope, column, typ)
 
     def _read_input(self, m: Match, i: int, window: Window | None) -> tuple[pa.Table, str]:
         from duckpond.timeseries import detect_time_column, normalize_series
@@ -273,14 +284,10 @@ def _cast_columns(table: pa.Table, tc: str, types: dict[str, pa.DataType]) -> pa
     return table.cast(schema)
 
 
-def _build(nodepath: NodePath, config: Any, raw: bytes) -> TimeseriesJoin:
-    return TimeseriesJoin(nodepath, config, raw)
-
-
 FACTORY = Factory(
     name="timeseries-join",
     kind="file",
     description="series outer-joined on time by scope; columns renamed <scope>.<column>",
     config_model=JoinConfig,
-    build=_build,
+    build=TimeseriesJoin,
 )

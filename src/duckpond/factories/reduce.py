@@ -483,7 +483,7 @@ class ReduceDir(FactoryNode):
             if m.stored:
                 chosen = m.versions
                 if versions is not None:
-                    keep = versions.get(m.np.node.node_id, set())
+                    keep = versions.get(m.nodepath.node.node_id, set())
                     chosen = tuple(v for v in m.versions if (v.version, v.sha256) in keep)
                     if not chosen:
                         continue
@@ -636,7 +636,7 @@ class ReduceDir(FactoryNode):
         stacked = stacked.set_column(0, "__b", _floor(sb, width)).append_column("__r", tag)
         rolled = _combine(stacked.filter(inside), None, stats, keys=("__r",))
         rolled = rolled.sort_by([("__r", "ascending"), ("__b", "ascending")])
-        fresh_all = self._build(rolled.drop_columns(["__r"]), columns, None)
+        fresh_all = self._outputs(rolled.drop_columns(["__r"]), columns, None)
         counts = {int(r): 0 for r in range(len(res_list))}
         for r in rolled.column("__r").to_pylist():
             counts[r] += 1
@@ -651,9 +651,9 @@ class ReduceDir(FactoryNode):
 
     def _output(self, state: _State, resolution: str) -> pa.Table:
         width = self.config.seconds()[resolution] * 1_000_000
-        return self._build(state.partials, state.columns, width)
+        return self._outputs(state.partials, state.columns, width)
 
-    def _build(self, partials: pa.Table, columns_in: list[str], width: int | None) -> pa.Table:
+    def _outputs(self, partials: pa.Table, columns_in: list[str], width: int | None) -> pa.Table:
         """Output rows (schema in the module docstring) from base partials rolled up to
         ``width`` µs (``None``: already rolled up)."""
         stats = _stats_needed(self.config.aggregations)
@@ -744,14 +744,10 @@ class ReducedSeries:
         return parquet_bytes(self.read_table())
 
 
-def _build(nodepath: NodePath, config: Any, raw: bytes) -> ReduceDir:
-    return ReduceDir(nodepath, config, raw)
-
-
 FACTORY = Factory(
     name="temporal-reduce",
     kind="dir",
     description="downsampled series res=<R>.series: avg/min/max/count per epoch-aligned bucket",
     config_model=ReduceConfig,
-    build=_build,
+    build=ReduceDir,
 )

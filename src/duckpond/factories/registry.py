@@ -315,20 +315,20 @@ def run(
         (the message lists its commands).
     """
     reg = FACTORIES if registry is None else registry
-    np = pond.root().resolve(path)
-    latest = np.latest() if not np.node.dynamic else None
+    nodepath = pond.root().resolve(path)
+    latest = nodepath.latest() if not nodepath.node.dynamic else None
     if latest is None or latest.factory is None:
-        raise UsageError("not a dynamic node (made with mknod)", np.path)
+        raise UsageError("not a dynamic node (made with mknod)", nodepath.path)
     fac = reg.get(latest.factory)
     cmd = fac.commands.get(command)
     if cmd is None:
         known = ", ".join(sorted(fac.commands)) or "none"
         raise UsageError(
-            f"factory {fac.name} has no command {command!r} (commands: {known})", np.path
+            f"factory {fac.name} has no command {command!r} (commands: {known})", nodepath.path
         )
-    config = fac.parse(latest.content or b"", np.path)
+    config = fac.parse(latest.content or b"", nodepath.path)
     if not cmd.writes:
-        return cmd.func(RunContext(pond, np, config, pond.root()), list(args))
+        return cmd.func(RunContext(pond, nodepath, config, pond.root()), list(args))
     with pond.transaction(["run", path, command, *args]) as tx:
         root = tx.root()
         return cmd.func(RunContext(pond, root.resolve(path), config, root), list(args))

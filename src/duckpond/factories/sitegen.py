@@ -246,7 +246,7 @@ def build_site(root: WD, config: SitegenConfig, out_dir: str | Path) -> SiteRepo
     return report
 
 
-def _build(ctx: RunContext, args: list[str]) -> SiteReport:
+def _run_build(ctx: RunContext, args: list[str]) -> SiteReport:
     if len(args) != 1:
         raise UsageError("usage: pond run <sitegen node> build DIR", ctx.node.path)
     return build_site(ctx.root, ctx.config, args[0])
@@ -258,5 +258,5 @@ FACTORY = Factory(
     description="static website of reduced series: pond run <node> build DIR",
     config_model=SitegenConfig,
     build=lambda np, config, raw: _SiteNode(raw),
-    commands={"build": Command("build", _build, help="write the static site into DIR")},
+    commands={"build": Command("build", _run_build, help="write the static site into DIR")},
 )

@@ -156,7 +156,7 @@ class SqlDerived(FactoryNode):
             return pa.table({})
         ctx = sql.session()
         for name, ms in matches.items():
-            nodes = [m.np for m in ms]
+            nodes = [m.nodepath for m in ms]
             sql.register_nodes(ctx, name, nodes, window=window if self.config.time_local else None)
         table = sql.execute(ctx, self.config.query, self.path)
         if self.config.output == "table":
@@ -200,14 +200,10 @@ def _normalize(table: pa.Table, tc: str, path: str) -> pa.Table:
         raise InvalidData(f"the query result is not a series: {exc.message}", path) from None
 
 
-def _build(nodepath: NodePath, config: Any, raw: bytes) -> SqlDerived:
-    return SqlDerived(nodepath, config, raw)
-
-
 FACTORY = Factory(
     name="sql-derived",
     kind="file",
     description="a table or series computed by SQL over named glob patterns",
     config_model=SqlDerivedConfig,
-    build=_build,
+    build=SqlDerived,
 )

@@ -57,6 +57,7 @@ from duckpond.remote.store import Remote, check_key, open_remote
 from duckpond.units import format_bytes
 
 if TYPE_CHECKING:
+    from duckpond.steward.control import ControlRecord
     from duckpond.steward.pond import Pond
 
 __all__ = [
@@ -536,19 +537,20 @@ def _settle(pond: Pond, url: str) -> tuple[int, ...]:
         rows = _missing_records(pond, known, recorded, url)
         if rows:
             pond.control.append(rows)
-            settled += [int(str(r["txn_seq"])) for r in rows]
+            settled += [r.txn_seq for r in rows if r.txn_seq is not None]
     return tuple(sorted(set(settled)))
 
 
-def _missing_records(pond: Pond, known: set[str], after: int, url: str) -> list[dict[str, object]]:
+def _missing_records(pond: Pond, known: set[str], after: int, url: str) -> list[ControlRecord]:
     """Control records for the data commits after txn ``after`` that have none."""
     from deltalake import DeltaTable
 
     from duckpond.errors import translate_errors
+    from duckpond.steward.control import ControlRecord, RecordType
 
     with translate_errors(str(pond.path), what="reading the data table's history"):
         history = DeltaTable(str(PondLayout.of(pond.path).data)).history()
-    rows: list[dict[str, object]] = []
+    rows: list[ControlRecord] = []
     found: set[int] = set()
     for h in history:
         seq, txn_id = h.get("txn_seq"), h.get("txn_id")
@@ -562,15 +564,15 @@ def _missing_records(pond: Pond, known: set[str], after: int, url: str) -> list[
         except ValueError:
             args = []
         rows.append(
-            {
-                "record_type": "recovered",
-                "txn_seq": int(seq),
-                "txn_id": str(txn_id),
-                "args": args,
-                "data_version": int(h["version"]),
-                "timestamp": int(h.get("timestamp") or 0) * 1000,
-                "error": "committed; its record was not in the backup (settled by restore)",
-            }
+            ControlRecord(
+                RecordType.RECOVERED,
+                txn_seq=int(seq),
+                txn_id=str(txn_id),
+                args=tuple(args),
+                data_version=int(h["version"]),
+                timestamp=int(h.get("timestamp") or 0) * 1000,
+                error="committed; its record was not in the backup (settled by restore)",
+            )
         )
     lacking = sorted(set(range(after + 1, pond.txn_seq + 1)) - found)
     if lacking:
@@ -579,7 +581,7 @@ def _missing_records(pond: Pond, known: set[str], after: int, url: str) -> list[
             "control record nor commit information: the backup is not whole",
             url,
         )
-    rows.sort(key=lambda r: int(str(r["txn_seq"])))
+    rows.sort(key=lambda r: r.txn_seq or 0)
     return rows
 
 

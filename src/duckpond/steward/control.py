@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,7 +36,7 @@ from duckpond.tinyfs.model import now_us
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["CONTROL_SCHEMA", "ControlTable", "TxnRecord"]
+__all__ = ["CONTROL_SCHEMA", "ControlRecord", "ControlTable", "RecordType", "TxnRecord"]
 
 CONTROL_SCHEMA: Final = pa.schema(
     [
@@ -52,7 +53,42 @@ CONTROL_SCHEMA: Final = pa.schema(
     ]
 )
 
-ENDINGS: Final = frozenset({"committed", "completed", "failed", "recovered"})
+
+class RecordType(StrEnum):
+    """What a control record is (its ``record_type`` column)."""
+
+    SETTING = "setting"
+    BEGIN = "begin"
+    COMMITTED = "committed"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RECOVERED = "recovered"
+
+
+ENDINGS: Final = frozenset(
+    {RecordType.COMMITTED, RecordType.COMPLETED, RecordType.FAILED, RecordType.RECOVERED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRecord:
+    """One row of the control table (:data:`CONTROL_SCHEMA`); ``timestamp`` defaults to now."""
+
+    record_type: RecordType
+    txn_seq: int | None = None
+    txn_id: str | None = None
+    args: tuple[str, ...] | None = None
+    data_version: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    key: str | None = None
+    value: str | None = None
+    timestamp: int | None = None
+
+    @classmethod
+    def setting(cls, key: str, value: str) -> ControlRecord:
+        return cls(RecordType.SETTING, key=key, value=value)
+
 
 #: The control table needs no time travel: its log is cleaned up at each checkpoint, so listing
 #: ``_delta_log`` (which every append does) stays short however many transactions ran.
@@ -109,9 +145,7 @@ class ControlTable:
                 str(path), CONTROL_SCHEMA, mode="error", configuration=CONTROL_CONFIGURATION
             )
         control = cls(path, table)
-        control.append(
-            [{"record_type": "setting", "key": k, "value": v} for k, v in settings.items()]
-        )
+        control.append(ControlRecord.setting(k, v) for k, v in settings.items())
         return control
 
     @classmethod
@@ -121,21 +155,23 @@ class ControlTable:
         with translate_errors(str(path), what="opening the control table"):
             return cls(path, DeltaTable(str(path)))
 
-    def append(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Append records (one Delta commit); ``timestamp`` defaults to now."""
+    def append(self, records: Iterable[ControlRecord]) -> None:
+        """Append records (one Delta commit)."""
         from deltalake import write_deltalake
 
-        rows = list(rows)
         now = now_us()
         cols: dict[str, list[Any]] = {name: [] for name in CONTROL_SCHEMA.names}
-        for row in rows:
-            for name in CONTROL_SCHEMA.names:
-                value = row.get(name)
-                if name == "timestamp" and value is None:
-                    value = now
-                if name == "args" and value is not None and not isinstance(value, str):
-                    value = json.dumps(list(value))
-                cols[name].append(value)
+        for r in records:
+            cols["record_type"].append(str(r.record_type))
+            cols["txn_seq"].append(r.txn_seq)
+            cols["txn_id"].append(r.txn_id)
+            cols["timestamp"].append(r.timestamp if r.timestamp is not None else now)
+            cols["args"].append(json.dumps(list(r.args)) if r.args is not None else None)
+            cols["data_version"].append(r.data_version)
+            cols["duration_ms"].append(r.duration_ms)
+            cols["error"].append(r.error)
+            cols["key"].append(r.key)
+            cols["value"].append(r.value)
         table = pa.Table.from_pydict(cols, schema=CONTROL_SCHEMA)
         with translate_errors(str(self.path), what="writing the control table"):
             self.table.update_incremental()

@@ -1,8 +1,8 @@
 """The pond's write lock: an exclusive, non-blocking ``flock`` on ``$POND/control/write.lock``.
 
 One writer at a time; a second writer fails at once with :class:`~duckpond.errors.PondLocked`
-(DESIGN.md, Transactions). Readers take no lock. The kernel releases the lock if the process dies,
-so a crash never leaves a stale lock behind.
+(docs/design.md, "Transactions"). Readers take no lock. The kernel releases the lock if the
+process dies, so a crash never leaves a stale lock behind.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from duckpond.errors import (
     translate_errors,
 )
 from duckpond.layout import TMP_PREFIX, PondLayout
-from duckpond.steward.control import ControlTable, TxnRecord
+from duckpond.steward.control import ControlRecord, ControlTable, RecordType, TxnRecord
 from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories
 from duckpond.steward.lock import WriteLock
 from duckpond.times import now_us
@@ -252,12 +252,12 @@ class Pond:
         """
         if self.at_txn is not None:
             raise ReadOnly("a pond opened as of an older transaction is read-only", str(self.path))
-        row = {"record_type": "setting", "key": key, "value": value}
+        record = ControlRecord.setting(key, value)
         if self._in_txn:
-            self.control.append([row])
+            self.control.append([record])
         else:
             with self._lock:
-                self.control.append([row])
+                self.control.append([record])
         self._settings = None
 
     @property
@@ -328,16 +328,7 @@ class Pond:
             persistence.refresh()
             self._settle_pending()
             tx = Transaction(self, self.txn_seq + 1, new_node_id(), tuple(str(a) for a in args))
-            self.control.append(
-                [
-                    {
-                        "record_type": "begin",
-                        "txn_seq": tx.seq,
-                        "txn_id": tx.txn_id,
-                        "args": list(tx.args),
-                    }
-                ]
-            )
+            self.control.append([ControlRecord(RecordType.BEGIN, tx.seq, tx.txn_id, tx.args)])
             persistence.begin(tx.seq)
             self.fs.read_only = False
             try:
@@ -356,10 +347,10 @@ class Pond:
                 self.fs.discard()
                 persistence.rollback()
                 with contextlib.suppress(PondError):  # the original error matters more
-                    self._record_end(tx, "failed", None, started, first_line(exc))
+                    self._record_end(tx, RecordType.FAILED, None, started, first_line(exc))
                 raise
             self._settings = None
-            outcome = "committed" if data_version is not None else "completed"
+            outcome = RecordType.COMMITTED if data_version is not None else RecordType.COMPLETED
             try:
                 self._record_end(tx, outcome, data_version, started, None)
             except PondError as exc:
@@ -419,22 +410,22 @@ class Pond:
     def _record_end(
         self,
         tx: Transaction,
-        outcome: str,
+        outcome: RecordType,
         data_version: int | None,
         started: float,
         error: str | None,
     ) -> None:
         self.control.append(
             [
-                {
-                    "record_type": outcome,
-                    "txn_seq": tx.seq,
-                    "txn_id": tx.txn_id,
-                    "args": list(tx.args),
-                    "data_version": data_version,
-                    "duration_ms": (time.perf_counter() - started) * 1e3,
-                    "error": error,
-                }
+                ControlRecord(
+                    outcome,
+                    tx.seq,
+                    tx.txn_id,
+                    tx.args,
+                    data_version=data_version,
+                    duration_ms=(time.perf_counter() - started) * 1e3,
+                    error=error,
+                )
             ]
         )
 
@@ -477,18 +468,21 @@ class Pond:
         rolled_back: list[int] = []
         for t in pending:
             version = commits.get(t.txn_id)
+            cause = (
+                "committed before the crash"
+                if version is not None
+                else "not committed; rolled back"
+            )
             self.control.append(
                 [
-                    {
-                        "record_type": "recovered",
-                        "txn_seq": t.txn_seq,
-                        "txn_id": t.txn_id,
-                        "args": list(t.args),
-                        "data_version": version,
-                        "error": "committed before the crash"
-                        if version is not None
-                        else "not committed; rolled back",
-                    }
+                    ControlRecord(
+                        RecordType.RECOVERED,
+                        t.txn_seq,
+                        t.txn_id,
+                        t.args,
+                        data_version=version,
+                        error=cause,
+                    )
                 ]
             )
             (committed if version is not None else rolled_back).append(t.txn_seq)

@@ -570,23 +570,23 @@ class WD:
 
     # -- resolution ------------------------------------------------------------------------
 
-    def _children_of(self, np: NodePath) -> dict[str, Node]:
+    def _children_of(self, nodepath: NodePath) -> dict[str, Node]:
         """Children of a directory NodePath as name -> Node (dynamic ones computed)."""
-        node = np.node
+        node = nodepath.node
         if node.dynamic is not None or node.file_type == DIR_DYNAMIC:
-            obj = self.fs.dynamic_object(np)
+            obj = self.fs.dynamic_object(nodepath)
             if not isinstance(obj, DynamicDirectory):
-                raise NotADirectory("dynamic node is not a directory", np.path)
+                raise NotADirectory("dynamic node is not a directory", nodepath.path)
             out: dict[str, Node] = {}
             for name, child in obj.entries():
-                paths.validate_name(name, paths.join((*np.parts, name)))
+                paths.validate_name(name, paths.join((*nodepath.parts, name)))
                 ft: str = DIR_DYNAMIC
                 if isinstance(child, DynamicFile):
                     ft = str(child.file_type)
                 elif not isinstance(child, DynamicDirectory):
                     raise InvalidData(
                         f"a factory gave {type(child).__name__}, not a dynamic file or directory",
-                        paths.join((*np.parts, name)),
+                        paths.join((*nodepath.parts, name)),
                     )
                 out[name] = Node(child_id(node.node_id, name), node.node_id, ft, child)
             return out
@@ -597,10 +597,10 @@ class WD:
         part = entry.node_id if entry.is_dir else parent.node_id
         return Node(entry.node_id, part, entry.file_type)
 
-    def _child(self, np: NodePath, name: str) -> Node | None:
-        node = np.node
+    def _child(self, nodepath: NodePath, name: str) -> Node | None:
+        node = nodepath.node
         if node.dynamic is not None or node.file_type == DIR_DYNAMIC:
-            return self._children_of(np).get(name)
+            return self._children_of(nodepath).get(name)
         entry = self.fs.entries(node).get(name)
         return None if entry is None else self._node_of(node, entry)
 
@@ -630,36 +630,40 @@ class WD:
                 if last:
                     return stack, part
                 raise NotFound("no such file or directory", full)
-            np = NodePath(self.fs, (*parent.parts, part), child)
+            nodepath = NodePath(self.fs, (*parent.parts, part), child)
             if child.is_symlink:
-                budget[0] -= 1
-                if budget[0] < 0:
-                    raise SymlinkLoop("too many levels of symbolic links", full)
-                target = np.readlink()
-                sub = WD(self.fs, parent)
-                tstack, tlast = sub._walk_to(target, follow_last=True, budget=budget)
-                if tlast is None:
-                    stack = tstack
-                else:
-                    tchild = self._child(tstack[-1], tlast)
-                    if tchild is None:
-                        if last:
-                            raise NotFound(f"dangling symlink to {target!r}", full)
-                        raise NotFound(f"dangling symlink to {target!r}", full)
-                    tnp = NodePath(self.fs, (*tstack[-1].parts, tlast), tchild)
-                    if last and not tnp.is_dir:
-                        # keep the path the user gave for the final file
-                        return [*tstack], tlast
-                    if not tnp.is_dir:
-                        raise NotADirectory("not a directory", full)
-                    stack = [*tstack, tnp]
+                stack, final = self._through_symlink(nodepath, parent, last=last, budget=budget)
+                if final is not None:
+                    return stack, final
                 continue
-            if not np.is_dir:
+            if not nodepath.is_dir:
                 if last:
                     return stack, part
                 raise NotADirectory("not a directory", full)
-            stack.append(np)
+            stack.append(nodepath)
         return stack, None
+
+    def _through_symlink(
+        self, link: NodePath, parent: NodePath, *, last: bool, budget: list[int]
+    ) -> tuple[list[NodePath], str | None]:
+        """Follow ``link`` (a child of ``parent``): the new stack, and the final component when
+        the link is the path's last component and names a file (else ``None``)."""
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SymlinkLoop("too many levels of symbolic links", link.path)
+        target = link.readlink()
+        tstack, tlast = WD(self.fs, parent)._walk_to(target, follow_last=True, budget=budget)
+        if tlast is None:
+            return tstack, None
+        tchild = self._child(tstack[-1], tlast)
+        if tchild is None:
+            raise NotFound(f"dangling symlink to {target!r}", link.path)
+        resolved = NodePath(self.fs, (*tstack[-1].parts, tlast), tchild)
+        if resolved.is_dir:
+            return [*tstack, resolved], None
+        if last:  # keep the path the user gave for the final file
+            return tstack, tlast
+        raise NotADirectory("not a directory", link.path)
 
     def _stack_of(self, here: NodePath) -> list[NodePath]:
         root = self.fs.root().here
@@ -693,10 +697,10 @@ class WD:
         Raises:
             NotFound, NotADirectory, SymlinkLoop, InvalidPath.
         """
-        np = self.lookup(path, follow=follow)
-        if np is None:
+        nodepath = self.lookup(path, follow=follow)
+        if nodepath is None:
             raise NotFound("no such file or directory", self._display(path))
-        return np
+        return nodepath
 
     def _display(self, path: str) -> str:
         if path.startswith("/"):
@@ -718,30 +722,31 @@ class WD:
         Raises:
             NotFound, NotADirectory.
         """
-        np = self.resolve(path)
-        if not np.is_dir:
-            raise NotADirectory("not a directory", np.path)
-        return WD(self.fs, np)
+        nodepath = self.resolve(path)
+        if not nodepath.is_dir:
+            raise NotADirectory("not a directory", nodepath.path)
+        return WD(self.fs, nodepath)
 
     def list(self, path: str = ".") -> list[NodePath]:
         """Entries of the directory at ``path``, sorted by name."""
-        np = self.resolve(path)
-        if not np.is_dir:
-            raise NotADirectory("not a directory", np.path)
-        children = self._children_of(np)
-        return [NodePath(self.fs, (*np.parts, n), children[n]) for n in sorted(children)]
+        nodepath = self.resolve(path)
+        if not nodepath.is_dir:
+            raise NotADirectory("not a directory", nodepath.path)
+        children = self._children_of(nodepath)
+        return [NodePath(self.fs, (*nodepath.parts, n), children[n]) for n in sorted(children)]
 
     def walk(self, path: str = ".", *, include_hidden: bool = True) -> Iterator[NodePath]:
         """Every node below ``path`` (not itself), depth first, sorted; symlinks not followed."""
-        for np in self.list(path):
-            if not include_hidden and np.name.startswith("."):
+        for nodepath in self.list(path):
+            if not include_hidden and nodepath.name.startswith("."):
                 continue
-            yield np
-            if np.is_dir:
-                yield from WD(self.fs, np).walk(".", include_hidden=include_hidden)
+            yield nodepath
+            if nodepath.is_dir:
+                yield from WD(self.fs, nodepath).walk(".", include_hidden=include_hidden)
 
     def glob(self, pattern: str, *, include_hidden: bool = False) -> Iterator[NodePath]:
-        """Nodes matching a glob (DESIGN.md: ``*``, ``?``, ``[...]``, ``**``; captures kept).
+        """Nodes matching a glob (:mod:`duckpond.tinyfs.glob`: ``*``, ``?``, ``[...]``, ``**``;
+        captures kept).
 
         Each result's ``captures`` hold what the wildcards matched, for ``$0, $1, ...``.
         Relative patterns are relative to this WD.
@@ -751,31 +756,31 @@ class WD:
         compiled = globmod.compile_glob(pattern)
         start = self.fs.root().here if compiled.absolute else self.here
 
-        def kind_of(np: NodePath) -> str:
-            if np.is_symlink:
+        def kind_of(nodepath: NodePath) -> str:
+            if nodepath.is_symlink:
                 try:
-                    target = self.resolve(np.path)
+                    target = self.resolve(nodepath.path)
                 except (NotFound, NotADirectory, SymlinkLoop):
                     return "symlink"
                 return "symlink_dir" if target.is_dir else "symlink"
-            return "dir" if np.is_dir else "file"
+            return "dir" if nodepath.is_dir else "file"
 
-        def target_dir(np: NodePath) -> NodePath:
-            return self.resolve(np.path) if np.is_symlink else np
+        def target_dir(nodepath: NodePath) -> NodePath:
+            return self.resolve(nodepath.path) if nodepath.is_symlink else nodepath
 
-        def lookup(np: NodePath, name: str) -> tuple[NodePath, str] | None:
-            d = target_dir(np)
+        def lookup(nodepath: NodePath, name: str) -> tuple[NodePath, str] | None:
+            d = target_dir(nodepath)
             child = self._child(d, name)
             if child is None:
                 return None
-            cnp = NodePath(self.fs, (*np.parts, name), child)
+            cnp = NodePath(self.fs, (*nodepath.parts, name), child)
             return cnp, kind_of(cnp)
 
-        def children(np: NodePath) -> Iterable[tuple[str, NodePath, str]]:
-            d = target_dir(np)
+        def children(nodepath: NodePath) -> Iterable[tuple[str, NodePath, str]]:
+            d = target_dir(nodepath)
             kids = self._children_of(d)
             for name in sorted(kids):
-                cnp = NodePath(self.fs, (*np.parts, name), kids[name])
+                cnp = NodePath(self.fs, (*nodepath.parts, name), kids[name])
                 yield name, cnp, kind_of(cnp)
 
         for m in globmod.expand(
@@ -817,8 +822,10 @@ class WD:
         existing = self._child(parent, name)
         full = paths.join((*parent.parts, name))
         if existing is not None:
-            np = NodePath(self.fs, (*parent.parts, name), existing)
-            if exist_ok and (np.is_dir or (np.is_symlink and self.resolve(full).is_dir)):
+            nodepath = NodePath(self.fs, (*parent.parts, name), existing)
+            if exist_ok and (
+                nodepath.is_dir or (nodepath.is_symlink and self.resolve(full).is_dir)
+            ):
                 return WD(self.fs, self.resolve(full))
             raise AlreadyExists("already exists", full)
         entries = self.fs._entries_for_change(parent.node, full)
@@ -872,15 +879,15 @@ class WD:
             return self._write_version(
                 parent, name, full, None, data, file_type or FILE_DATA, time_column
             )
-        np = NodePath(self.fs, (*parent.parts, name), existing)
-        if np.is_symlink:
+        nodepath = NodePath(self.fs, (*parent.parts, name), existing)
+        if nodepath.is_symlink:
             target = self.resolve(full)
             return self.fs.root().write_file(
                 target.path, data, file_type=file_type, time_column=time_column
             )
-        if np.is_dir:
+        if nodepath.is_dir:
             raise IsADirectory("is a directory", full)
-        if np.is_dynamic:
+        if nodepath.is_dynamic:
             raise ReadOnly("a dynamic node is computed on read and cannot be written", full)
         if file_type is not None and file_type != existing.file_type:
             raise InvalidData(f"is a {existing.file_type}, not a {file_type}", full)
@@ -1064,9 +1071,9 @@ class WD:
         child = self._child(parent, last)
         if child is None:
             raise NotFound("no such file or directory", full)
-        np = NodePath(self.fs, (*parent.parts, last), child)
+        nodepath = NodePath(self.fs, (*parent.parts, last), child)
         if (
-            np.is_dir
+            nodepath.is_dir
             and child.file_type == DIR_PHYSICAL
             and not recursive
             and self.fs.entries(child)

@@ -1,6 +1,6 @@
 """The glob engine: pattern compilation, matching and expansion, independent of storage.
 
-Syntax (DESIGN.md, "tinyfs"), close to POSIX ``glob(7)`` and Python's :mod:`glob` with
+Syntax (docs/design.md, "Globs"), close to POSIX ``glob(7)`` and Python's :mod:`glob` with
 ``recursive=True``:
 
 - ``*`` matches any run of characters within one path component (possibly empty), ``?`` exactly

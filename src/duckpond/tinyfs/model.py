@@ -1,7 +1,7 @@
 """Typed records of tinyfs: node versions (one oplog row each) and directory entries.
 
-One definition each (STYLE.md 2). :class:`NodeVersion` is the in-memory form of one row of the
-oplog (DESIGN.md, Storage format); :data:`DIRECTORY_SCHEMA` is the Arrow schema of a directory
+One definition each. :class:`NodeVersion` is the in-memory form of one row of the
+oplog (docs/design.md, "Storage"); :data:`DIRECTORY_SCHEMA` is the Arrow schema of a directory
 snapshot stored in a directory version's ``content``.
 """
 

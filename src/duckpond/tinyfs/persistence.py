@@ -1,11 +1,15 @@
-"""The Persistence protocol: the small storage core under tinyfs (STYLE.md 1, 5).
+"""The Persistence protocol: the small storage core under tinyfs.
 
-A backend implements five methods; everything else in tinyfs (lookup, list, glob, walk, exists,
+A backend implements a few methods; everything else in tinyfs (lookup, list, glob, walk, exists,
 versions, rename, ...) is written once above them. Two backends exist: :class:`MemoryPersistence`
-here and :class:`duckpond.tlogfs.DeltaPersistence`; one conformance suite runs against both.
+here and :class:`duckpond.tlogfs.DeltaPersistence`; one conformance suite
+(:mod:`duckpond.testing.conformance`) runs against both, at the Persistence level and through
+tinyfs.
 
-Staged versions (from :meth:`Persistence.stage`) are visible to reads at once ("read your
-writes"); making them durable is the business of the backend's owner (the steward for Delta).
+Changes happen in transactions: :meth:`Persistence.begin` starts one with its txn_seq, staged
+versions (:meth:`Persistence.stage`) are visible to reads at once ("read your writes"),
+:meth:`Persistence.commit` makes them durable all at once and :meth:`Persistence.rollback` drops
+them (and the large files they wrote).
 """
 
 from __future__ import annotations
@@ -104,11 +108,32 @@ def write_hashed(path: Path, write: Callable[[str], object]) -> HashedFile:
 
 @runtime_checkable
 class Persistence(Protocol):
-    """Storage of node versions. Implement these five methods and ``root_id``/``txn_seq``."""
+    """Storage of node versions: ``root_id``, ``txn_seq`` and the methods below."""
 
     root_id: str
     #: The transaction sequence number that staged versions belong to.
     txn_seq: int
+
+    def begin(self, txn_seq: int) -> None:
+        """Start a transaction: versions staged from now on belong to ``txn_seq``.
+
+        Raises:
+            ReadOnly: the backend is read-only.
+        """
+        ...
+
+    def commit(self, metadata: Mapping[str, str]) -> int | None:
+        """Make every staged version durable at once; returns a backend version, or ``None``
+        when nothing was staged (nothing is written).
+
+        Raises:
+            ConflictError: someone else committed since the transaction began.
+        """
+        ...
+
+    def rollback(self) -> None:
+        """Drop the staged versions and the large files the transaction wrote."""
+        ...
 
     def partition(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
         """All versions (ascending) of every node in partition ``part_id``, staged included."""
@@ -192,19 +217,64 @@ def copy_hashing(source: bytes | BinaryIO, sink: BinaryIO | None) -> tuple[str, 
 
 
 class MemoryPersistence:
-    """A backend that keeps everything in process memory (tests, scratch filesystems)."""
+    """A backend that keeps everything in process memory (tests, scratch filesystems).
+
+    It has real transactions: staged versions are visible to reads at once, kept apart until
+    :meth:`commit`, and dropped by :meth:`rollback`. A :meth:`stage` outside a transaction
+    begins the next one (convenient for scratch filesystems).
+    """
 
     def __init__(self) -> None:
         self.root_id = ROOT_ID
-        self.txn_seq = 1
+        self.txn_seq = 0
+        self.committed_seq = 0
         self._parts: dict[str, dict[str, list[NodeVersion]]] = {}
+        self._staged: list[NodeVersion] = []
         self._blobs: dict[str, bytes] = {}
+        self._new_blobs: set[str] = set()
+        self._in_txn = False
+
+    def begin(self, txn_seq: int) -> None:
+        self.rollback()
+        self.txn_seq = txn_seq
+        self._in_txn = True
 
     def partition(self, part_id: str) -> dict[str, list[NodeVersion]]:
-        return self._parts.get(part_id, {})
+        committed = self._parts.get(part_id, {})
+        staged = [v for v in self._staged if v.part_id == part_id]
+        if not staged:
+            return committed
+        merged = {k: list(v) for k, v in committed.items()}
+        for v in staged:
+            merged.setdefault(v.node_id, []).append(v)
+        return merged
 
     def stage(self, version: NodeVersion) -> None:
-        self._parts.setdefault(version.part_id, {}).setdefault(version.node_id, []).append(version)
+        if not self._in_txn:
+            self.begin(self.committed_seq + 1)
+        self._staged.append(version)
+
+    def commit(self, metadata: Mapping[str, str] | None = None) -> int | None:
+        staged, self._staged = self._staged, []
+        self._in_txn = False
+        self._new_blobs.clear()
+        if not staged:
+            return None
+        for v in staged:
+            self._parts.setdefault(v.part_id, {}).setdefault(v.node_id, []).append(v)
+        self.committed_seq = self.txn_seq
+        return self.committed_seq
+
+    def rollback(self) -> None:
+        for sha in self._new_blobs:
+            self._blobs.pop(sha, None)
+        self._new_blobs.clear()
+        self._staged.clear()
+        self._in_txn = False
+
+    @property
+    def staged(self) -> list[NodeVersion]:
+        return list(self._staged)
 
     def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
         if isinstance(source, HashedFile):
@@ -215,6 +285,8 @@ class MemoryPersistence:
         sha, size, small = copy_hashing(source, sink)
         if small is not None:
             return Blob(small, sha, size)
+        if sha not in self._blobs:
+            self._new_blobs.add(sha)
         self._blobs[sha] = sink.getvalue()
         return Blob(None, sha, size)
 

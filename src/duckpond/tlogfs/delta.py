@@ -6,9 +6,9 @@ Layout (:class:`duckpond.layout.PondLayout`)::
     $POND/data/_large_files/        sha256=<hex>: file versions of >= 64 KiB, written before commit
 
 Reads go straight to the Parquet files of one partition, found through the Delta log's add
-actions and read with pyarrow's native local filesystem (DESIGN.md, Known traps: no threaded scan
-over deltalake's Python filesystem). Each partition is read once per process and then kept up to
-date by this process's own commits.
+actions and read with pyarrow's native local filesystem (docs/design.md, "Known traps": no
+threaded scan over deltalake's Python filesystem). Each partition is read once per process and
+then kept up to date by this process's own commits.
 """
 
 from __future__ import annotations

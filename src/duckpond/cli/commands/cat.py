@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     from duckpond.cli.common import binary_stdout, open_pond, stdout_is_tty
     from duckpond.errors import UsageError
+    from duckpond.tinyfs.model import FileType
 
     pond = open_pond(args)
     fmt = args.format or ("table" if stdout_is_tty() else "parquet")
@@ -69,50 +70,53 @@ def run(args: argparse.Namespace) -> int:
             table = query_table(table, args.sql, path)
         emit(table.schema, table.to_batches(), fmt)
         return 0
-    np = pond.root().resolve(args.path)
-    if np.is_dir:
+    nodepath = pond.root().resolve(args.path)
+    if nodepath.is_dir:
         from duckpond.errors import IsADirectory
 
-        raise IsADirectory("is a directory (use 'pond list')", np.path)
+        raise IsADirectory("is a directory (use 'pond list')", nodepath.path)
     if args.sql is not None:
-        result = pond.sql(args.sql, np.path)
+        result = pond.sql(args.sql, nodepath.path)
         emit(result.schema, result.to_batches(), fmt)
         return 0
-    if np.file_type == "file:data":
+    if nodepath.file_type == FileType.DATA:
         if args.format is not None:
             raise UsageError(
-                f"is a data file, printed as its bytes; to read it as a table use csv://{np.path}",
-                np.path,
+                f"is a data file, printed as its bytes; to read it as a table use csv://{nodepath.path}",
+                nodepath.path,
             )
         import shutil
 
         out = binary_stdout()
-        with np.open() as src:
+        with nodepath.open() as src:
             shutil.copyfileobj(src, out, 1 << 20)
         out.flush()
         sys.stdout.flush()
         return 0
-    schema, batches = np.iter_batches()
+    schema, batches = nodepath.iter_batches()
     emit(schema, batches, fmt)
     return 0
 
 
-def _read_csv(np: Any) -> pa.Table:
+def _read_csv(nodepath: Any) -> pa.Table:
     """A data file's bytes parsed as CSV with a header (pyarrow's type inference)."""
     import pyarrow.csv as pcsv
 
     from duckpond.errors import InvalidData, translate_errors
+    from duckpond.tinyfs.model import FileType
 
-    if np.file_type != "file:data":
-        raise InvalidData(f"is a {np.file_type}; csv:// reads a data file holding CSV", np.path)
-    data = np.read_bytes()
+    if nodepath.file_type != FileType.DATA:
+        raise InvalidData(
+            f"is a {nodepath.file_type}; csv:// reads a data file holding CSV", nodepath.path
+        )
+    data = nodepath.read_bytes()
     if not data.strip():
-        raise InvalidData("empty file, not CSV", np.path)
+        raise InvalidData("empty file, not CSV", nodepath.path)
     if b"\x00" in data[:65536]:
-        raise InvalidData("binary data, not CSV text", np.path)
+        raise InvalidData("binary data, not CSV text", nodepath.path)
     import pyarrow as pa
 
-    with translate_errors(np.path, what="reading CSV"):
+    with translate_errors(nodepath.path, what="reading CSV"):
         return pcsv.read_csv(pa.BufferReader(data))
 
 

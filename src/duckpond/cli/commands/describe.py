@@ -41,28 +41,29 @@ def run(args: argparse.Namespace) -> int:
                 raise NotFound("no match", pattern)
         else:
             matches = [wd.resolve(pattern, follow=False)]
-        blocks.extend(describe(wd, np) for np in matches)
+        blocks.extend(describe(wd, nodepath) for nodepath in matches)
     sys.stdout.write("\n".join(blocks))
     return 0
 
 
-def describe(wd: WD, np: NodePath) -> str:
+def describe(wd: WD, nodepath: NodePath) -> str:
     """The description of one entry as text lines ending with a newline."""
     from duckpond.times import format_time
+    from duckpond.tinyfs.model import FileType
     from duckpond.units import format_bytes
 
-    lines = [np.path]
+    lines = [nodepath.path]
 
     def field(name: str, value: object) -> None:
         lines.append(f"  {name:<12}{value}")
 
-    if np.is_symlink:
+    if nodepath.is_symlink:
         field("type", "symlink")
-        field("target", np.readlink())
-        np = wd.resolve(np.path)  # describe what it points to
-        field("resolves to", np.path)
-    st = np.stat()
-    history = np.versions()
+        field("target", nodepath.readlink())
+        nodepath = wd.resolve(nodepath.path)  # describe what it points to
+        field("resolves to", nodepath.path)
+    st = nodepath.stat()
+    history = nodepath.versions()
     field("type", st.file_type + (" (dynamic)" if st.dynamic else ""))
     if st.factory:
         field("factory", st.factory)
@@ -72,12 +73,12 @@ def describe(wd: WD, np: NodePath) -> str:
         field("versions", f"{len(history)} ({span})")
     field("created", format_time(st.created, precise=True))
     field("modified", format_time(st.modified, precise=True))
-    if np.is_dir:
-        field("entries", len(wd.list(np.path)))
+    if nodepath.is_dir:
+        field("entries", len(wd.list(nodepath.path)))
         return "\n".join(lines) + "\n"
     field("size", f"{st.size} bytes ({format_bytes(st.size)})")
     latest = history[-1] if history else None
-    if st.file_type == "file:data":
+    if st.file_type == FileType.DATA:
         if latest is not None and latest.sha256:
             field("sha256", latest.sha256)
         return "\n".join(lines) + "\n"
@@ -89,14 +90,14 @@ def describe(wd: WD, np: NodePath) -> str:
             f"{format_time(st.min_event_time, precise=True)} .. "
             f"{format_time(st.max_event_time, precise=True)}",
         )
-    counts = _row_counts(np)
+    counts = _row_counts(nodepath)
     if counts is not None:
-        if st.file_type == "file:series" and len(counts) > 1:
+        if st.file_type == FileType.SERIES and len(counts) > 1:
             per = ", ".join(f"v{v}: {n}" for v, n in counts)
             field("rows", f"{sum(n for _, n in counts)} ({per})")
         else:
             field("rows", counts[-1][1] if counts else 0)
-    schema = np.schema()
+    schema = nodepath.schema()
     lines.append("  schema")
     width = max((len(f.name) for f in schema), default=0)
     for f in schema:
@@ -105,16 +106,20 @@ def describe(wd: WD, np: NodePath) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row_counts(np: NodePath) -> list[tuple[int, int]] | None:
+def _row_counts(nodepath: NodePath) -> list[tuple[int, int]] | None:
     """(version, rows) of each stored Parquet version (latest only for a table)."""
     import pyarrow.parquet as pq
 
-    if np.is_dynamic:
-        return [(0, np.read_table().num_rows)]
-    versions = np.versions() if np.file_type == "file:series" else np.versions()[-1:]
+    from duckpond.tinyfs.model import FileType
+
+    if nodepath.is_dynamic:
+        return [(0, nodepath.read_table().num_rows)]
+    versions = (
+        nodepath.versions() if nodepath.file_type == FileType.SERIES else nodepath.versions()[-1:]
+    )
     out = []
     for v in versions:
-        chunk = np.fs.version_chunk(v)
+        chunk = nodepath.fs.version_chunk(v)
         rows = chunk.table.num_rows if chunk.table is not None else pq.read_metadata(chunk.path)
         out.append((v.version, rows if isinstance(rows, int) else rows.num_rows))
     return out

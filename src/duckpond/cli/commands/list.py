@@ -43,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
     matches = list(wd.glob(args.pattern, include_hidden=args.all))
     if not matches and not has_magic(args.pattern):
         # a literal path: say why it matched nothing (missing, or '/file/' on a file)
-        np = wd.resolve(args.pattern)
-        if args.pattern.endswith("/") and not np.is_dir:
-            raise NotADirectory("not a directory", np.path)
-    lines = _long_lines(wd, matches) if args.long else [np.path for np in matches]
+        nodepath = wd.resolve(args.pattern)
+        if args.pattern.endswith("/") and not nodepath.is_dir:
+            raise NotADirectory("not a directory", nodepath.path)
+    lines = _long_lines(wd, matches) if args.long else [nodepath.path for nodepath in matches]
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
     return 0
@@ -56,11 +56,11 @@ def _long_lines(wd: WD, matches: list[NodePath]) -> list[str]:
     from duckpond.times import format_time
 
     rows = []
-    for np in matches:
-        kind, size, version, modified = _long_fields(np)
-        name = np.path
-        if np.is_symlink:
-            name += f" -> {np.readlink()}"
+    for nodepath in matches:
+        kind, size, version, modified = _long_fields(nodepath)
+        name = nodepath.path
+        if nodepath.is_symlink:
+            name += f" -> {nodepath.readlink()}"
         rows.append((kind, size, f"v{version}", format_time(modified), name))
     if not rows:
         return []
@@ -71,17 +71,17 @@ def _long_lines(wd: WD, matches: list[NodePath]) -> list[str]:
     ]
 
 
-def _long_fields(np: NodePath) -> tuple[str, str, int, int | None]:
+def _long_fields(nodepath: NodePath) -> tuple[str, str, int, int | None]:
     from duckpond.errors import PondError
 
     try:
-        st = np.stat()
+        st = nodepath.stat()
     except PondError:
         # a dynamic node whose factory is unavailable: show what the oplog says
-        history = np.versions()
+        history = nodepath.versions()
         latest = history[-1] if history else None
         return (
-            np.node.file_type,
+            nodepath.node.file_type,
             "-",
             latest.version if latest else 0,
             latest.timestamp if latest else None,

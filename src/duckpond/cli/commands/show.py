@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     records = {r.txn_seq: r for r in pond.log() if r.outcome in {"committed", "recovered"}}
     wd = pond.root()
     paths = {wd.here.node.node_id: "/"}
-    for np in wd.walk():
-        paths.setdefault(np.node.node_id, np.path)
+    for nodepath in wd.walk():
+        paths.setdefault(nodepath.node.node_id, nodepath.path)
     by_txn: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in oplog:
         if args.at_txn is not None and row["txn_seq"] > args.at_txn:
