@@ -146,12 +146,18 @@ class MirrorEntry:
         return self.sha256 if self.kind is EntryKind.FILE else self.target
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": str(self.kind), "node_id": self.node_id}
+        out: dict[str, Any] = {"kind": self.kind.value, "node_id": self.node_id}
         out["source"] = self.source
-        for name in ("size", "mtime_ns", "sha256", "target", "previous"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
+        if self.size is not None:
+            out["size"] = self.size
+        if self.mtime_ns is not None:
+            out["mtime_ns"] = self.mtime_ns
+        if self.sha256 is not None:
+            out["sha256"] = self.sha256
+        if self.target is not None:
+            out["target"] = self.target
+        if self.previous is not None:
+            out["previous"] = self.previous
         return out
 
     @classmethod
@@ -547,21 +553,25 @@ def _host_state(root: Path, rel: str, entry: MirrorEntry, want: Wanted | None) -
         return HostState.MISSING
     except NotADirectoryError:
         return HostState.CHANGED
-    current = want.content_id if want is not None and want.kind is entry.kind else None
     if entry.kind is EntryKind.DIR:
         return HostState.SAME if statmod.S_ISDIR(st.st_mode) else HostState.CHANGED
     if entry.kind is EntryKind.SYMLINK:
         if not statmod.S_ISLNK(st.st_mode):
             return HostState.CHANGED
         target = os.readlink(path)  # noqa: PTH115
-        return _match(target, entry.target, current, entry.previous, touched=False)
+        return _match(target, entry.target, _current(entry, want), entry.previous, touched=False)
     if not statmod.S_ISREG(st.st_mode):
         return HostState.CHANGED
     if st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns:
         return HostState.SAME
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return _match(digest, entry.sha256, current, entry.previous, touched=True)
+    return _match(digest, entry.sha256, _current(entry, want), entry.previous, touched=True)
+
+
+def _current(entry: MirrorEntry, want: Wanted | None) -> str | None:
+    """What the pond's current version at a path would leave there, if known."""
+    return want.content_id if want is not None and want.kind is entry.kind else None
 
 
 def _match(
@@ -1021,7 +1031,9 @@ def _final_state(plan: SyncPlan, entries: dict[str, MirrorEntry], *, clean: bool
         stamp=plan.stamp,
         clean=clean,
         skipped=plan.skipped,
-        entries={k: replace(e, previous=None) for k, e in entries.items()},
+        entries={
+            k: e if e.previous is None else replace(e, previous=None) for k, e in entries.items()
+        },
     )
 
 
