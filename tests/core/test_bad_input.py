@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pyarrow as pa
 import pytest
 
@@ -115,7 +117,8 @@ def test_bad_input_leaves_pond_unchanged(base, label, action, error, where):
 def test_corrupted_large_file(base):
     with base.transaction(["big"]) as tx:
         tx.root().write_file("/a/big", b"B" * 100_000)
-    blob = next((base.path / "data" / "_large_files").glob("sha256=*"))
+    sha = hashlib.sha256(b"B" * 100_000).hexdigest()
+    blob = base.path / "data" / "_large_files" / f"sha256={sha}"
     blob.write_bytes(b"C" * 100_000)
     before = state(base.path)
     with pytest.raises(IntegrityError, match="sha256"):

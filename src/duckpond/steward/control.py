@@ -90,11 +90,13 @@ class ControlRecord:
         return cls(RecordType.SETTING, key=key, value=value)
 
 
-#: The control table needs no time travel: its log is cleaned up at each checkpoint, so listing
-#: ``_delta_log`` (which every append does) stays short however many transactions ran.
+#: The control table needs no time travel: its log is cleaned up at checkpoints, so listing
+#: ``_delta_log`` (which every append does) stays short however many transactions ran. Log
+#: entries and replaced files are kept for an hour, so a process that began reading the table
+#: (a reader, a writer that lost the lock) always finds what the checkpoint it read points to.
 CONTROL_CONFIGURATION: Final = {
-    "delta.logRetentionDuration": "interval 0 seconds",
-    "delta.deletedFileRetentionDuration": "interval 0 seconds",
+    "delta.logRetentionDuration": "interval 1 hour",
+    "delta.deletedFileRetentionDuration": "interval 1 hour",
     "delta.enableExpiredLogCleanup": "true",
     "delta.checkpointInterval": "10",
 }
@@ -181,7 +183,10 @@ class ControlTable:
             else:
                 self._files += 1
             if self._files > COMPACT_FILES:
-                self.table.optimize.compact()
+                from duckpond.steward.maintenance import RETENTION_HOURS, compact, vacuum
+
+                compact(self.table, None, what="auto-compact")
+                vacuum(self.table, RETENTION_HOURS)
                 self._files = len(self.table.file_uris())
 
     def read(self, *, since: int | None = None) -> pa.Table:

@@ -40,9 +40,16 @@ from duckpond.layout import TMP_PREFIX, PondLayout
 from duckpond.steward.control import ControlRecord, ControlTable, RecordType, TxnRecord
 from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories
 from duckpond.steward.lock import WriteLock
+from duckpond.steward.maintenance import (
+    AUTO_COMPACT_FILES,
+    RETENTION_HOURS,
+    SupersededLog,
+)
+from duckpond.steward.maintenance import compact as _compact
+from duckpond.steward.maintenance import vacuum as _vacuum
 from duckpond.times import now_us
 from duckpond.tinyfs.dynamic import FactoryResolver
-from duckpond.tinyfs.fs import FS, WD
+from duckpond.tinyfs.fs import FS, WD, NodePath
 from duckpond.tinyfs.model import DIR_PHYSICAL, ROOT_ID, NodeVersion, encode_directory
 from duckpond.tlogfs.delta import APP_ID, OPLOG_SCHEMA, DeltaPersistence
 
@@ -51,20 +58,17 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT_VERSION", "MaintenanceReport", "Pond", "RecoveryReport", "Transaction"]
 
-FORMAT_VERSION: Final = "1"
-#: Remove actions (tombstones of compacted files) expire at the next checkpoint: kept, they make
-#: every checkpoint, and so every open, grow with the number of past compactions. Time travel
-#: replays the log and does not need them; :meth:`Pond.maintain` vacuums by listing the files
-#: (``full=True``), so it does not need them either. The log itself is kept (time travel).
-#: A checkpoint every 10 commits keeps the JSON replayed at open short (delta-rs' default is 100).
+FORMAT_VERSION: Final = "2"
+#: Time travel reads the current table (rows by txn_seq), so neither old Delta log entries nor
+#: the files of old table versions are needed beyond what a concurrent reader may still use: the
+#: log and the tombstones of compacted files are kept for the retention (one hour), then cleaned
+#: at a checkpoint / vacuumed. A checkpoint every 10 commits keeps the JSON replayed at open short.
 DATA_CONFIGURATION: Final = {
-    "delta.deletedFileRetentionDuration": "interval 0 seconds",
+    "delta.deletedFileRetentionDuration": "interval 1 hour",
+    "delta.logRetentionDuration": "interval 1 hour",
+    "delta.enableExpiredLogCleanup": "true",
     "delta.checkpointInterval": "10",
 }
-
-#: After a commit, a partition holding more data files than this is compacted at once, so that
-#: reading a directory stays O(1) files however many small transactions touched it.
-AUTO_COMPACT_FILES: Final = 16
 _log = diagnostics.get_logger("steward")
 
 
@@ -79,11 +83,23 @@ class RecoveryReport:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceReport:
-    """What :meth:`Pond.maintain` did (sizes in bytes)."""
+    """What :meth:`Pond.maintain` did (sizes in bytes).
 
+    Attributes:
+        collapses: collapse versions written (series whose small versions were merged).
+        files_before, files_after: live data files of the oplog before and after.
+        files_vacuumed: files deleted by vacuum (both tables).
+        superseded_removed: large files of superseded series chunks deleted.
+        orphans_removed: large files no row refers to deleted.
+        bytes_freed: bytes the pond shrank by.
+        checkpoint_version: the data table's version at its checkpoint.
+    """
+
+    collapses: int
     files_before: int
     files_after: int
     files_vacuumed: int
+    superseded_removed: int
     orphans_removed: int
     bytes_freed: int
     checkpoint_version: int
@@ -140,7 +156,9 @@ class Pond:
         self.layout = PondLayout(path)
         self.at_txn = at_txn
         self.control = control
-        self._persistence = DeltaPersistence(self.layout, data, read_only=at_txn is not None)
+        self._persistence = DeltaPersistence(
+            self.layout, data, read_only=at_txn is not None, as_of=at_txn
+        )
         self.fs = FS(
             self._persistence,
             factories=factories if factories is not None else builtin_factories,
@@ -195,8 +213,10 @@ class Pond:
     ) -> Pond:
         """Open the pond at ``path``, at its latest state or as of transaction ``at_txn``.
 
-        A pond opened ``at_txn`` is read-only: the state right after that transaction committed.
-        Dynamic nodes are read with ``factories`` (default: the built-in factories).
+        A pond opened ``at_txn`` is read-only: the state right after that transaction committed,
+        read from the current table (the rows of that transaction and earlier ones), so it works
+        whatever maintenance ran since. Dynamic nodes are read with ``factories`` (default: the
+        built-in factories).
 
         Raises:
             NotAPond: no pond there. NotFound: ``at_txn`` was never committed.
@@ -212,10 +232,8 @@ class Pond:
             data = DeltaTable(str(layout.data))
         control = ControlTable.open(layout.control)
         _log.debug("opened pond path=%s data_version=%d", layout.root, data.version())
-        if at_txn is not None:
-            version = _version_of_txn(data, at_txn)
-            with translate_errors(str(layout.root), what="time travel"):
-                data = DeltaTable(str(layout.data), version=version)
+        if at_txn is not None and not _committed(control, data, at_txn):
+            raise NotFound(f"transaction {at_txn} was never committed", None)
         return cls(layout.root, data, control, at_txn=at_txn, factories=factories)
 
     # -- reading --------------------------------------------------------------------------
@@ -333,6 +351,8 @@ class Pond:
             self.fs.read_only = False
             try:
                 yield tx
+                self.fs.auto_collapse()
+                superseded = self.fs.take_superseded()
                 self.fs.flush()
                 faults.point("before-data-commit")
                 metadata = {
@@ -365,7 +385,7 @@ class Pond:
                 )
             faults.point("after-control-record")
             if data_version is not None:
-                self._auto_compact(touched)
+                self._after_commit_maintenance(touched, superseded)
             _log.info(
                 "transaction %s %s seq=%d data_version=%s %.1f ms",
                 outcome,
@@ -384,27 +404,25 @@ class Pond:
             for line in run_after_commit(self):
                 warnings.warn(CommitHookWarning(line), stacklevel=3)
 
-    def _auto_compact(self, part_ids: set[str]) -> None:
-        """Compact partitions that hold more than :data:`AUTO_COMPACT_FILES` data files.
+    def _after_commit_maintenance(self, part_ids: set[str], superseded: list[str]) -> None:
+        """The automatic maintenance of :mod:`duckpond.steward.maintenance`, after a commit.
 
-        The transaction is already committed: a failure of the host (disk full) is a warning and
-        compaction waits for the next commit or ``pond maintain``.
+        The transaction is already committed: a failure of the host (disk full) is a warning, and
+        the work waits for the next commit or ``pond maintain``.
         """
-        from deltalake import CommitProperties
-
         persistence = self._persistence
-        crowded = [p for p in sorted(part_ids) if persistence.file_count(p) > AUTO_COMPACT_FILES]
-        if not crowded:
-            return
-        props = CommitProperties(custom_metadata={"duckpond_maintenance": "auto-compact"})
         try:
-            with translate_errors(str(self.path), what="auto-compaction"):
-                for part_id in crowded:
-                    persistence.table.optimize.compact(
-                        partition_filters=[("part_id", "=", part_id)], commit_properties=props
-                    )
+            log = SupersededLog(self.layout)
+            log.add(superseded)
+            crowded = [
+                p for p in sorted(part_ids) if persistence.file_count(p) > AUTO_COMPACT_FILES
+            ]
+            if crowded:
+                _compact(persistence.table, crowded, what="auto-compact")
+                _vacuum(persistence.table, RETENTION_HOURS)
+            log.sweep(RETENTION_HOURS)
         except PondError as exc:
-            warnings.warn(PondWarning(f"auto-compaction postponed: {exc}"), stacklevel=4)
+            warnings.warn(PondWarning(f"automatic maintenance postponed: {exc}"), stacklevel=4)
         persistence.refresh()
 
     def _record_end(
@@ -505,51 +523,98 @@ class Pond:
     # -- maintenance ----------------------------------------------------------------------
 
     def maintain(
-        self, *, compact: bool = True, vacuum: bool = True, retention_hours: int = 168
+        self,
+        *,
+        collapse: bool = True,
+        compact: bool = True,
+        vacuum: bool = True,
+        retention_hours: float = RETENTION_HOURS,
     ) -> MaintenanceReport:
-        """Compact small files, vacuum unreferenced ones, remove orphan large files, checkpoint.
+        """Collapse series, compact and vacuum both tables, delete superseded and orphan large
+        files, write checkpoints (:mod:`duckpond.steward.maintenance`).
 
-        Content and history are unchanged; time travel keeps working for transactions newer than
-        ``retention_hours`` (older ones may lose the files they read once vacuumed).
+        Content and history are unchanged: time travel works for every committed transaction
+        whatever maintenance ran (it reads the current table by txn_seq). ``retention_hours`` is
+        how long files a reader that loaded the pond earlier may still need are kept (default
+        one hour; 0 deletes them at once).
 
         Raises:
-            PondLocked: a writer is active.
+            PondLocked: a writer is active. ReadOnly: the pond was opened ``at_txn``.
         """
-        from deltalake import CommitProperties
-
+        if self.at_txn is not None:
+            raise ReadOnly("a pond opened as of an older transaction is read-only", str(self.path))
+        size_before = _dir_size(self.path)
+        collapses = self._collapse_everything() if collapse else 0
         with self._lock:
             persistence = self._persistence
             persistence.refresh()
             table = persistence.table
             before = len(table.file_uris())
-            size_before = _dir_size(self.path)
-            props = CommitProperties(custom_metadata={"duckpond_maintenance": "1"})
+            vacuumed: list[str] = []
+            if compact:
+                _compact(table, None, what="maintain")
+                _compact(self.control.table, None, what="maintain")
+            faults.point("maintain-after-compact")
+            if vacuum:
+                hours = int(retention_hours)
+                vacuumed += _vacuum(table, hours, full=True)
+                vacuumed += _vacuum(self.control.table, hours, full=True)
             with translate_errors(str(self.path), what="maintenance"):
-                if compact:
-                    table.optimize.compact(commit_properties=props)
-                vacuumed: list[str] = []
-                if vacuum:
-                    vacuumed = table.vacuum(
-                        retention_hours=retention_hours,
-                        dry_run=False,
-                        enforce_retention_duration=False,
-                        commit_properties=props,
-                        full=True,
-                    )
                 table.create_checkpoint()
                 self.control.table.update_incremental()
                 self.control.table.create_checkpoint()
             persistence.refresh()
+            superseded = SupersededLog(self.layout).sweep(retention_hours)
+            superseded += self._remove_superseded(retention_hours)
             orphans = self._remove_orphans()
-            after = len(table.file_uris())
             return MaintenanceReport(
+                collapses=collapses,
                 files_before=before,
-                files_after=after,
+                files_after=len(table.file_uris()),
                 files_vacuumed=len(vacuumed),
+                superseded_removed=superseded,
                 orphans_removed=orphans,
                 bytes_freed=max(0, size_before - _dir_size(self.path)),
                 checkpoint_version=table.version(),
             )
+
+    def _collapse_everything(self) -> int:
+        """One transaction merging every stored series' runs of small versions."""
+        from duckpond.tinyfs import collapse
+
+        done = 0
+        with self.transaction(["maintain", "collapse"]) as tx:
+            for node in _stored_series(tx.root()):
+                for run in collapse.plan_all(node.versions()):
+                    self.fs.collapse(node, run)
+                    done += 1
+        return done
+
+    def _remove_superseded(self, retention_hours: float) -> int:
+        """Delete the large files of series chunks superseded longer ago than the retention
+        (also those the superseded log missed, after a crash)."""
+        from duckpond.tinyfs import collapse
+        from duckpond.tlogfs.delta import arrow_to_versions
+
+        cutoff = now_us() - int(retention_hours * 3_600_000_000)
+        rows = self._persistence.all_versions()
+        by_node: dict[str, list[NodeVersion]] = {}
+        for v in arrow_to_versions(rows):
+            if v.file_type == "file:series":
+                by_node.setdefault(v.node_id, []).append(v)
+        removed = 0
+        for versions in by_node.values():
+            holders = collapse.superseded_by(versions)
+            for v in versions:
+                holder = holders.get(v.version)
+                if holder is None or holder.timestamp > cutoff or v.content is not None:
+                    continue
+                if v.sha256 is not None:
+                    path = self.layout.large_file(v.sha256)
+                    if path.exists():
+                        path.unlink()
+                        removed += 1
+        return removed
 
     def verify(self) -> list[str]:
         """Re-hash every stored file version (inline and large files), ignoring stamps.
@@ -588,12 +653,35 @@ def _commits_by_txn_id(table: DeltaTable, wanted: set[str]) -> dict[str, int]:
         limit *= 8
 
 
-def _version_of_txn(table: DeltaTable, txn_seq: int) -> int:
-    for h in table.history():
-        seq = h.get("txn_seq")
-        if seq is not None and int(seq) == txn_seq:
-            return int(h["version"])
-    raise NotFound(f"transaction {txn_seq} was never committed", None)
+def _stored_series(root: WD) -> Iterator[NodePath]:
+    """Every stored series below ``root``, through physical directories only (dynamic
+    directories are not computed)."""
+    from duckpond.tinyfs.model import FileType
+
+    stack = [root.here]
+    while stack:
+        here = stack.pop()
+        for name, entry in sorted(root.fs.entries(here.node).items()):
+            child = WD._node_of(here.node, entry)
+            node = NodePath(root.fs, (*here.parts, name), child)
+            if entry.file_type == FileType.DIR_PHYSICAL:
+                stack.append(node)
+            elif entry.file_type == FileType.SERIES:
+                yield node
+
+
+def _committed(control: ControlTable, data: DeltaTable, txn_seq: int) -> bool:
+    """Whether transaction ``txn_seq`` committed data (the control log says so, or, for a
+    transaction whose record was never written, the data table's commit metadata does)."""
+    if txn_seq > int(data.transaction_version(APP_ID) or 0):
+        return False
+    for t in control.transactions(since=txn_seq):
+        if t.txn_seq == txn_seq and t.data_version is not None:
+            return True
+    with translate_errors(str(control.path), what="time travel"):
+        return any(
+            h.get("txn_seq") is not None and int(h["txn_seq"]) == txn_seq for h in data.history()
+        )
 
 
 def _build_pond(root: Path) -> None:

@@ -140,6 +140,10 @@ class FS:
         self._decoded: dict[tuple[str, int], dict[str, DirEntry]] = {}
         self._dynamic: dict[str, Any] = {}  # node id -> computed object, cached in-process
         self._schemas: dict[tuple[str, int], pa.Schema] = {}  # (node id, version) -> schema
+        #: series appended to in this transaction (node id -> path), for the auto-collapse
+        self.appended: dict[str, NodePath] = {}
+        #: large files of series chunks superseded by collapses staged in this transaction
+        self._superseded: list[str] = []
         self.root_node = Node(persistence.root_id, persistence.root_id, DIR_PHYSICAL)
 
     # -- node versions --------------------------------------------------------------------
@@ -215,6 +219,14 @@ class FS:
         """Forget unflushed directory changes (the transaction was abandoned)."""
         self._work.clear()
         self._dynamic.clear()
+        self.appended.clear()
+        self._superseded.clear()
+
+    def take_superseded(self) -> list[str]:
+        """The sha256s of large files superseded by this transaction's collapses (and forget
+        them): the steward records them once the commit succeeded."""
+        out, self._superseded = self._superseded, []
+        return out
 
     # -- dynamic nodes --------------------------------------------------------------------
 
@@ -252,19 +264,118 @@ class FS:
 
     def version_chunk(self, v: NodeVersion) -> tables.Chunk:
         """A table/series version as a :class:`~duckpond.tinyfs.tables.Chunk`: its host Parquet
-        file when it is a large file, else its rows read into memory."""
+        file when it is a large file, else its rows read into memory. A series version whose
+        own bytes are gone (a collapse holds its rows) is read back from that collapse.
+
+        Raises:
+            IntegrityError: the bytes are missing or corrupt and no collapse holds the rows.
+        """
+        lo, hi = v.min_event_time, v.max_event_time
+        if v.content is None and not self.persistence.has_blob(v):
+            table = self._from_collapse(v)
+            return tables.Chunk(table.schema, table=table, min_us=lo, max_us=hi)
         host = self.persistence.blob_path(v)
         if host is not None:
-            return tables.Chunk(
-                self.version_schema(v), path=host, min_us=v.min_event_time, max_us=v.max_event_time
-            )
+            return tables.Chunk(self.version_schema(v), path=host, min_us=lo, max_us=hi)
         import pyarrow.parquet as pq
 
         with self.persistence.open_blob(v) as f:
             table = pq.read_table(pa.BufferReader(f.read())).replace_schema_metadata(None)
-        return tables.Chunk(
-            table.schema, table=table, min_us=v.min_event_time, max_us=v.max_event_time
+        return tables.Chunk(table.schema, table=table, min_us=lo, max_us=hi)
+
+    def _from_collapse(self, v: NodeVersion) -> pa.Table:
+        """The rows of a superseded version, read from the collapse that holds them."""
+        from duckpond.errors import IntegrityError
+        from duckpond.tinyfs import collapse
+
+        everything = self.persistence.history(v.part_id).get(v.node_id, [])
+        holder = collapse.superseded_by(everything).get(v.version)
+        if holder is None:
+            raise IntegrityError(
+                f"the bytes of version {v.version} (txn {v.txn_seq}) are gone", v.node_id
+            )
+        chunk = self.version_chunk(holder).read()
+        return collapse.child_table(chunk, collapse.children(holder), v.version)
+
+    def store_chunk(self, table: pa.Table, node_id: str, version: int) -> Blob:
+        """Store a series chunk as its own large file (zstd Parquet).
+
+        The Parquet metadata names the node and version, so no two versions share bytes (and a
+        superseded chunk can be deleted without asking who else uses it).
+        """
+        import pyarrow.parquet as pq
+
+        meta = {b"duckpond.node_id": node_id.encode(), b"duckpond.version": str(version).encode()}
+        table = table.replace_schema_metadata(meta)
+        fd, tmp = self.temp_file()
+        try:
+            os.close(fd)
+            # by path (pyarrow's native writer), hashed in a thread as it is written
+            hashed = write_hashed(Path(tmp), lambda p: pq.write_table(table, p, compression="zstd"))
+            return self.persistence.put_blob(hashed, large=True)  # moved in, not copied
+        finally:
+            _unlink(tmp)
+
+    # -- collapse ---------------------------------------------------------------------------
+
+    def collapse(self, series: NodePath, run: list[NodeVersion]) -> NodeVersion:
+        """Write a collapse version of ``series`` holding the rows of ``run`` (live versions, in
+        order) and superseding them (see :mod:`duckpond.tinyfs.collapse`).
+
+        Raises:
+            ReadOnly: outside a transaction. InvalidData: the versions' columns cannot merge.
+        """
+        from duckpond.tinyfs import collapse
+
+        self.check_writable(series.path)
+        node = series.node
+        history = self.history(node)
+        version = history[-1].version + 1
+        tables_in = [(v, self.version_chunk(v).read()) for v in run]
+        chunk, entries = collapse.merge_children(tables_in)
+        lows = [v.min_event_time for v in run if v.min_event_time is not None]
+        highs = [v.max_event_time for v in run if v.max_event_time is not None]
+        blob = self.store_chunk(chunk, node.node_id, version)
+        attrs = {
+            "time_column": history[-1].time_column,
+            "rows": chunk.num_rows,
+            "level": max(collapse.level(v) for v in run) + 1,
+            "first": min(collapse.first(v) for v in run),
+            collapse.COLLAPSES: [e.to_json() for e in entries],
+        }
+        nv = NodeVersion(
+            part_id=node.part_id,
+            node_id=node.node_id,
+            file_type=FILE_SERIES,
+            version=version,
+            txn_seq=self.persistence.txn_seq,
+            timestamp=now_us(),
+            content=blob.content,
+            sha256=blob.sha256,
+            size=blob.size,
+            min_event_time=min(lows) if lows else None,
+            max_event_time=max(highs) if highs else None,
+            extended_attributes=attrs,
         )
+        self.persistence.stage(nv)
+        self._superseded.extend(v.sha256 for v in run if v.content is None and v.sha256)
+        return nv
+
+    def auto_collapse(self, fanin: int | None = None) -> int:
+        """Collapse the series appended to in this transaction where the policy says so
+        (:func:`duckpond.tinyfs.collapse.plan_auto`, cascading); returns how many collapses."""
+        from duckpond.tinyfs import collapse
+
+        done = 0
+        for series in self.appended.values():
+            while True:
+                run = collapse.plan_auto(self.history(series.node), fanin or collapse.FANIN)
+                if run is None:
+                    break
+                self.collapse(series, run)
+                done += 1
+        self.appended.clear()
+        return done
 
     def root(self) -> WD:
         """The root working directory."""
@@ -412,9 +523,18 @@ class NodePath:
             raise InvalidData(f"is a {self.file_type}, not a table or series", self.path)
         return obj
 
+    def live_versions(self) -> list[NodeVersion]:
+        """The versions whose union is the content: a series' versions that no collapse holds
+        (in logical order); a table's latest version."""
+        from duckpond.tinyfs import collapse
+
+        if self.file_type == FILE_SERIES:
+            return collapse.live(self.versions())
+        return [self.latest()]
+
     def _stored_versions(self, version: int | None) -> list[NodeVersion]:
         if self.file_type == FILE_SERIES and version is None:
-            return self.versions()
+            return self.live_versions()
         return [self._version(version)]
 
     def time_column(self) -> str | None:
@@ -513,18 +633,22 @@ class NodePath:
         if self.is_dynamic:
             obj = self.fs.dynamic_object(self)
             return obj.lineage()  # type: ignore[no-any-return]
-        versions = self.versions() if self.file_type == FILE_SERIES else [self.latest()]
+        if self.file_type == FILE_SERIES:  # the appended versions: a collapse changes nothing
+            versions = [v for v in self.versions() if not v.extended_attributes.get("collapses")]
+        else:
+            versions = [self.latest()]
         return Lineage.stored(self.node.node_id, str(self.file_type), versions)
 
     def stat(self) -> Stat:
-        """Type, size (bytes; for a series the sum over versions), version count and times."""
+        """Type, size (bytes; for a series the sum over its live chunks), latest version, times."""
         history = self.versions()
         latest = history[-1] if history else None
         file_type = self.file_type
         if file_type == FILE_SERIES and history:
-            size = sum(v.size or 0 for v in history)
-            mins = [v.min_event_time for v in history if v.min_event_time is not None]
-            maxs = [v.max_event_time for v in history if v.max_event_time is not None]
+            live = self.live_versions()
+            size = sum(v.size or 0 for v in live)
+            mins = [v.min_event_time for v in live if v.min_event_time is not None]
+            maxs = [v.max_event_time for v in live if v.max_event_time is not None]
             lo, hi = (min(mins) if mins else None), (max(maxs) if maxs else None)
         else:
             size = (latest.size or 0) if latest and not latest.is_dir else 0
@@ -745,8 +869,7 @@ class WD:
                 yield from WD(self.fs, nodepath).walk(".", include_hidden=include_hidden)
 
     def glob(self, pattern: str, *, include_hidden: bool = False) -> Iterator[NodePath]:
-        """Nodes matching a glob (:mod:`duckpond.tinyfs.glob`: ``*``, ``?``, ``[...]``, ``**``;
-        captures kept).
+        """Nodes matching a glob (``*``, ``?``, ``[...]``, ``**``; :mod:`duckpond.tinyfs.glob`).
 
         Each result's ``captures`` hold what the wildcards matched, for ``$0, $1, ...``.
         Relative patterns are relative to this WD.
@@ -925,23 +1048,23 @@ class WD:
                     "an Arrow table cannot be a data file (use table or series)", full
                 )
             blob = persistence.put_blob(data)
-        else:
-            table_or_src = data
-            if file_type == FILE_SERIES:
-                from duckpond import timeseries
-
-                table = data if isinstance(data, pa.Table) else _read_parquet_input(data, full)
-                if existing is not None and time_column is None:
-                    prev = self.fs.latest(existing)
-                    time_column = prev.time_column if prev else None
-                table, tc = timeseries.normalize_series(table, time_column, path=full)
-                lo, hi = timeseries.time_bounds(table, tc)
-                attrs["time_column"] = tc
-                table_or_src = table
-            blob = self._store_parquet(table_or_src, full)
         node_id = existing.node_id if existing is not None else new_node_id()
         prev_versions = self.fs.persistence.partition(parent.node.node_id).get(node_id, [])
         version = prev_versions[-1].version + 1 if prev_versions else 1
+        if file_type == FILE_SERIES:
+            from duckpond import timeseries
+
+            table = data if isinstance(data, pa.Table) else _read_parquet_input(data, full)
+            if existing is not None and time_column is None:
+                prev = self.fs.latest(existing)
+                time_column = prev.time_column if prev else None
+            table, tc = timeseries.normalize_series(table, time_column, path=full)
+            lo, hi = timeseries.time_bounds(table, tc)
+            attrs["time_column"] = tc
+            attrs["rows"] = table.num_rows
+            blob = self.fs.store_chunk(table, node_id, version)
+        elif file_type == FILE_TABLE:
+            blob = self._store_parquet(data, full)
         nv = NodeVersion(
             part_id=parent.node.node_id,
             node_id=node_id,
@@ -960,7 +1083,10 @@ class WD:
         if entries is not None:
             entries[name] = DirEntry(name, node_id, file_type)
         node = Node(node_id, parent.node.node_id, file_type)
-        return NodePath(self.fs, (*parent.parts, name), node)
+        written = NodePath(self.fs, (*parent.parts, name), node)
+        if file_type == FILE_SERIES:
+            self.fs.appended[node_id] = written
+        return written
 
     def _store_parquet(self, data: Data, full: str) -> Blob:
         persistence = self.fs.persistence

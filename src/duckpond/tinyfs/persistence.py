@@ -136,7 +136,16 @@ class Persistence(Protocol):
         ...
 
     def partition(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
-        """All versions (ascending) of every node in partition ``part_id``, staged included."""
+        """All versions (ascending) of every node in partition ``part_id``, staged included.
+
+        A backend opened as of a transaction gives only the versions of that transaction and
+        earlier.
+        """
+        ...
+
+    def history(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
+        """Like :meth:`partition`, but every committed version, even of later transactions (a
+        pond opened as of a transaction reads superseded versions from later collapses)."""
         ...
 
     def stage(self, version: NodeVersion) -> None:
@@ -147,8 +156,11 @@ class Persistence(Protocol):
         """
         ...
 
-    def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
-        """Store bytes for a file version: inline under :data:`INLINE_LIMIT`, else as a large file.
+    def put_blob(
+        self, source: bytes | BinaryIO | Path | HashedFile, *, large: bool = False
+    ) -> Blob:
+        """Store bytes for a file version: inline under :data:`INLINE_LIMIT` (unless ``large``),
+        else as a large file.
 
         A file-like ``source`` is streamed in chunks (never read whole into memory); a
         :class:`~pathlib.Path` (or a :class:`HashedFile`, already hashed) is a host file the
@@ -166,6 +178,10 @@ class Persistence(Protocol):
 
     def blob_path(self, version: NodeVersion) -> str | None:
         """A host path of the version's bytes, verified, if the backend keeps them in a file."""
+        ...
+
+    def has_blob(self, version: NodeVersion) -> bool:
+        """Whether the version's bytes are stored (a superseded series chunk may be gone)."""
         ...
 
 
@@ -249,6 +265,9 @@ class MemoryPersistence:
             merged.setdefault(v.node_id, []).append(v)
         return merged
 
+    def history(self, part_id: str) -> dict[str, list[NodeVersion]]:
+        return self.partition(part_id)
+
     def stage(self, version: NodeVersion) -> None:
         if not self._in_txn:
             self.begin(self.committed_seq + 1)
@@ -276,14 +295,16 @@ class MemoryPersistence:
     def staged(self) -> list[NodeVersion]:
         return list(self._staged)
 
-    def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
+    def put_blob(
+        self, source: bytes | BinaryIO | Path | HashedFile, *, large: bool = False
+    ) -> Blob:
         if isinstance(source, HashedFile):
             source = source.path
         if isinstance(source, Path):
             source = source.read_bytes()
         sink = io.BytesIO()
         sha, size, small = copy_hashing(source, sink)
-        if small is not None:
+        if small is not None and not large:
             return Blob(small, sha, size)
         if sha not in self._blobs:
             self._new_blobs.add(sha)
@@ -305,6 +326,15 @@ class MemoryPersistence:
 
     def blob_path(self, version: NodeVersion) -> str | None:
         return None
+
+    def has_blob(self, version: NodeVersion) -> bool:
+        return version.content is not None or (
+            version.sha256 is not None and version.sha256 in self._blobs
+        )
+
+    def drop_blob_for_test(self, sha256: str) -> None:
+        """Forget a stored large file (as a sweep of superseded chunks does)."""
+        self._blobs.pop(sha256, None)
 
     def corrupt_blob_for_test(self, sha256: str) -> None:
         """Flip a byte of a stored large file (used by tests of integrity checking)."""

@@ -202,9 +202,18 @@ class DeltaPersistence:
         layout: the pond's layout (its ``data`` directory is the table).
         table: the loaded DeltaTable (possibly at an older version for time travel).
         read_only: refuse :meth:`stage` and :meth:`put_blob`.
+        as_of: read only the rows of this transaction and earlier ones (time travel: the current
+            table filtered by txn_seq, so maintenance that removed old Delta files is harmless).
     """
 
-    def __init__(self, layout: PondLayout, table: DeltaTable, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        layout: PondLayout,
+        table: DeltaTable,
+        *,
+        read_only: bool = False,
+        as_of: int | None = None,
+    ) -> None:
         from duckpond.tinyfs.model import ROOT_ID
 
         self.root_id = ROOT_ID
@@ -213,6 +222,9 @@ class DeltaPersistence:
         self.table_path = layout.data
         self.large_dir = layout.large_files
         self.table = table
+        #: Read the pond as of this transaction: rows of later transactions are left out.
+        self.as_of = as_of
+        self._full: dict[str, Partition] = {}
         #: Large files checked against their sha256 by this object, by (path, size, mtime ns):
         #: a file rewritten since (other size or mtime) is checked again.
         self._verified: set[tuple[str, int, int]] = set()
@@ -238,10 +250,14 @@ class DeltaPersistence:
             self._index, self._index_version = index, version
         return self._index
 
-    def _load(self, part_id: str) -> Partition:
+    def _load(self, part_id: str, *, everything: bool = False) -> Partition:
         started = time.perf_counter()
         files = self._file_index().get(part_id, [])
         table = _read_parquet_files(files, _FILE_COLUMNS) if files else None
+        if table is not None and self.as_of is not None and not everything:
+            import pyarrow.compute as pc
+
+            table = table.filter(pc.less_equal(table.column("txn_seq"), self.as_of))
         _log.debug(
             "read partition part_id=%s files=%d rows=%d ms=%.1f",
             part_id,
@@ -264,6 +280,14 @@ class DeltaPersistence:
             committed = self._load(part_id)
             self._committed[part_id] = committed
         return committed
+
+    def history(self, part_id: str) -> Partition:
+        if self.as_of is None:
+            return self.partition(part_id)
+        full = self._full.get(part_id)
+        if full is None:
+            full = self._full[part_id] = self._load(part_id, everything=True)
+        return full
 
     def all_versions(self) -> pa.Table:
         """Every committed row of the oplog (all partitions) as :data:`OPLOG_SCHEMA`."""
@@ -293,10 +317,12 @@ class DeltaPersistence:
     def large_path(self, sha256: str) -> Path:
         return self.layout.large_file(sha256)
 
-    def put_blob(self, source: bytes | BinaryIO | Path | HashedFile) -> Blob:
+    def put_blob(
+        self, source: bytes | BinaryIO | Path | HashedFile, *, large: bool = False
+    ) -> Blob:
         if self.read_only:
             raise ReadOnly("the pond is open read-only")
-        if isinstance(source, bytes) and len(source) < INLINE_LIMIT:
+        if isinstance(source, bytes) and len(source) < INLINE_LIMIT and not large:
             return Blob(source, hashlib.sha256(source).hexdigest(), len(source))
         self.large_dir.mkdir(parents=True, exist_ok=True)
         if isinstance(source, HashedFile | Path):
@@ -306,7 +332,7 @@ class DeltaPersistence:
                 with open(source, "rb") as f:
                     digest = hashlib.file_digest(f, "sha256").hexdigest()
                 size = source.stat().st_size
-            if size < INLINE_LIMIT:
+            if size < INLINE_LIMIT and not large:
                 return Blob(source.read_bytes(), digest, size)
             self._adopt(source, digest)
             return Blob(None, digest, size)
@@ -314,7 +340,7 @@ class DeltaPersistence:
         try:
             with os.fdopen(fd, "wb") as sink:
                 sha, size, small = copy_hashing(source, sink)
-            if small is not None:
+            if small is not None and not large:
                 return Blob(small, sha, size)
             self._adopt(Path(tmp), sha)
             return Blob(None, sha, size)
@@ -333,6 +359,11 @@ class DeltaPersistence:
         st = final.stat()
         self._verified.add((str(final), st.st_size, st.st_mtime_ns))
         _set_stamp(final, f"{sha}:{st.st_size}:{st.st_mtime_ns}".encode())
+
+    def has_blob(self, version: NodeVersion) -> bool:
+        if version.content is not None:
+            return True
+        return version.sha256 is not None and self.large_path(version.sha256).exists()
 
     def blob_path(self, version: NodeVersion) -> str | None:
         if version.content is not None or version.sha256 is None:
@@ -498,6 +529,7 @@ class DeltaPersistence:
         self.table.update_incremental()
         if self.table.version() != before:
             self._committed.clear()
+            self._full.clear()
             self._index = None
 
 

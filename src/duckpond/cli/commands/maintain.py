@@ -1,4 +1,4 @@
-"""``pond maintain``: compact, vacuum, remove orphan large files, checkpoint."""
+"""``pond maintain``: collapse series, compact, vacuum, delete superseded and orphan files."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
     p = subparsers.add_parser(
         "maintain",
         parents=[common],
-        help="compact, vacuum and checkpoint the pond's tables",
-        description="Compact small Parquet files, vacuum files no longer referenced (older than "
-        "the retention), remove orphan large files and write checkpoints. Content and history "
-        "are unchanged; time travel to transactions older than the retention may stop working. "
-        "Takes the write lock (exit 6 if a writer is active).",
+        help="collapse series, compact, vacuum and checkpoint the pond",
+        description="Merge each series' small versions into larger chunks (one transaction), "
+        "compact small Parquet files, delete files no longer used (older than the retention: "
+        "what a reader that opened the pond earlier may still read), delete superseded and "
+        "orphan large files and write checkpoints. Content and history are unchanged: "
+        "--at-txn works for every committed transaction afterwards. Commits run this "
+        "automatically in small steps; run it by hand to do everything at once. Takes the "
+        "write lock (exit 6 if a writer is active).",
     )
+    p.add_argument("--no-collapse", action="store_true", help="skip collapsing series")
     p.add_argument("--no-compact", action="store_true", help="skip compaction")
     p.add_argument("--no-vacuum", action="store_true", help="skip vacuum")
     p.add_argument(
@@ -26,9 +30,9 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
     p.add_argument(
         "--retention-hours",
         type=int,
-        default=168,
+        default=1,
         metavar="H",
-        help="vacuum only files unreferenced for longer than H hours (default: 168)",
+        help="delete only files unused for longer than H hours (default: 1)",
     )
     p.set_defaults(func=run)
 
@@ -43,12 +47,15 @@ def run(args: argparse.Namespace) -> int:
     pond = open_pond(args)
     with progress("maintaining the pond", None):
         report = pond.maintain(
+            collapse=not args.no_collapse,
             compact=not args.no_compact,
             vacuum=not args.no_vacuum,
             retention_hours=args.retention_hours,
         )
+    print(f"collapsed:     {report.collapses} run(s) of series versions")
     print(f"data files:    {report.files_before} -> {report.files_after}")
     print(f"vacuumed:      {report.files_vacuumed} file(s)")
+    print(f"superseded:    {report.superseded_removed} chunk file(s) removed")
     print(f"orphans:       {report.orphans_removed} large file(s) removed")
     print(f"freed:         {format_bytes(report.bytes_freed)} ({report.bytes_freed} bytes)")
     print(f"checkpoint:    data table version {report.checkpoint_version}")

@@ -1,0 +1,216 @@
+"""A cron'd collector's year: one small transaction per hour, for thousands of hours.
+
+    .venv/bin/python benchmarks/bench_longlife.py [--hours 8760] [--devices 4] [--every 1000]
+
+Each hourly transaction appends 4 readings (7 columns) to each device's series, as a collector
+running from cron does. Every ``--every`` transactions the benchmark prints:
+
+- commit latency p50/p95 of the last block of transactions, and p95 against the first block's
+  p95 (goal: <= 1.5 at the 8,760th transaction against the 500th);
+- a whole-process ``pond cat S --sql 'SELECT count(*) ...'`` and an hourly aggregate over one
+  series, each against DuckDB over the same rows in one Parquet file (also a whole process):
+  ratio goal <= 1.5;
+- a whole-process ``pond list /`` (goal <= 0.35 s);
+- bytes on disk of the pond against the same rows written as one zstd Parquet file per series
+  (goal <= 2x plus a fixed overhead, stated);
+- peak RSS of the ``pond cat --sql`` process.
+
+Times are medians of repeated runs; the machine is shared, so ratios matter more than seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import report
+
+BIN = Path(sys.executable).parent
+HOUR_US = 3_600_000_000
+START_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z
+COLUMNS = ["Temperature.C", "Conductivity.uScm", "pH.pH", "DO.mgL", "Depth.m", "Turbidity.NTU"]
+
+COUNT_SQL = 'SELECT count(*) AS n, sum("Temperature.C") AS s FROM source'
+HOURLY_SQL = (
+    "SELECT date_bin(INTERVAL '1 day', \"Timestamp\", TIMESTAMP '1970-01-01T00:00:00Z') AS d,"
+    ' avg("Temperature.C") AS t, max("DO.mgL") AS o FROM source GROUP BY d ORDER BY d'
+)
+DUCKDB = """
+import sys, duckdb
+con = duckdb.connect()
+con.sql("SET TimeZone = 'UTC'")
+q = sys.argv[2].replace("FROM source", f"FROM read_parquet('{sys.argv[1]}')")
+q = q.replace("date_bin(INTERVAL '1 day', \\"Timestamp\\", TIMESTAMP '1970-01-01T00:00:00Z')",
+              "time_bucket(INTERVAL 1 DAY, \\"Timestamp\\")")
+con.sql(f"COPY ({q}) TO '/dev/stdout' (FORMAT parquet)")
+"""
+
+
+def hour_table(hour: int, device: int):
+    import pyarrow as pa
+
+    times = [START_US + hour * HOUR_US + k * 900_000_000 for k in range(4)]
+    cols = {"Timestamp": pa.array(times, pa.timestamp("us", "UTC"))}
+    for j, c in enumerate(COLUMNS):
+        cols[c] = pa.array([float(hour % 97 + j + device + k / 4) for k in range(4)])
+    return pa.table(cols)
+
+
+def wall(cmd: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Median wall time (s) and the peak RSS (MiB) of the last run of a whole process."""
+    times = []
+    rss = 0.0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, err = proc.communicate()
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd} exited {proc.returncode}: {err.decode()[-800:]}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss = usage.ru_maxrss / 1024
+    return statistics.median(times), rss
+
+
+def rss_of(cmd: list[str], env: dict[str, str]) -> float:
+    """Peak RSS (MiB) of one whole process, measured with /usr/bin/time when present."""
+    if not Path("/usr/bin/time").exists():
+        return float("nan")
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd], env=env, capture_output=True, check=False
+    )
+    try:
+        return int(proc.stderr.decode().strip().splitlines()[-1]) / 1024
+    except (ValueError, IndexError):
+        return float("nan")
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(dirpath, f)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def checkpoint(
+    pond_dir: Path, hours: int, devices: int, latencies: list[float], first_p95: float, runs: int
+) -> list[dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    env = {**os.environ, "POND": str(pond_dir)}
+    rows = []
+    p50 = statistics.median(latencies) * 1e3
+    p95 = statistics.quantiles(latencies, n=20)[-1] * 1e3
+    rows.append(
+        report(
+            f"commit p95 at txn {hours}",
+            p95,
+            "ms",
+            "<= 1.5x the first block's p95",
+            p95 <= 1.5 * first_p95 * 1e3 if first_p95 else True,
+            p50_ms=round(p50, 1),
+            vs_first=round(p95 / (first_p95 * 1e3), 2) if first_p95 else 1.0,
+        )
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        one = Path(tmp) / "s.parquet"
+        total_one = 0
+        for d in range(devices):
+            table = pa.concat_tables([hour_table(h, d) for h in range(hours)])
+            path = one if d == 0 else Path(tmp) / f"s{d}.parquet"
+            pq.write_table(table, path, compression="zstd")
+        total_one = sum(p.stat().st_size for p in Path(tmp).glob("*.parquet"))
+        pond = [str(BIN / "pond"), "cat", "/devices/d0.series", "--format", "parquet", "--sql"]
+        for name, sql in (("count", COUNT_SQL), ("daily aggregate", HOURLY_SQL)):
+            t_pond, _ = wall([*pond, sql], env, runs)
+            t_duck, _ = wall([sys.executable, "-c", DUCKDB, str(one), sql], env, runs)
+            ratio = t_pond / t_duck
+            rows.append(
+                report(
+                    f"pond cat --sql {name} at txn {hours}",
+                    ratio,
+                    "x DuckDB",
+                    "<= 1.5",
+                    ratio <= 1.5,
+                    pond_s=round(t_pond, 3),
+                    duckdb_s=round(t_duck, 3),
+                )
+            )
+        t_list, _ = wall([str(BIN / "pond"), "list", "/"], env, runs)
+        rows.append(report(f"pond list / at txn {hours}", t_list, "s", "<= 0.35", t_list <= 0.35))
+        disk = dir_size(pond_dir)
+        ratio = disk / total_one
+        rows.append(
+            report(
+                f"disk / one zstd Parquet at txn {hours}",
+                ratio,
+                "x",
+                "<= 2 (+ fixed overhead)",
+                ratio <= 2,
+                pond_bytes=disk,
+                parquet_bytes=total_one,
+            )
+        )
+        rss = rss_of([*pond, COUNT_SQL], env)
+        rows.append(report(f"peak RSS of pond cat --sql at txn {hours}", rss, "MiB", "-", True))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=int, default=8760, help="transactions (hours) to run")
+    ap.add_argument("--devices", type=int, default=4, help="series appended per transaction")
+    ap.add_argument("--every", type=int, default=1000, help="measure every N transactions")
+    ap.add_argument("--first", type=int, default=500, help="the early block compared against")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each whole-process timing")
+    ap.add_argument("--quick", action="store_true", help="a short run (600 hours)")
+    ap.add_argument("--dir", help="keep the pond here (default: a temporary folder)")
+    a = ap.parse_args()
+    if a.quick:
+        a.hours, a.every, a.first = 600, 300, 300
+    from duckpond import Pond
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pond_dir = Path(a.dir) if a.dir else Path(tmp) / "pond"
+        pond = Pond.init(pond_dir)
+        with pond.transaction(["mkdir", "/devices"]) as tx:
+            tx.root().mkdir("/devices")
+        latencies: list[float] = []
+        first_p95 = 0.0
+        for hour in range(a.hours):
+            tables = [hour_table(hour, d) for d in range(a.devices)]
+            t0 = time.perf_counter()
+            with pond.transaction(["run", "/collector", "collect"]) as tx:
+                root = tx.root()
+                for d, table in enumerate(tables):
+                    root.append_series(f"/devices/d{d}.series", table, time_column="Timestamp")
+            latencies.append(time.perf_counter() - t0)
+            done = hour + 1
+            if done == a.first:
+                first_p95 = statistics.quantiles(latencies[-a.first :], n=20)[-1]
+                print(
+                    f"first block: txns 1..{done}: p95 {first_p95 * 1e3:.1f} ms, "
+                    f"p50 {statistics.median(latencies) * 1e3:.1f} ms",
+                    flush=True,
+                )
+            if done % a.every == 0 or done == a.hours:
+                block = latencies[-min(a.first, len(latencies)) :]
+                checkpoint(pond_dir, done, a.devices, block, first_p95, a.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Version collapse: a series' small versions merged into larger chunks, history kept.
+
+A collector appends one small version to a series every hour; read as thousands of tiny Parquet
+chunks, the series would cost what its history costs. A *collapse* writes a new version of the
+series whose chunk holds the rows of some existing *live* versions (its children), in order, and
+supersedes them: reads of the current series use live versions only, so the same rows are read
+once, from fewer, larger chunks.
+
+What a collapse version records (``extended_attributes``, besides ``time_column``)::
+
+    "rows": 64                      rows in this version's chunk (every series version has it)
+    "level": 1                      0 for an appended version; 1 + the children's level
+    "first": 17                     the version number of the first appended version it covers
+    "collapses": [[17, 4, null, null], [18, 4, ["Timestamp", "v"], {"v": "int64"}], ...]
+
+Each ``collapses`` entry is ``[version, rows, columns, types]``: a child, the number of its rows
+(they are consecutive in the chunk, children in the order listed), and, where they differ from
+the chunk's merged schema, the child's own column names and types. So any child can be read back
+exactly from the chunk, which is how ``--at-txn`` of a transaction before the collapse reads what
+it read then, even once the child's own bytes are gone (superseded chunks are deleted after a
+grace period).
+
+The policy (size-tiered, like a log-structured merge):
+
+- a version with at least :data:`FULL_ROWS` rows or :data:`FULL_BYTES` bytes is *full*: never
+  merged again (a bulk load is full at once);
+- after a transaction appends to a series, if its live versions end with :data:`FANIN` non-full
+  versions of the same level, those are merged into one version of the next level, and so on
+  (a cascade), so a series never has more than ``FANIN - 1`` live versions per level: about 60
+  for a year of hourly appends, each row rewritten about log16(versions) times;
+- ``pond maintain`` merges every run of consecutive non-full live versions into chunks of up to
+  :data:`FULL_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from duckpond.tinyfs.model import NodeVersion
+
+__all__ = [
+    "FANIN",
+    "FULL_BYTES",
+    "FULL_ROWS",
+    "Child",
+    "child_table",
+    "children",
+    "first",
+    "level",
+    "live",
+    "merge_children",
+    "plan_all",
+    "plan_auto",
+    "rows",
+    "superseded_by",
+]
+
+#: A series collapses when this many consecutive live versions of one level end it.
+FANIN: Final = 16
+#: A version of at least this many rows is full: never merged again.
+FULL_ROWS: Final = 1_000_000
+#: A version of at least this many bytes is full.
+FULL_BYTES: Final = 64 << 20
+
+COLLAPSES: Final = "collapses"
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One version a collapse holds: its rows (consecutive in the chunk) and its own schema where
+    it differs from the chunk's (``columns``: its column names; ``types``: name -> type)."""
+
+    version: int
+    rows: int
+    columns: tuple[str, ...] | None = None
+    types: dict[str, str] | None = None
+
+    def to_json(self) -> list[Any]:
+        return [self.version, self.rows, list(self.columns) if self.columns else None, self.types]
+
+    @classmethod
+    def from_json(cls, item: Sequence[Any]) -> Child:
+        version, n, columns, types = [*item, None, None][:4]
+        return cls(int(version), int(n), tuple(columns) if columns else None, types or None)
+
+
+def children(v: NodeVersion) -> list[Child]:
+    """The children of a collapse version (empty for an appended version)."""
+    return [Child.from_json(item) for item in v.extended_attributes.get(COLLAPSES) or ()]
+
+
+def rows(v: NodeVersion) -> int | None:
+    """Rows in a series version's chunk, when recorded."""
+    n = v.extended_attributes.get("rows")
+    return int(n) if n is not None else None
+
+
+def level(v: NodeVersion) -> int:
+    return int(v.extended_attributes.get("level", 0))
+
+
+def first(v: NodeVersion) -> int:
+    """Where a version sits in the series' logical order: its first appended version."""
+    return int(v.extended_attributes.get("first", v.version))
+
+
+def superseded_by(versions: Sequence[NodeVersion]) -> dict[int, NodeVersion]:
+    """Version number -> the collapse (among ``versions``) that holds it."""
+    out: dict[int, NodeVersion] = {}
+    for v in versions:
+        for c in children(v):
+            out[c.version] = v
+    return out
+
+
+def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
+    """The versions no collapse among ``versions`` holds, in logical order: the union of their
+    rows is the series' content."""
+    held = superseded_by(versions)
+    kept = (v for v in versions if v.version not in held)
+    return sorted(kept, key=lambda v: (first(v), v.version))
+
+
+def _full(v: NodeVersion) -> bool:
+    n = rows(v)
+    return (n is not None and n >= FULL_ROWS) or (v.size or 0) >= FULL_BYTES
+
+
+def plan_auto(versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeVersion] | None:
+    """The live versions to merge now (see the module docstring), or ``None``.
+
+    Only the next step of a cascade is planned: after merging, plan again.
+    """
+    tail: list[NodeVersion] = []
+    for v in reversed(live(versions)):
+        if _full(v) or (tail and level(v) != level(tail[0])):
+            break
+        tail.insert(0, v)
+        if len(tail) == fanin:
+            return tail
+    return None
+
+
+def plan_all(
+    versions: Sequence[NodeVersion], target_rows: int = FULL_ROWS
+) -> list[list[NodeVersion]]:
+    """Runs of consecutive non-full live versions to merge, each up to ``target_rows`` rows
+    (``pond maintain``). A run of one version is left alone."""
+    runs: list[list[NodeVersion]] = []
+    run: list[NodeVersion] = []
+    total = 0
+    for v in live(versions):
+        n = rows(v) or 0
+        if _full(v) or (run and total + n > target_rows):
+            if len(run) > 1:
+                runs.append(run)
+            run, total = ([], 0) if _full(v) else ([v], n)
+            continue
+        run.append(v)
+        total += n
+    if len(run) > 1:
+        runs.append(run)
+    return runs
+
+
+def merge_children(
+    tables: Sequence[tuple[NodeVersion, pa.Table]],
+) -> tuple[pa.Table, list[Child]]:
+    """The chunk of a collapse: the children's rows in order, conformed to their merged schema;
+    and the children's entries (their own columns and types where they differ).
+
+    Raises:
+        InvalidData: the children's column types cannot be merged.
+    """
+    import pyarrow as pa
+
+    from duckpond.tinyfs.tables import conform, merged_schema
+
+    schema = merged_schema([t.schema for _, t in tables])
+    out: list[Child] = []
+    parts = []
+    for v, t in tables:
+        own = t.schema.remove_metadata()
+        columns = tuple(own.names) if own.names != schema.names else None
+        types = {f.name: str(f.type) for f in own if schema.field(f.name).type != f.type} or None
+        out.append(Child(v.version, t.num_rows, columns, types))
+        parts.append(conform(t, schema))
+    return pa.concat_tables(parts), out
+
+
+def child_table(chunk: pa.Table, entries: Sequence[Child], version: int) -> pa.Table:
+    """The rows of child ``version`` read back from its collapse's chunk, with its own schema.
+
+    Raises:
+        KeyError: ``version`` is not a child of this collapse.
+    """
+    import pyarrow as pa
+
+    offset = 0
+    for c in entries:
+        if c.version == version:
+            t = chunk.slice(offset, c.rows)
+            if c.columns is not None:
+                t = t.select(list(c.columns))
+            if c.types:
+                fields = [
+                    f.with_type(_type_from_str(c.types[f.name])) if f.name in c.types else f
+                    for f in t.schema
+                ]
+                t = t.cast(pa.schema(fields))
+            return t
+        offset += c.rows
+    raise KeyError(version)
+
+
+def _type_from_str(text: str) -> pa.DataType:
+    """An Arrow type from its ``str()`` (the types a CSV or Parquet series column can have)."""
+    import pyarrow as pa
+
+    simple = {
+        "int8": pa.int8(),
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "uint8": pa.uint8(),
+        "uint16": pa.uint16(),
+        "uint32": pa.uint32(),
+        "uint64": pa.uint64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "halffloat": pa.float16(),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+        "large_string": pa.large_string(),
+        "binary": pa.binary(),
+        "date32[day]": pa.date32(),
+        "null": pa.null(),
+    }
+    if text in simple:
+        return simple[text]
+    if text.startswith("timestamp["):
+        inner = text[len("timestamp[") : -1]
+        unit, _, tz = inner.partition(", tz=")
+        return pa.timestamp(unit, tz or None)
+    raise ValueError(f"cannot restore a column of type {text}")
