@@ -110,8 +110,7 @@ def _agrees(restored: Pond, source: Pond, settled: tuple[int, ...]) -> None:
     assert not [t for t in log if t.outcome == "pending"]
     assert set(settled) <= set(committed) | {t.txn_seq for t in log if t.outcome == "rolled-back"}
     for seq in sorted({committed[0], committed[-1], *(s for s in settled if s in committed)}):
-        got = lib.content(Pond.open(restored.path, at_txn=seq))
-        assert got == lib.content(Pond.open(source.path, at_txn=seq)), seq
+        assert lib.as_of(restored.path, seq) == lib.as_of(source.path, seq), seq
     assert restored.verify() == []
 
 

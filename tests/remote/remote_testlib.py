@@ -179,6 +179,15 @@ def content(pond) -> list[tuple]:
     return sorted(rows)
 
 
+def as_of(path: Path, txn_seq: int) -> tuple[list[tuple], dict[str, list[bytes]]]:
+    """What the pond at ``path`` holds as of transaction ``txn_seq``: the oplog rows it had
+    committed by then, and every file's versions' bytes read through ``--at-txn`` time travel."""
+    from duckpond import Pond
+
+    rows = [r for r in content(Pond.open(path)) if r[-1] <= txn_seq]
+    return rows, all_bytes(Pond.open(path, at_txn=txn_seq))
+
+
 def history(pond) -> list[tuple]:
     return [(r.txn_seq, r.args, r.outcome) for r in pond.log()]
 
