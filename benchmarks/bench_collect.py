@@ -63,7 +63,7 @@ CLIENT_ID, CLIENT_SECRET = "bench", "bench-secret"
 
 
 def _devices(n: int, end_s: int):
-    from duckpond.hydrovu.testserver import Device
+    from duckpond.testing.hydrovu_server import Device
 
     return [
         Device.synthetic(2000 + i, f"Dev{i}", START_S, end_s, STEP_S, PARAMS, seed=i)
@@ -76,7 +76,7 @@ def _devices(n: int, end_s: int):
 
 def _serve(n: int, days: int, extra_days: int) -> None:
     """Serve the devices until stdin closes, then print the server's request counts."""
-    from duckpond.hydrovu.testserver import HydroVuTestServer
+    from duckpond.testing.hydrovu_server import HydroVuTestServer
 
     devices = _devices(n, START_S + (days + extra_days) * DAY_S)
     with HydroVuTestServer(devices, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as srv:

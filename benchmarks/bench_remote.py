@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import dump, median_time, report
 
 from duckpond import Pond
+from duckpond.formats import read_csv_series
 from duckpond.mirror import plan_sync, sync
 from duckpond.remote import local_objects, plan_push, push, restore
-from duckpond.timeseries import read_csv_series
 
 REPO = Path(__file__).resolve().parents[1]
 CSVS = [

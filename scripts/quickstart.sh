@@ -13,7 +13,7 @@ rm -rf demo
 mkdir -p demo
 
 PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-$PY -m duckpond.hydrovu.testserver --port "$PORT" >demo/hydrovu-server.log 2>&1 &
+$PY -m duckpond.testing.hydrovu_server --port "$PORT" >demo/hydrovu-server.log 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 $PY - "$PORT" <<'PYEOF'

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
 
@@ -108,75 +108,36 @@ def register_chunks(
 
     Chunks whose event-time bounds miss ``window`` are skipped. In-memory chunks become one Arrow
     table; host Parquet chunks are read in place: directly when there are at most
-    :data:`DIRECT_CHUNKS`, else as one ``pyarrow.dataset``.
+    :data:`DIRECT_CHUNKS` and each has the merged schema, else as one ``pyarrow.dataset`` (one
+    scan, columns aligned by pyarrow: missing ones null, types cast).
     """
     if window is not None:
         chunks = [c for c in chunks if window.overlaps(c.min_us, c.max_us)]
     where = _window_sql(time_column, window)
-    hosts = [c for c in chunks if c.path is not None]
+    hosts = [c.path for c in chunks if c.path is not None]
     memory = [c.table for c in chunks if c.table is not None]
-    sources: list[tuple[str, pa.Schema]] = []  # registered pieces and their own schemas
+    pieces: list[str] = []  # registered tables, each with exactly ``schema``
     if memory or not hosts:
         mem = pa.concat_tables([conform(t, schema) for t in memory]) if memory else None
         register_table(ctx, f"{name}\x1fm", mem if mem is not None else schema.empty_table())
-        sources.append((f"{name}\x1fm", schema))
-    if len(hosts) > DIRECT_CHUNKS:
+        pieces.append(f"{name}\x1fm")
+    same = all(c.schema == schema for c in chunks if c.path is not None)
+    if hosts and (len(hosts) > DIRECT_CHUNKS or not same):
+        # one scan; pyarrow aligns the files' columns to the merged schema (nulls, casts)
         import pyarrow.dataset as ds
 
-        files = [c.path for c in hosts if c.path is not None]
-        ctx.register_dataset(f"{name}\x1fd", ds.dataset(files, schema=schema, format="parquet"))
-        sources.append((f"{name}\x1fd", schema))
+        ctx.register_dataset(f"{name}\x1fd", ds.dataset(hosts, schema=schema, format="parquet"))
+        pieces.append(f"{name}\x1fd")
     else:
-        for i, c in enumerate(hosts):
-            assert c.path is not None
-            ctx.register_parquet(f"{name}\x1f{i}", c.path, file_extension="")
-            sources.append((f"{name}\x1f{i}", c.schema))
-    if len(sources) == 1 and sources[0][1] == schema and not where:
-        ctx.register_view(name, ctx.table(sources[0][0]))
+        for i, path in enumerate(hosts):
+            ctx.register_parquet(f"{name}\x1f{i}", path, file_extension="")
+            pieces.append(f"{name}\x1f{i}")
+    if len(pieces) == 1 and not where:
+        ctx.register_view(name, ctx.table(pieces[0]))
         return
-    selects = [_aligned_select(part, have, schema) + where for part, have in sources]
+    columns = ", ".join(quote(f.name) for f in schema)
+    selects = [f"SELECT {columns} FROM {quote(p)}{where}" for p in pieces]
     ctx.register_view(name, ctx.sql(" UNION ALL ".join(selects)))
-
-
-def _aligned_select(table: str, have: pa.Schema, want: pa.Schema) -> str:
-    cols = []
-    for f in want:
-        q = quote(f.name)
-        if f.name in have.names:
-            if have.field(f.name).type == f.type:
-                cols.append(q)
-            else:
-                cols.append(f"arrow_cast({q}, '{_arrow_type_name(f.type)}') AS {q}")
-        else:
-            cols.append(f"arrow_cast(NULL, '{_arrow_type_name(f.type)}') AS {q}")
-    return f"SELECT {', '.join(cols)} FROM {quote(table)}"
-
-
-def _arrow_type_name(t: pa.DataType) -> str:
-    """The DataFusion ``arrow_cast`` name of an Arrow type (the common column types)."""
-    if pa.types.is_timestamp(t):
-        tz = f'Some("{t.tz}")' if t.tz else "None"
-        unit = {"s": "Second", "ms": "Millisecond", "us": "Microsecond", "ns": "Nanosecond"}
-        return f"Timestamp({unit[t.unit]}, {tz})"
-    names: dict[Any, str] = {
-        pa.float64(): "Float64",
-        pa.float32(): "Float32",
-        pa.int64(): "Int64",
-        pa.int32(): "Int32",
-        pa.int16(): "Int16",
-        pa.int8(): "Int8",
-        pa.uint64(): "UInt64",
-        pa.uint32(): "UInt32",
-        pa.string(): "Utf8",
-        pa.large_string(): "LargeUtf8",
-        pa.bool_(): "Boolean",
-        pa.binary(): "Binary",
-        pa.date32(): "Date32",
-    }
-    name = names.get(t)
-    if name is None:
-        raise InvalidData(f"cannot align a column of type {t} across versions")
-    return name
 
 
 def register_node(

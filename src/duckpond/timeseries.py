@@ -1,14 +1,13 @@
-"""Arrow helpers for series data: find the time column, normalize it, read CSV series.
+"""Arrow helpers for series data: find the time column and normalize it to µs UTC.
 
 Inside the pond there is one time type, :data:`TIME_TYPE` = ``timestamp[us, tz=UTC]``
 (DESIGN.md, "One time unit inside the pond"). Everything that enters a series goes through
 :func:`normalize_series`, which converts the time column from whatever the source had:
 
 * ``timestamp`` of any unit. Zoned values are instants and are only converted to µs. Naive values
-  are UTC, unless ``tz`` names an IANA zone (e.g. ``"America/New_York"``), in which case they are
-  local times in that zone: a DST-ambiguous local time (the repeated hour in autumn) takes the
-  earliest instant, a nonexistent one (the skipped hour in spring) is shifted forward to the first
-  instant after the gap (02:30 -> 03:00 local). Nanoseconds are floored to whole µs.
+  are UTC, unless ``tz`` names a zone: an IANA name (``"America/New_York"``, ``"Etc/GMT+6"``) or a
+  fixed offset (``"-06:00"``), in which case they are local times in that zone (see "Daylight
+  saving time" below). Nanoseconds are floored to whole µs.
 * ``date32`` / ``date64``: midnight, treated like a naive timestamp (UTC, or ``tz`` if given).
 * integers: epoch time, UTC, with the unit chosen once per column from the largest magnitude ``m``:
   seconds if ``m < 1e11`` (before the year 5138 in seconds), else milliseconds if ``m < 1e14``, else
@@ -20,6 +19,19 @@ Inside the pond there is one time type, :data:`TIME_TYPE` = ``timestamp[us, tz=U
   may be mixed in one column. Leading/trailing blanks are ignored; digits past µs are truncated. The
   compact forms (``20240101``, ``20240101T1000``) and week or ordinal dates are not accepted.
 
+Daylight saving time. In a zone with DST some local times do not exist (the hour skipped when
+clocks go forward) and some occur twice (the hour repeated when they go back). Such times are never
+shifted or merged silently: by default they are :class:`~duckpond.errors.InvalidData` naming the
+first such row and the fix. ``ambiguous`` chooses the repeated hour's reading: ``"earliest"`` (the
+first occurrence, daylight time), ``"latest"`` (the second, standard time) or ``"infer"``: rows are
+taken to be logged in time order, so within each run of consecutive repeated-hour rows the row where
+the local time goes back (or repeats) starts the second occurrence; a run that never goes back, or
+goes back twice, cannot be inferred and is an error. ``nonexistent="shift"`` reads a skipped local
+time with the UTC offset in force just before the change (``02:30`` on a spring-forward night in
+``America/Chicago`` is read as ``02:30-06:00`` = ``03:30`` CDT), which is what a clock that had not
+yet moved forward meant. A logger that never follows DST writes standard time all year: give a
+fixed-offset zone for it instead (``-06:00`` or ``Etc/GMT+6``), which has neither case.
+
 Missing (null, NaN, empty) or unparseable times are :class:`~duckpond.errors.InvalidData`, naming
 the column, the first bad row (1-based data row, i.e. not counting a CSV header) and its value.
 
@@ -30,23 +42,24 @@ message bisects the column (about two more passes), so only the error path pays 
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections.abc import Callable
-from typing import BinaryIO, NoReturn
+from typing import Literal, NamedTuple, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duckpond.errors import InvalidData, NotFound, translate_errors
+from duckpond.errors import InvalidData
 
 __all__ = [
+    "AMBIGUOUS_CHOICES",
+    "NONEXISTENT_CHOICES",
     "TIME_COLUMN_CANDIDATES",
     "TIME_TYPE",
+    "Ambiguous",
+    "Nonexistent",
+    "check_zone",
     "detect_time_column",
     "normalize_series",
-    "read_csv_series",
     "time_bounds",
 ]
 
@@ -56,15 +69,37 @@ TIME_TYPE = pa.timestamp("us", tz="UTC")
 TIME_COLUMN_CANDIDATES = ("Timestamp", "timestamp", "time", "ts", "datetime")
 """Names tried, in order, when no time column is requested (exact match first, then any case)."""
 
+Ambiguous = Literal["error", "earliest", "latest", "infer"]
+"""How a local time that occurs twice (DST ends) is read; see the module docstring."""
+Nonexistent = Literal["error", "shift"]
+"""How a local time that does not exist (DST begins) is read; see the module docstring."""
+AMBIGUOUS_CHOICES: tuple[Ambiguous, ...] = ("error", "earliest", "latest", "infer")
+NONEXISTENT_CHOICES: tuple[Nonexistent, ...] = ("error", "shift")
+
 _NAIVE_US = pa.timestamp("us")
 # A string whose time part ends in Z or a numeric offset (the date's own '-' come before the T).
 _OFFSET_RE = r"[T ]\d[^+\-Z]*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _SUB_MICRO_RE = r"(\.\d{6})\d+"
-_PEEK_BYTES = 1 << 16
-_MAX_HEADER_BYTES = 1 << 20
-# Locating a ragged row needs a Python pass over the text; past this size we name its text only.
-_MAX_LOCATE_BYTES = 64 << 20
 _MAX_VALUE_CHARS = 60
+
+
+class _Zone(NamedTuple):
+    """How naive times are read: the zone (None: UTC) and the DST choices."""
+
+    tz: str | None
+    ambiguous: Ambiguous = "error"
+    nonexistent: Nonexistent = "error"
+
+
+class _DstError(pa.ArrowInvalid):  # type: ignore[misc]
+    """A local time that does not exist or occurs twice, at ``row`` of the part converted."""
+
+    def __init__(self, kind: str, row: int, zone: _Zone, offset_before_us: int | None = None):
+        super().__init__(kind)
+        self.kind = kind  # "nonexistent" | "ambiguous" | "uninferable"
+        self.row = row
+        self.zone = zone
+        self.offset_before_us = offset_before_us
 
 
 def detect_time_column(
@@ -111,6 +146,8 @@ def normalize_series(
     time_column: str | None = None,
     *,
     tz: str | None = None,
+    ambiguous: Ambiguous = "error",
+    nonexistent: Nonexistent = "error",
     path: str | None = None,
 ) -> tuple[pa.Table, str]:
     """Cast a table's time column to :data:`TIME_TYPE` (µs since the epoch, UTC).
@@ -121,8 +158,11 @@ def normalize_series(
     Args:
         table: the rows; must have at least one.
         time_column: the time column's name, or ``None`` to detect it (:func:`detect_time_column`).
-        tz: IANA zone of naive times (naive timestamps, dates and strings without an offset);
-            ``None`` means UTC. Ignored for zoned timestamps, offsets in strings and epoch numbers.
+        tz: zone of naive times (naive timestamps, dates and strings without an offset): an IANA
+            name or a fixed offset ``±HH:MM``; ``None`` means UTC. Ignored for zoned timestamps,
+            offsets in strings and epoch numbers.
+        ambiguous: how a local time that occurs twice in ``tz`` is read (module docstring).
+        nonexistent: how a local time that does not exist in ``tz`` is read (module docstring).
         path: the path named in errors.
 
     Returns:
@@ -131,17 +171,22 @@ def normalize_series(
 
     Raises:
         InvalidData: no rows, no (or a missing requested) time column, an unknown ``tz``, a time
-            column of another type, or a missing / unparseable / out-of-range time (the message
-            names the column, the 1-based data row and the value).
+            column of another type, a missing / unparseable / out-of-range time, or a local time
+            that does not exist or occurs twice in ``tz`` while ``ambiguous``/``nonexistent`` are
+            ``"error"`` (each message names the column, the 1-based data row and the value).
     """
     name = detect_time_column(table.schema, time_column, path=path)
     if table.num_rows == 0:
         raise InvalidData("no rows", path)
     if tz is not None:
-        _check_zone(tz, path)
+        check_zone(tz, path)
+    if ambiguous not in AMBIGUOUS_CHOICES:
+        raise InvalidData(f"ambiguous must be one of {', '.join(AMBIGUOUS_CHOICES)}", path)
+    if nonexistent not in NONEXISTENT_CHOICES:
+        raise InvalidData(f"nonexistent must be one of {', '.join(NONEXISTENT_CHOICES)}", path)
     index = table.schema.get_field_index(name)
     column = table.column(index)
-    converted = _to_time(column, name, tz, path)
+    converted = _to_time(column, name, _Zone(tz, ambiguous, nonexistent), path)
     return table.set_column(index, pa.field(name, TIME_TYPE), converted), name
 
 
@@ -174,110 +219,10 @@ def time_bounds(table: pa.Table, time_column: str) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def read_csv_series(
-    source: str | os.PathLike[str] | bytes | BinaryIO,
-    *,
-    time_column: str | None = None,
-    tz: str | None = None,
-    path: str | None = None,
-) -> tuple[pa.Table, str]:
-    """Read a CSV file with a header row into a series table.
-
-    The time column (``time_column`` or the detected one) is read as text and converted by
-    :func:`normalize_series`, so offsets and naive local times are handled there rather than by
-    pyarrow's type guesses. The other columns keep pyarrow's inferred types and pyarrow's null
-    spellings (an empty numeric cell, ``NA``, ``NaN``, ``null``, ... are nulls; empty text cells
-    stay empty strings). Column names are kept as written (``"AirTemperature.C"``). Compressed files
-    (``.gz``, ``.bz2``, ...) are read when ``source`` is a path with that extension.
-
-    Args:
-        source: a host path, the file's bytes, or a binary file object (read to its end).
-        time_column: the time column's name, or ``None`` to detect it.
-        tz: IANA zone of naive times; ``None`` means UTC (see :func:`normalize_series`).
-        path: the path named in errors; defaults to ``source`` when that is a path.
-
-    Returns:
-        ``(table, name)`` as from :func:`normalize_series`: time column ``timestamp[us, tz=UTC]``.
-
-    Raises:
-        NotFound: ``source`` is a path that does not exist.
-        InvalidData: an empty file, a header without rows, binary or non-UTF-8 content, a row with
-            the wrong number of fields, or any error of :func:`normalize_series`. The message is one
-            line naming ``path`` and, where it can be found, the 1-based data row.
-    """
-    import pyarrow.csv as pcsv
-
-    if isinstance(source, str | os.PathLike):
-        file_name = os.fspath(source)
-        path = file_name if path is None else path
-        try:
-            with translate_errors(path, what="reading CSV"), pa.input_stream(file_name) as stream:
-                head = _read_head(stream)
-        except NotFound as exc:
-            raise NotFound("no such file", path) from exc
-
-        def reopen() -> object:
-            return file_name  # pyarrow opens (and decompresses) the path itself
-
-    else:
-        data = source if isinstance(source, bytes | bytearray | memoryview) else source.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        if path is None and not isinstance(source, bytes | bytearray | memoryview):
-            name_attr = getattr(source, "name", None)
-            path = name_attr if isinstance(name_attr, str) else None
-        buffer = pa.py_buffer(bytes(data))
-        head = buffer.slice(0, min(len(buffer), _MAX_HEADER_BYTES)).to_pybytes()
-
-        def reopen() -> object:
-            return pa.BufferReader(buffer)
-
-    names = _header_names(head, path)
-    name = detect_time_column(pa.schema([(n, pa.null()) for n in names]), time_column, path=path)
-
-    ragged: list[tuple[int, int, str]] = []
-
-    def on_invalid_row(row: pcsv.InvalidRow) -> str:
-        if not ragged:
-            ragged.append((row.expected_columns, row.actual_columns, row.text or ""))
-        return "error"
-
-    def read(column_types: dict[str, pa.DataType]) -> pa.Table:
-        return pcsv.read_csv(
-            reopen(),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid_row),
-            convert_options=pcsv.ConvertOptions(column_types=column_types),
-        )
-
-    try:
-        table = read({name: pa.string()})
-    except pa.ArrowInvalid as exc:
-        if ragged:
-            raise _ragged_error(ragged[0], reopen, path) from exc
-        if "UTF8" in str(exc):
-            # The time column is not UTF-8: read it as bytes to find the row.
-            try:
-                table = read({name: pa.binary()})
-            except pa.ArrowInvalid:
-                raise InvalidData(f"not valid UTF-8 text ({_first_line(exc)})", path) from exc
-        else:
-            raise InvalidData(f"bad CSV: {_first_line(exc)}", path) from exc
-    for field in table.schema:
-        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            column = table.column(field.name)
-            row = _first_failure(column, lambda part: part.cast(pa.string()))
-            raise InvalidData(
-                f"not valid UTF-8 text in column {field.name!r} at data row {row + 1}", path
-            )
-    return normalize_series(table, name, tz=tz, path=path)
-
-
 # --- conversion -----------------------------------------------------------------------------------
 
 
-def _to_time(
-    column: pa.ChunkedArray, name: str, tz: str | None, path: str | None
-) -> pa.ChunkedArray:
+def _to_time(column: pa.ChunkedArray, name: str, zone: _Zone, path: str | None) -> pa.ChunkedArray:
     kind = column.type
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
@@ -288,41 +233,22 @@ def _to_time(
 
     if column.null_count:
         _raise_bad(column, _first_true(pc.is_null(column)), name, path)
-
-    convert: Callable[[pa.ChunkedArray], pa.ChunkedArray]
-    if pa.types.is_timestamp(kind):
-        if kind.tz is None:
-
-            def convert(part: pa.ChunkedArray) -> pa.ChunkedArray:
-                return _to_us(_localize(part, tz))
-
-        else:
-            convert = _to_us
-    elif pa.types.is_date(kind):
-
-        def convert(part: pa.ChunkedArray) -> pa.ChunkedArray:
-            return _to_us(_localize(part.cast(_NAIVE_US), tz))
-
-    elif pa.types.is_integer(kind):
-        convert = _epoch_converter(column)
-    elif pa.types.is_floating(kind):
+    if pa.types.is_floating(kind):
         nan = pc.is_nan(column)
         if pc.any(nan).as_py():
             _raise_bad(column, _first_true(nan), name, path)
-        convert = _epoch_converter(column)
     elif pa.types.is_string(kind):
         try:
-            return _parse_strings_fast(column, tz)
+            return _parse_strings_fast(column, zone)
+        except _DstError as exc:
+            _raise_dst(column, exc, name, path)
         except pa.ArrowInvalid:
             pass
         numbers = _numeric_text(column)
         if numbers is not None:
-            return _to_time(numbers, name, tz, path)
-
-        def convert(part: pa.ChunkedArray) -> pa.ChunkedArray:
-            return _parse_strings(part, tz)
-
-    else:
+            return _to_time(numbers, name, zone, path)
+    convert = _converter(column, zone)
+    if convert is None:
         raise InvalidData(
             f"time column {name!r} has type {kind}; expected a timestamp, date, integer epoch "
             "or ISO-8601 string",
@@ -330,8 +256,45 @@ def _to_time(
         )
     try:
         return convert(column)
+    except _DstError as exc:
+        _raise_dst(column, exc, name, path)
     except (pa.ArrowInvalid, OverflowError):
-        _raise_bad(column, _first_failure(column, convert), name, path)
+        pass
+    # A value that does not parse: find the first one, reading DST problems leniently (they are
+    # only reported once every value parses).
+    lenient = _converter(column, zone._replace(ambiguous="earliest", nonexistent="shift"))
+    assert lenient is not None
+    _raise_bad(column, _first_failure(column, lenient), name, path)
+
+
+def _converter(
+    column: pa.ChunkedArray, zone: _Zone
+) -> Callable[[pa.ChunkedArray], pa.ChunkedArray] | None:
+    """The row-wise conversion of a time column of this type to TIME_TYPE (None: unsupported)."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            return _to_us
+
+        def naive(part: pa.ChunkedArray) -> pa.ChunkedArray:
+            return _to_us(_localize(part, zone))
+
+        return naive
+    if pa.types.is_date(kind):
+
+        def midnight(part: pa.ChunkedArray) -> pa.ChunkedArray:
+            return _to_us(_localize(part.cast(_NAIVE_US), zone))
+
+        return midnight
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return _epoch_converter(column)
+    if pa.types.is_string(kind):
+
+        def text(part: pa.ChunkedArray) -> pa.ChunkedArray:
+            return _parse_strings(part, zone)
+
+        return text
+    return None
 
 
 def _to_us(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -350,11 +313,103 @@ def _floor_ns_to_us(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(below, pc.subtract(quotient, 1), quotient)
 
 
-def _localize(naive: pa.ChunkedArray, tz: str | None) -> pa.ChunkedArray:
-    """Naive timestamps -> zoned ones, reading them as local time in tz (UTC when None)."""
+def _localize(naive: pa.ChunkedArray, zone: _Zone) -> pa.ChunkedArray:
+    """Naive timestamps -> zoned ones, read as local times in ``zone`` (UTC when its tz is None).
+
+    Raises:
+        _DstError: a local time that does not exist or occurs twice, when ``zone`` says "error"
+            (or "infer" cannot tell); ``row`` is its index in ``naive``.
+    """
+    tz = zone.tz
     if tz is None or tz == "UTC":
         return naive.cast(pa.timestamp(naive.type.unit, tz="UTC"))
-    return pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="latest")
+    try:  # one pass for the common case: no local time is skipped or repeated
+        return pc.assume_timezone(naive, tz, ambiguous="raise", nonexistent="raise")
+    except pa.ArrowInvalid:
+        pass
+    earliest = pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest")
+    latest = pc.assume_timezone(naive, tz, ambiguous="latest", nonexistent="latest")
+    unit = naive.type.unit
+    earliest_int = earliest.cast(pa.int64())
+    latest_int = latest.cast(pa.int64())
+    # A skipped time reads as the last instant before the gap (earliest) or the change itself
+    # (latest): one unit apart. A repeated one reads as its two instants: the shift apart.
+    apart = pc.subtract(latest_int, earliest_int)
+    skipped = pc.equal(apart, 1)
+    repeated = pc.greater(apart, 1)
+    result = earliest_int
+    problems: list[_DstError] = []
+    if pc.any(skipped).as_py():
+        # the offset before the change (wall - instant), for the few skipped rows only
+        before = earliest.filter(skipped)
+        wall = pc.local_timestamp(before).cast(pa.timestamp(unit)).cast(pa.int64())
+        offset = pc.subtract(wall, before.cast(pa.int64()))
+        if zone.nonexistent == "error":
+            first = _first_true(skipped)
+            problems.append(
+                _DstError("nonexistent", first, zone, _offset_us(offset[0].as_py(), unit))
+            )
+        else:
+            shifted = pc.subtract(naive.cast(pa.int64()).filter(skipped), offset)
+            result = pc.replace_with_mask(
+                result.combine_chunks(), skipped.combine_chunks(), shifted.combine_chunks()
+            )
+    if pc.any(repeated).as_py():
+        choice = zone.ambiguous
+        if choice == "error":
+            problems.append(_DstError("ambiguous", _first_true(repeated), zone))
+        elif choice == "latest":
+            result = pc.if_else(repeated, latest_int, result)
+        elif choice == "infer":
+            second = _second_occurrences(naive.cast(pa.int64()), repeated, zone)
+            if isinstance(second, _DstError):
+                problems.append(second)
+            else:
+                result = pc.if_else(second, latest_int, result)
+    if problems:
+        raise min(problems, key=lambda p: p.row)
+    return result.cast(pa.timestamp(unit, tz="UTC"))
+
+
+def _offset_us(value: int, unit: str) -> int:
+    """An offset in the column's unit, in µs."""
+    if unit == "ns":
+        return value // 1000
+    return value * {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
+
+
+def _second_occurrences(
+    naive_int: pa.ChunkedArray, repeated: pa.ChunkedArray, zone: _Zone
+) -> pa.Array | _DstError:
+    """For ``ambiguous="infer"``: a mask of the repeated-hour rows that are second occurrences.
+
+    Rows are in logging order. Each run of consecutive repeated-hour rows must go back (or repeat
+    a time) exactly once; the rows from there on are the second occurrence.
+    """
+    rows = pc.indices_nonzero(repeated).to_pylist()  # few: at most the rows of one hour a year
+    values = naive_int.take(pa.array(rows, pa.int64())).to_pylist()
+    spans: list[tuple[int, int]] = []  # [first, last] row of each second occurrence
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and rows[end] == rows[end - 1] + 1:
+            end += 1
+        drops = [k for k in range(start + 1, end) if values[k] <= values[k - 1]]
+        if len(drops) != 1:
+            return _DstError("uninferable", rows[drops[1] if len(drops) > 1 else start], zone)
+        spans.append((rows[drops[0]], rows[end - 1]))
+        start = end
+    pieces: list[pa.Array] = []
+    done = 0
+    for first, last in spans:  # the mask as runs of False and True, without a Python list per row
+        pieces += [_constant(False, first - done), _constant(True, last + 1 - first)]
+        done = last + 1
+    pieces.append(_constant(False, len(naive_int) - done))
+    return pa.concat_arrays(pieces)
+
+
+def _constant(value: bool, length: int) -> pa.Array:
+    return pa.nulls(length, pa.bool_()).fill_null(value)
 
 
 def _epoch_converter(column: pa.ChunkedArray) -> Callable[[pa.ChunkedArray], pa.ChunkedArray]:
@@ -386,12 +441,13 @@ def _epoch_converter(column: pa.ChunkedArray) -> Callable[[pa.ChunkedArray], pa.
     return convert
 
 
-def _parse_strings_fast(column: pa.ChunkedArray, tz: str | None) -> pa.ChunkedArray:
+def _parse_strings_fast(column: pa.ChunkedArray, zone: _Zone) -> pa.ChunkedArray:
     """One cast when every string has an offset, or none has; raises ArrowInvalid otherwise."""
     try:
         return column.cast(TIME_TYPE)
     except pa.ArrowInvalid:
-        return _to_us(_localize(column.cast(_NAIVE_US), tz))
+        pass
+    return _to_us(_localize(column.cast(_NAIVE_US), zone))
 
 
 def _numeric_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -411,31 +467,44 @@ def _numeric_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
         return None
 
 
-def _parse_strings(column: pa.ChunkedArray, tz: str | None) -> pa.ChunkedArray:
+def _parse_strings(column: pa.ChunkedArray, zone: _Zone) -> pa.ChunkedArray:
     """ISO-8601 strings, with or without offsets, mixed, padded, with sub-µs digits."""
     text = pc.utf8_trim_whitespace(column)
     try:
-        return _parse_mixed(text, tz)
+        return _parse_mixed(text, zone)
+    except _DstError:
+        raise
     except pa.ArrowInvalid:
-        return _parse_mixed(pc.replace_substring_regex(text, _SUB_MICRO_RE, r"\1"), tz)
+        return _parse_mixed(pc.replace_substring_regex(text, _SUB_MICRO_RE, r"\1"), zone)
 
 
-def _parse_mixed(text: pa.ChunkedArray, tz: str | None) -> pa.ChunkedArray:
+def _parse_mixed(text: pa.ChunkedArray, zone: _Zone) -> pa.ChunkedArray:
     has_offset = pc.match_substring_regex(text, _OFFSET_RE)
     zoned_text = pc.if_else(has_offset, text, pa.scalar("1970-01-01T00:00:00Z"))
     naive_text = pc.if_else(has_offset, pa.scalar("1970-01-01T00:00:00"), text)
     zoned = zoned_text.cast(TIME_TYPE)
-    local = _to_us(_localize(naive_text.cast(_NAIVE_US), tz))
+    local = _to_us(_localize(naive_text.cast(_NAIVE_US), zone))
     return pc.if_else(has_offset, zoned, local)
 
 
-def _check_zone(tz: str, path: str | None) -> None:
+def check_zone(tz: str, path: str | None = None) -> str:
+    """Check that ``tz`` is a zone pyarrow knows: an IANA name or a fixed offset ``±HH:MM``.
+
+    Returns:
+        ``tz`` unchanged.
+
+    Raises:
+        InvalidData: an unknown zone (naming ``path``).
+    """
     try:
         pc.assume_timezone(pa.array([0], _NAIVE_US), tz)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InvalidData(
-            f"unknown time zone {tz!r} (use an IANA name such as 'Europe/Oslo')", path
+            f"unknown time zone {tz!r} (use an IANA name such as 'Europe/Oslo' or an offset "
+            "such as '-06:00')",
+            path,
         ) from exc
+    return tz
 
 
 # --- locating the bad row -------------------------------------------------------------------------
@@ -460,6 +529,52 @@ def _first_failure(column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray],
     return low
 
 
+def _raise_dst(column: pa.ChunkedArray, exc: _DstError, name: str, path: str | None) -> NoReturn:
+    """One line naming the column, the row, the value and the fix."""
+    shown = _shown(column, exc.row)
+    where = f"time column {name!r} has {shown} at data row {exc.row + 1}"
+    tz = exc.zone.tz
+    if exc.kind == "nonexistent":
+        fixed = ""
+        if exc.offset_before_us is not None:
+            fixed = f", or a fixed offset such as --tz {_offset_text(exc.offset_before_us)}"
+        message = (
+            f"{where}, a local time that does not exist in {tz} (clocks went forward): give "
+            f"--nonexistent shift to read it with the offset before the change{fixed}"
+        )
+    elif exc.kind == "ambiguous":
+        message = (
+            f"{where}, a local time that occurs twice in {tz} (clocks went back): give "
+            "--ambiguous earliest, latest or infer (infer: rows were logged in time order)"
+        )
+    else:
+        message = (
+            f"{where}, a local time that occurs twice in {tz}, and the rows do not show which "
+            "occurrence it is (the repeated hour is not logged twice in order): give --ambiguous "
+            "earliest or latest"
+        )
+    raise InvalidData(message, path) from exc
+
+
+def _offset_text(offset_us: int) -> str:
+    sign = "-" if offset_us < 0 else "+"
+    minutes = abs(offset_us) // 60_000_000
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _shown(column: pa.ChunkedArray, row: int) -> str:
+    try:
+        value = column[row].as_py()
+    except (OverflowError, ValueError):
+        return "a time out of range"
+    if hasattr(value, "isoformat"):
+        value = value.isoformat(sep=" ")
+    shown = repr(value)
+    if len(shown) > _MAX_VALUE_CHARS:
+        shown = shown[: _MAX_VALUE_CHARS - 3] + "..."
+    return shown
+
+
 def _raise_bad(column: pa.ChunkedArray, row: int, name: str, path: str | None) -> NoReturn:
     try:
         value = column[row].as_py()
@@ -473,74 +588,6 @@ def _raise_bad(column: pa.ChunkedArray, row: int, name: str, path: str | None) -
             shown = shown[: _MAX_VALUE_CHARS - 3] + "..."
         what = f"a bad time {shown}"
     raise InvalidData(f"time column {name!r} has {what} at data row {row + 1}", path)
-
-
-# --- CSV details ----------------------------------------------------------------------------------
-
-
-def _read_head(stream: pa.NativeFile) -> bytes:
-    """The file's first bytes, enough to hold the header line."""
-    head = b""
-    while len(head) < _MAX_HEADER_BYTES:
-        chunk = stream.read(_PEEK_BYTES)
-        if not chunk:
-            break
-        head += chunk
-        if b"\n" in head.lstrip(b"\r\n"):
-            break
-    return head
-
-
-def _header_names(head: bytes, path: str | None) -> list[str]:
-    """Column names from the header line (the first non-blank line), as pyarrow will read them."""
-    if b"\x00" in head[:_PEEK_BYTES]:
-        raise InvalidData("binary data, not CSV text", path)
-    text = head.lstrip(b"\r\n")
-    if not text:
-        raise InvalidData("empty file", path)
-    line = text.split(b"\n", 1)[0].rstrip(b"\r")
-    if line.startswith(b"\xef\xbb\xbf"):
-        line = line[3:]
-    try:
-        decoded = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidData("not valid UTF-8 text in the header", path) from exc
-    return next(csv.reader([decoded]))
-
-
-def _ragged_error(
-    info: tuple[int, int, str], reopen: Callable[[], object], path: str | None
-) -> InvalidData:
-    expected, actual, text = info
-    row = _locate_ragged_row(reopen, expected)
-    where = f" at data row {row}" if row is not None else ""
-    shown = text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
-    return InvalidData(f"expected {expected} fields, got {actual}{where}: {shown!r}", path)
-
-
-def _locate_ragged_row(reopen: Callable[[], object], expected: int) -> int | None:
-    """pyarrow does not report the row of a ragged line; count it with Python's csv (error path,
-    files up to 64 MiB only)."""
-    try:
-        with pa.input_stream(reopen()) as stream:  # decompresses .gz etc. like read_csv
-            data = stream.read(_MAX_LOCATE_BYTES + 1)
-        if len(data) > _MAX_LOCATE_BYTES:
-            return None
-        reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
-        header_seen = False
-        row = 0
-        for fields in reader:
-            if not fields:
-                continue  # blank line: pyarrow skips it too
-            if not header_seen:
-                header_seen = True
-                continue
-            row += 1
-            if len(fields) != expected:
-                return row
-    except (OSError, pa.ArrowException, csv.Error):
-        return None
-    return None
 
 
 def _first_line(exc: BaseException) -> str:

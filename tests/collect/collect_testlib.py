@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 from duckpond import Pond
 from duckpond.factories import hydrovu, inbox
 from duckpond.factories.registry import FACTORIES, mknod, run
-from duckpond.hydrovu.testserver import Device
+from duckpond.testing.hydrovu_server import Device
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

@@ -31,7 +31,7 @@ from collect_testlib import (
 from duckpond.errors import InvalidData, RemoteError, UsageError
 from duckpond.factories import hydrovu
 from duckpond.hydrovu import client as hv_client
-from duckpond.hydrovu.testserver import (
+from duckpond.testing.hydrovu_server import (
     B01_LOCATION_ID,
     JFK_LOCATION_ID,
     Device,

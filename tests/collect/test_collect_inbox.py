@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import runpy
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from collect_testlib import (
 
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories import inbox
+from duckpond.formats.laketech import read_laketech
 
 NY = ZoneInfo("America/New_York")
 HEADER = "Timestamp,Series Name,Location,Parameter,Value,Offset\n"
@@ -120,6 +121,95 @@ def test_two_files_for_one_pond_name_are_refused(tmp_path: Path) -> None:
     before = state(pond)
     with pytest.raises(InvalidData, match=r"would both be stored as /inbox/a\.series"):
         run_node(pond, "/in", "ingest")
+    assert state(pond) == before
+
+
+def test_plan_says_what_ingest_will_do_and_writes_nothing(tmp_path: Path) -> None:
+    host = tmp_path / "in"
+    (host / "sub").mkdir(parents=True)
+    (host / "a.csv").write_text("Timestamp,v\n2020-01-01T00:00:00Z,1\n")
+    (host / "sub" / "b.csv").write_text("Timestamp,v\n2020-01-01T00:00:00Z,2\n")
+    pond = new_pond(tmp_path)
+    make_node(pond, "inbox", "/in", inbox_config(f"{host}/**/*.csv", "csv-series"))
+    before = state(pond)
+    plan = run_node(pond, "/in", "plan")
+    assert state(pond) == before
+    assert isinstance(plan, inbox.IngestPlan)
+    assert [(f.name, f.path, f.becomes, f.skip) for f in plan.files] == [
+        ("a.series", "/inbox/a.series", "file:series", None),
+        ("sub/b.series", "/inbox/sub/b.series", "file:series", None),
+    ]
+    assert plan.files[0].size == len("Timestamp,v\n2020-01-01T00:00:00Z,1\n")
+    assert str(plan).splitlines()[-1] == f"2 to ingest, 0 skipped (2 match {host}/**/*.csv)"
+    report = run_node(pond, "/in", "ingest")
+    assert [f.action for f in report.files] == ["created", "created"]
+    (host / "a.csv").write_text("Timestamp,v\n2020-01-01T00:00:00Z,1\n2020-01-01T01:00:00Z,3\n")
+    txn = pond.txn_seq
+    before = state(pond)
+    plan = run_node(pond, "/in", "plan")
+    assert state(pond) == before
+    assert [(f.name, f.skip) for f in plan.files] == [
+        ("a.series", None),
+        ("sub/b.series", f"ingested in txn {txn}, unchanged since"),
+    ]
+    assert "skip -> /inbox/sub/b.series (file:series): ingested in txn" in str(plan)
+    with pytest.raises(UsageError, match="plan takes no arguments"):
+        run_node(pond, "/in", "plan", "now")
+
+
+def test_csv_options_and_attributes_through_the_inbox(tmp_path: Path) -> None:
+    host = tmp_path / "in"
+    host.mkdir()
+    (host / "lake.csv").write_bytes(
+        b"# logger 17\r\nZeit;Temp (\xc2\xb0C);Druck\r\n"
+        b"31.03.2024 01:30;4,5;-9999\r\n31.03.2024 03:00;4,25;1013,5\r\n"
+    )
+    pond = new_pond(tmp_path)
+    make_node(
+        pond,
+        "inbox",
+        "/in",
+        inbox_config(
+            f"{host}/*.csv",
+            "csv-series",
+            extra="skip_rows: 1\ntime_column: Zeit\ntime_format: '%d.%m.%Y %H:%M'\n"
+            "decimal: ','\nnull_values: [-9999]\ntz: Europe/Berlin\nnames: parameter.unit\n",
+        ),
+    )
+    run_node(pond, "/in", "ingest")
+    series = pond.root().resolve("/inbox/lake.series")
+    table = series.read_table()
+    assert table.column_names == ["Zeit", "Temp.C", "Druck"]
+    assert table.column("Temp.C").to_pylist() == [4.5, 4.25]
+    assert table.column("Druck").to_pylist() == [None, 1013.5]
+    assert table.column("Zeit").cast(pa.int64()).to_pylist() == [
+        int(datetime(2024, 3, 31, 0, 30, tzinfo=UTC).timestamp() * 1e6),
+        int(datetime(2024, 3, 31, 1, 0, tzinfo=UTC).timestamp() * 1e6),
+    ]
+    source = series.versions()[-1].extended_attributes["source"]
+    assert source["columns"] == {"Temp.C": "Temp (°C)"}
+    assert source["time_zone"] == "Europe/Berlin" and source["file"] == str(host / "lake.csv")
+
+
+def test_a_dst_gap_in_an_inbox_file_commits_nothing(tmp_path: Path) -> None:
+    host = tmp_path / "in"
+    host.mkdir()
+    (host / "a_good.csv").write_text("time,v\n2024-03-31 01:30,1\n")
+    (host / "gap.csv").write_text("time,v\n2024-03-31 01:30,1\n2024-03-31 02:30,2\n")
+    pond = new_pond(tmp_path)
+    make_node(
+        pond,
+        "inbox",
+        "/in",
+        inbox_config(f"{host}/*.csv", "csv-series", extra="tz: Europe/Berlin\n"),
+    )
+    before = state(pond)
+    with pytest.raises(InvalidData) as info:
+        run_node(pond, "/in", "ingest")
+    assert str(info.value).startswith(
+        f"{host / 'gap.csv'}: time column 'time' has '2024-03-31 02:30'"
+    )
+    assert "does not exist in Europe/Berlin" in str(info.value)
     assert state(pond) == before
 
 
@@ -322,7 +412,7 @@ def test_read_laketech_offsets_units_and_duplicates() -> None:
         "2020-01-01 07:00:00,Lake Shore Temp,Lake Shore,Temp,4,+00:00\n"
         "2020-01-01 12:00:00,Lake Shore pH (pH),Lake Shore,pH,7.1,+05:30\n"
     )
-    table = inbox.read_laketech(text.encode(), units={"Temp": "C"})
+    table = read_laketech(text.encode(), units={"Temp": "C"})
     assert table.column_names == [
         "Timestamp",
         "Lake_Shore.DO.mg_L",
@@ -407,6 +497,19 @@ def test_bad_csv_series_file_commits_nothing(tmp_path: Path) -> None:
         ("folder: /x\n", "pattern: Field required"),
         ("pattern: /a/*\nfolder: /x\nformat: xml\n", "format: Input should be"),
         ("pattern: /a/*\nfolder: /x\ntz: America/New_York\n", "tz applies to format csv-series"),
+        ("pattern: /a/*\nfolder: /x\ndelimiter: ';'\n", "delimiter applies to format csv-series"),
+        (
+            "pattern: /a/*\nfolder: /x\nformat: csv-series\ndelimiter: ';;'\n",
+            "delimiter: must be one character other than a quote or newline",
+        ),
+        (
+            "pattern: /a/*\nfolder: /x\nformat: csv-series\nambiguous: guess\n",
+            "ambiguous: Input should be 'error', 'earliest', 'latest' or 'infer'",
+        ),
+        (
+            "pattern: /a/*\nfolder: /x\nformat: csv-series\ndate_column: D\n",
+            "date_column needs time_column",
+        ),
         ("pattern: /a/*\nfolder: /x\nformat: csv-series\ntz: Mars/Base\n", "unknown time zone"),
         ("pattern: /a/*\nfolder: /x\nformat: csv-series\nunits: {a: b}\n", "units applies to"),
         ("pattern: '${HOME}/*'\nfolder: /x\n", "bad reference"),

@@ -9,7 +9,7 @@ import pyarrow.csv as pacsv
 import pytest
 from core_testlib import B01_CSV, JFK_CSV
 
-from duckpond.timeseries import read_csv_series
+from duckpond.formats import read_csv_series
 
 
 @pytest.fixture

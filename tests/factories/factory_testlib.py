@@ -27,7 +27,7 @@ def us(text: str) -> int:
 
 def load_real(pond) -> None:
     """/raw/jfk.series and /raw/b01.series from the bundled CSVs (one version each)."""
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     with pond.transaction(["load"]) as tx:
         r = tx.root()

@@ -13,7 +13,7 @@ from factory_testlib import B01_CSV, TIME, H, compare_reduced, duckdb_reduce
 from duckpond.errors import InvalidData
 from duckpond.factories.base import EmptyInputWarning
 from duckpond.factories.registry import mknod
-from duckpond.timeseries import read_csv_series
+from duckpond.formats import read_csv_series
 
 COL = "WaterTemperature.C"
 AGGS = ("avg", "min", "max", "count")

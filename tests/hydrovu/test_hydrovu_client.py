@@ -26,7 +26,7 @@ from duckpond.hydrovu.client import (
     column_name,
     sanitize_name,
 )
-from duckpond.hydrovu.testserver import (
+from duckpond.testing.hydrovu_server import (
     B01_LOCATION_ID,
     JFK_LOCATION_ID,
     Device,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -12,14 +15,17 @@ import pytest
 
 from duckpond.errors import InvalidData, UsageError
 from duckpond.hydrovu.client import HydroVuClient
-from duckpond.hydrovu.testserver import (
+from duckpond.testing.hydrovu_server import (
     B01_LOCATION_ID,
+    DATA_SETS,
     Device,
     HydroVuTestServer,
+    data_file,
     default_devices,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
 
 
 def test_default_devices_hold_the_real_data() -> None:
@@ -119,7 +125,15 @@ def test_protocol_details() -> None:
 
 def test_command_line_serves_the_bundled_data() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "duckpond.hydrovu.testserver", "--port", "0", "--data-dir", DATA],
+        [
+            sys.executable,
+            "-m",
+            "duckpond.testing.hydrovu_server",
+            "--port",
+            "0",
+            "--data-dir",
+            DATA,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -129,6 +143,82 @@ def test_command_line_serves_the_bundled_data() -> None:
         lines = [proc.stdout.readline().strip() for _ in range(3)]
         assert lines[0].startswith("base_url: http://127.0.0.1:")
         assert lines[1:] == ["client_id: test-client", "client_secret: test-secret"]
+        base_url = lines[0].split(": ", 1)[1]
+        with HydroVuClient(base_url, "test-client", "test-secret", backoff_base=0.001) as hv:
+            assert [loc.name for loc in hv.locations()] == ["B01", "JFK"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+
+
+def test_packaged_readings_equal_the_repository_data(tmp_path: Path) -> None:
+    """The server's package data is a gzip copy of data/, regenerated identically by the script."""
+    for name in DATA_SETS:
+        packaged = data_file(name)
+        assert packaged.name == f"{name}.csv.gz"
+        assert "testing" in packaged.parts
+        assert gzip.decompress(packaged.read_bytes()) == (DATA / name / f"{name}.csv").read_bytes()
+    script = runpy.run_path(str(ROOT / "scripts" / "make_testing_data.py"))
+    for path in script["make"](DATA, tmp_path):
+        assert path.read_bytes() == data_file(path.name.removesuffix(".csv.gz")).read_bytes()
+    packaged_devices = default_devices()
+    repo_devices = default_devices(DATA)
+    assert packaged_devices == repo_devices
+
+
+def test_data_dir_without_the_data_sets_is_not_found(tmp_path: Path) -> None:
+    from duckpond.errors import NotFound
+
+    with pytest.raises(NotFound, match="neracoos_b01_water_temperature_30min"):
+        default_devices(tmp_path)
+
+
+@pytest.mark.slow
+def test_runs_from_a_wheel_install_in_any_directory(tmp_path: Path) -> None:
+    """Build the wheel, install it into a folder of its own and run the server from an empty
+    directory: it must find its readings without the repository."""
+    pytest.importorskip("hatchling")  # the build backend (dev extra)
+    wheels, site, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("duckpond-*.whl")
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert installed.returncode == 0, installed.stderr
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import duckpond.testing.hydrovu_server as m; print(m.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+    )
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(site)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "duckpond.testing.hydrovu_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(5)]
+        assert lines[0].startswith("base_url: http://127.0.0.1:"), lines
+        assert lines[3] == "location 1001: B01 (19225 timestamps, 19225 readings)"
+        assert lines[4].startswith("location 1002: JFK (8706 timestamps, ")
         base_url = lines[0].split(": ", 1)[1]
         with HydroVuClient(base_url, "test-client", "test-secret", backoff_base=0.001) as hv:
             assert [loc.name for loc in hv.locations()] == ["B01", "JFK"]

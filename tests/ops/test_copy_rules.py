@@ -73,7 +73,7 @@ def test_a_grown_csv_adds_only_its_new_rows_and_late_rows_are_kept(
     whole = tmp_path / "whole.csv"
     whole.write_text(header + "".join(rows[900:2100]))
     got = pond.root().resolve("/b.series").read_table()
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     want, _ = read_csv_series(whole)
     column = "WaterTemperature.C"

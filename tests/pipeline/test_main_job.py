@@ -15,8 +15,8 @@ import pytest
 from duckpond import Pond
 from duckpond.factories import registry, resolver
 from duckpond.factories.base import EmptyInputWarning
-from duckpond.hydrovu.testserver import HydroVuTestServer, default_devices
 from duckpond.pipeline import apply_file
+from duckpond.testing.hydrovu_server import HydroVuTestServer, default_devices
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -70,7 +70,7 @@ def _env() -> dict[str, str]:
 
 def _grow(pond: Pond, commits: int, *, start: int = 0) -> None:
     """Small commits (series appends, data files): enough for a data-table checkpoint."""
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(lib.B01_CSV)
     for i in range(start, start + commits):
@@ -308,7 +308,7 @@ def _mirror_complete(pond: Pond, folder: Path, scratch: Path, outcomes) -> None:
 
 
 def _change(pond: Pond) -> None:
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(lib.B01_CSV)
     with pond.transaction(["change"]) as tx:

@@ -132,7 +132,7 @@ def build_example_pond(path: Path):
     import pyarrow as pa
 
     from duckpond import Pond
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(B01_CSV)
     pond = Pond.init(path)

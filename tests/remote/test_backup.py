@@ -39,7 +39,7 @@ from duckpond.steward.hooks import CommitHookWarning
 
 
 def _small_commit(pond, rows: int = 48) -> None:
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(B01_CSV)
     with pond.transaction(["append", "b01", str(rows)]) as tx:

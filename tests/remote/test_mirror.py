@@ -19,7 +19,7 @@ from duckpond.steward.hooks import CommitHookWarning
 
 
 def _append(pond, rows: int = 10) -> None:
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(B01_CSV)
     with pond.transaction(["append"]) as tx:

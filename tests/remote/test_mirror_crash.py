@@ -20,7 +20,7 @@ from duckpond.mirror import JOURNAL_FILE, STATE_FILE, plan_sync, sync
 
 def _change(pond) -> None:
     """A commit touching every kind of mirror step: rewrite, append, delete, move, new dir."""
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(B01_CSV)
     with pond.transaction(["change"]) as tx:

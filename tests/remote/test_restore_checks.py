@@ -20,7 +20,7 @@ from duckpond.remote import local_objects, open_remote, plan_restore, push, rest
 
 
 def _commit(pond, rows: int, label: str) -> None:
-    from duckpond.timeseries import read_csv_series
+    from duckpond.formats import read_csv_series
 
     table, tc = read_csv_series(B01_CSV)
     with pond.transaction(["append", label]) as tx:

@@ -16,7 +16,7 @@ from duckpond import Pond
 from duckpond.errors import InvalidData, NotFound
 from duckpond.factories import registry as reg
 from duckpond.factories import sitegen, template
-from duckpond.timeseries import read_csv_series
+from duckpond.formats import read_csv_series
 
 REGISTRY = reg.FACTORIES.with_factories(sitegen.FACTORY, template.FACTORY)
 

@@ -15,7 +15,8 @@ column missing from one match is null there; types are promoted). Matches can be
 series or other dynamic nodes, so derived nodes feed derived nodes. Pattern names are lower-case
 SQL identifiers (``[a-z_][a-z0-9_]*``): DataFusion folds unquoted names to lower case.
 
-A series output has its time column cast to ``timestamp[us, tz=UTC]`` and may not hold a null time
+A series output has its time column cast to ``timestamp[us, tz=UTC]``, is sorted by it (stable: a
+query's own order is kept among equal times) and may not hold a null time
 (:class:`~duckpond.errors.InvalidData` naming the row). If any pattern matches nothing, the result
 is empty (a series: only its time column) and an
 :class:`~duckpond.factories.base.EmptyInputWarning` says which pattern. SQL errors are
@@ -162,7 +163,8 @@ class SqlDerived(FactoryNode):
         if self.config.output == "table":
             return table
         tc = _result_time_column(table.schema, self.config.time_column, self.path)
-        table = _normalize(table, tc, self.path)
+        # in time order (a query without ORDER BY has none: DataFusion reads chunks in parallel)
+        table = _normalize(table, tc, self.path).sort_by(tc)
         if window is not None:
             table = filter_window(table, tc, window)
         return table

@@ -1,9 +1,9 @@
-"""HydroVu (In-Situ cloud) support: the API client and a compatible test server.
+"""HydroVu (In-Situ cloud) support: the API client.
 
 The API is the one DESIGN.md describes ("HydroVu (In-Situ cloud) API, as used"), served at
-``https://www.hydrovu.com/public-api/``. :mod:`duckpond.hydrovu.client` holds the client;
-:mod:`duckpond.hydrovu.testserver` holds a loopback server that speaks the same API for tests,
-demos and benchmarks.
+``https://www.hydrovu.com/public-api/``. :mod:`duckpond.hydrovu.client` holds the client; the
+loopback server that speaks the same API for tests, demos and benchmarks is
+:mod:`duckpond.testing.hydrovu_server`.
 
 The names below are re-exported lazily so that importing this package (e.g. from a factory
 registry at ``pond --help`` time) does not pay for httpx, tenacity and pyarrow.

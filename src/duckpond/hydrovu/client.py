@@ -57,7 +57,6 @@ import email.utils
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -69,6 +68,7 @@ import pyarrow as pa
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from duckpond.errors import InvalidData, RemoteError, UsageError
+from duckpond.formats.names import sanitize_name
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -94,7 +94,6 @@ START_PAGE_HEADER = "x-isi-start-page"
 _US_PER_S = 1_000_000
 _TOKEN_RENEW_MARGIN_S = 30.0  # renew the token this long before the server says it expires
 _EPOCH_THRESHOLD = 1_000_000_000  # X-RateLimit-Reset above this is a Unix time, not a delta
-_SANITIZE = re.compile(r"[\s./]+")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,22 +173,6 @@ class Location:
                 "longitude": pa.array([loc.longitude for loc in locations], pa.float64()),
             }
         )
-
-
-def sanitize_name(name: str) -> str:
-    """Make a parameter or unit name safe as one part of a dotted column name.
-
-    Every run of whitespace, ``.`` and ``/`` becomes one ``_``; ``_`` at either end is dropped.
-    ``"Dissolved Oxygen"`` -> ``"Dissolved_Oxygen"``, ``"mg/L"`` -> ``"mg_L"``,
-    ``"m/s"`` -> ``"m_s"``; ``"°C"`` and ``"%"`` are unchanged.
-
-    Raises:
-        InvalidData: the name is empty after sanitizing.
-    """
-    cleaned = _SANITIZE.sub("_", name).strip("_")
-    if not cleaned:
-        raise InvalidData(f"HydroVu name {name!r} is empty after sanitizing")
-    return cleaned
 
 
 def column_name(scope: str, parameter: str, unit: str) -> str:

@@ -8,7 +8,7 @@ Sources (copy in) say what they become, by URL scheme (:data:`SCHEMES`):
 ``host:///abs/file``       a data file: the bytes, streamed (a plain path means the same)
 ``host+table:///f.pq``     a table (the Parquet file is checked: PAR1 magic and footer)
 ``host+series:///f.pq``    a series chunk (Parquet with a time column)
-``host+csv+series:///f``   a series parsed from CSV with a header row
+``host+csv+series:///f``   a series parsed from CSV (:mod:`duckpond.formats`); ``-``: stdin
 =========================  ===============================================================
 
 ``host://rel/path`` (two slashes) is relative to the working directory (or ``base_dir``). A host
@@ -56,6 +56,7 @@ from duckpond.tinyfs.model import FileType
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from duckpond.formats.options import CsvOptions
     from duckpond.tinyfs.fs import WD, NodePath
 
 __all__ = [
@@ -105,12 +106,21 @@ class CopyOptions:
 
     Attributes:
         time_column: the series' time column (default: detected; ``Timestamp``, ``timestamp``,
-            ``time``, ``ts``, ``datetime``).
-        tz: IANA zone of CSV times without an offset (default: UTC).
+            ``time``, ``ts``, ``datetime``; In-Situ ``Date Time``).
+        tz: zone of CSV times without an offset, IANA or ``±HH:MM`` (default: the zone the file
+            states, else UTC).
+        csv: the other options of CSV sources (:class:`~duckpond.formats.options.CsvOptions`:
+            layout, delimiter, decimal comma, null values, time format, DST choices, names);
+            ``time_column`` and ``tz`` above take precedence over its fields of those names.
     """
 
     time_column: str | None = None
     tz: str | None = None
+    csv: CsvOptions | None = None
+
+
+STDIN: Final = "-"
+"""The host path of ``host+csv+series://-``: the series is read from standard input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,10 @@ class HostSource:
         """
         parsed = parse_host_url(text)
         scheme, path = parsed if parsed is not None else ("host", Path(text))
+        if parsed is not None and str(path) == STDIN:
+            if scheme != "host+csv+series":
+                raise UsageError("standard input (-) is read as host+csv+series://- only", text)
+            return cls(text, scheme, path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         if not path.exists():
@@ -186,7 +200,12 @@ def host_files(sources: Sequence[HostSource]) -> list[HostFile]:
         NotFound, ReadOnly: a host folder cannot be listed.
     """
     out: list[HostFile] = []
+    if sum(str(s.path) == STDIN for s in sources) > 1:
+        raise UsageError("standard input can be read once")
     for s in sources:
+        if str(s.path) == STDIN:
+            out.append(HostFile(s, "", s.path))
+            continue
         if not s.path.is_dir():
             out.append(HostFile(s, "", s.path, s.path.stat().st_size))
             continue
@@ -262,6 +281,8 @@ def copy_in(
             raise NotFound(f"no such directory{why}", dest)
         raise NotADirectory(f"not a directory{why}", target.path)
     base = target.path if into_dir and target is not None else None
+    if base is not None and any(str(s.path) == STDIN for s in sources):
+        raise UsageError("standard input has no file name: give DEST as the series' path", dest)
     changes = []
     for f in files:
         if base is not None:
@@ -310,18 +331,27 @@ def copy_file_in(
             shown,
         )
     if file_type == FileType.SERIES:
-        table, tc = _read_series(source, host, options)
-        progress.advance(host.stat().st_size)
-        return _append_new_rows(root, pond_path, existing, table, tc, str(host))
+        name = "<stdin>" if str(host) == STDIN else str(host)
+        table, tc, attributes = _read_series(source, host, options)
+        if str(host) != STDIN:
+            progress.advance(host.stat().st_size)
+        try:
+            return _append_new_rows(root, pond_path, existing, table, tc, attributes)
+        except InvalidData as exc:
+            if exc.path in {name, None}:
+                raise
+            # these rows cannot join the series: name the host file, then the series and why
+            raise InvalidData(f"cannot be stored at {exc.path}: {exc.message}", name) from exc
     digest = _sha256(host) if existing is not None else None
     if existing is not None and existing.latest().sha256 == digest:
         progress.advance(host.stat().st_size)
         return CopyChange(shown, "unchanged")
     with open(host, "rb") as f:
         if file_type == FileType.TABLE:
-            from duckpond.tinyfs.tables import check_parquet
+            from duckpond.tinyfs.tables import check_columns, check_parquet
 
-            check_parquet(f, str(host))  # PAR1 and footer: name the host file if it is not Parquet
+            footer = check_parquet(f, str(host))  # PAR1 and footer: name the host file if not
+            check_columns(footer.schema.to_arrow_schema(), str(host))  # flat, named columns
             f.seek(0)
             root.write_file(pond_path, f, file_type=FileType.TABLE)
             progress.advance(host.stat().st_size)
@@ -337,34 +367,54 @@ def _sha256(host: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _read_series(source: HostSource, host: Path, options: CopyOptions) -> tuple[pa.Table, str]:
-    """The rows of a series source, its time column normalized to timestamp[us, UTC]."""
+def _read_series(
+    source: HostSource, host: Path, options: CopyOptions
+) -> tuple[pa.Table, str, dict[str, Any]]:
+    """The rows of a series source, its time column normalized to timestamp[us, UTC], and the
+    attributes its version keeps (``source``: the file, and for CSV the shape, the renamed
+    headers and the zone)."""
     from duckpond.timeseries import normalize_series
 
     if source.scheme == "host+csv+series":
-        from duckpond.timeseries import read_csv_series
+        import sys
 
-        return read_csv_series(host, time_column=options.time_column, tz=options.tz, path=str(host))
+        from duckpond.formats.csv_series import parse_csv_series
+        from duckpond.formats.options import CsvOptions
+
+        name = "<stdin>" if str(host) == STDIN else str(host)
+        given = options.csv.model_dump(exclude_unset=True) if options.csv is not None else {}
+        csv = CsvOptions.of({**given, "time_column": options.time_column, "tz": options.tz}, name)
+        parsed = parse_csv_series(sys.stdin.buffer if name == "<stdin>" else host, csv, path=name)
+        attributes = parsed.attributes
+        attributes["source"]["file"] = name
+        return parsed.table, parsed.time_column, attributes
     import pyarrow.parquet as pq
 
-    from duckpond.tinyfs.tables import check_parquet
+    from duckpond.tinyfs.tables import check_columns, check_parquet
 
-    check_parquet(str(host), str(host))
+    footer = check_parquet(str(host), str(host))
+    check_columns(footer.schema.to_arrow_schema(), str(host))
     with translate_errors(str(host), what="reading Parquet"):
         table = pq.read_table(host)
-    return normalize_series(table, options.time_column, path=str(host))
+    table, tc = normalize_series(table, options.time_column, path=str(host))
+    return table, tc, {"source": {"shape": "parquet", "file": str(host)}}
 
 
 def _append_new_rows(
-    root: WD, pond_path: str, existing: NodePath | None, table: pa.Table, tc: str, host: str
+    root: WD,
+    pond_path: str,
+    existing: NodePath | None,
+    table: pa.Table,
+    tc: str,
+    attributes: dict[str, Any],
 ) -> CopyChange:
     if existing is None:
-        root.append_series(pond_path, table, time_column=tc)
+        root.append_series(pond_path, table, time_column=tc, attributes=attributes)
         return CopyChange(pond_path, "created", f"{table.num_rows} rows")
     fresh = new_rows(existing, table, tc)
     if fresh.num_rows == 0:
         return CopyChange(existing.path, "unchanged")
-    root.append_series(pond_path, fresh, time_column=tc)
+    root.append_series(pond_path, fresh, time_column=tc, attributes=attributes)
     return CopyChange(existing.path, "appended", f"{fresh.num_rows} rows")
 
 
@@ -543,9 +593,15 @@ def check_csv_source(source: HostSource, options: CopyOptions) -> None:
     """Options that only apply to some sources are refused on others.
 
     Raises:
-        UsageError: ``tz`` on a non-CSV source, ``time_column`` on a non-series source.
+        UsageError: ``tz`` or another CSV option on a non-CSV source, ``time_column`` on a
+            non-series source.
     """
-    if options.tz is not None and source.scheme != "host+csv+series":
-        raise UsageError("--tz applies to host+csv+series:// sources", source.given)
+    csv_given = sorted(options.csv.model_fields_set) if options.csv is not None else []
+    if options.tz is not None:
+        csv_given.insert(0, "tz")
+    csv_given = [n for n in csv_given if n != "time_column"]
+    if csv_given and source.scheme != "host+csv+series":
+        flag = "--" + csv_given[0].replace("_", "-").replace("null-values", "null-value")
+        raise UsageError(f"{flag} applies to host+csv+series:// sources", source.given)
     if options.time_column is not None and source.file_type != FileType.SERIES:
         raise UsageError("--time-column applies to series sources", source.given)

@@ -13,7 +13,7 @@ Changes are staged in the persistence as they happen (file versions) or at :meth
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias
@@ -967,11 +967,15 @@ class WD:
         *,
         file_type: str = FILE_DATA,
         time_column: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> NodePath:
         """Create a new file; ``data`` is bytes, a binary stream (streamed) or an Arrow table.
 
         ``file:table`` takes Parquet bytes/stream or an Arrow table; ``file:series`` also
-        requires a usable time column (auto-detected unless given) with no nulls.
+        requires a usable time column (auto-detected unless given) with no nulls. Tables and
+        series must have flat, uniquely and non-blank named columns (:func:`tables.check_columns`).
+        ``attributes`` (small, JSON-able) are kept in the version's ``extended_attributes``
+        (``time_column`` is set by the pond).
 
         Raises:
             AlreadyExists, NotFound (missing parent), InvalidPath, InvalidData, ReadOnly.
@@ -980,7 +984,9 @@ class WD:
         full = paths.join((*parent.parts, name))
         if self._child(parent, name) is not None:
             raise AlreadyExists("already exists", full)
-        return self._write_version(parent, name, full, None, data, file_type, time_column)
+        return self._write_version(
+            parent, name, full, None, data, file_type, time_column, attributes
+        )
 
     def write_file(
         self,
@@ -989,24 +995,35 @@ class WD:
         *,
         file_type: str | None = None,
         time_column: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> NodePath:
         """Create a file or add a new version of an existing one (for a series: append a chunk).
 
+        Content rules and ``attributes`` as :meth:`create_file`. A chunk appended to a series must
+        keep the type of every column it shares with the series' earlier versions (numbers with
+        numbers, text with text, ...: :func:`tables.check_appendable`), so that no version can
+        make the series unreadable.
+
         Raises:
-            IsADirectory, InvalidData (type mismatch or bad content), ReadOnly, NotFound.
+            IsADirectory, InvalidData (type mismatch, bad content, columns that cannot merge with
+            the series), ReadOnly, NotFound.
         """
         parent, name = self._parent_for_create(path)
         full = paths.join((*parent.parts, name))
         existing = self._child(parent, name)
         if existing is None:
             return self._write_version(
-                parent, name, full, None, data, file_type or FILE_DATA, time_column
+                parent, name, full, None, data, file_type or FILE_DATA, time_column, attributes
             )
         nodepath = NodePath(self.fs, (*parent.parts, name), existing)
         if nodepath.is_symlink:
             target = self.resolve(full)
             return self.fs.root().write_file(
-                target.path, data, file_type=file_type, time_column=time_column
+                target.path,
+                data,
+                file_type=file_type,
+                time_column=time_column,
+                attributes=attributes,
             )
         if nodepath.is_dir:
             raise IsADirectory("is a directory", full)
@@ -1015,14 +1032,21 @@ class WD:
         if file_type is not None and file_type != existing.file_type:
             raise InvalidData(f"is a {existing.file_type}, not a {file_type}", full)
         return self._write_version(
-            parent, name, full, existing, data, existing.file_type, time_column
+            parent, name, full, existing, data, existing.file_type, time_column, attributes
         )
 
     def append_series(
-        self, path: str, table: pa.Table | bytes, *, time_column: str | None = None
+        self,
+        path: str,
+        table: pa.Table | bytes,
+        *,
+        time_column: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> NodePath:
         """Append a chunk to a series (creating it if missing); same rules as :meth:`write_file`."""
-        return self.write_file(path, table, file_type=FILE_SERIES, time_column=time_column)
+        return self.write_file(
+            path, table, file_type=FILE_SERIES, time_column=time_column, attributes=attributes
+        )
 
     def _write_version(
         self,
@@ -1033,6 +1057,7 @@ class WD:
         data: Data,
         file_type: str,
         time_column: str | None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> NodePath:
         self.fs.check_writable(full)
         if file_type not in {FILE_DATA, FILE_TABLE, FILE_SERIES}:
@@ -1040,7 +1065,7 @@ class WD:
         # only a new name changes the directory; a new version of a file leaves it as it is
         entries = self.fs._entries_for_change(parent.node, full) if existing is None else None
         persistence = self.fs.persistence
-        attrs: dict[str, Any] = {}
+        attrs: dict[str, Any] = dict(attributes or {})
         lo = hi = None
         if file_type == FILE_DATA:
             if isinstance(data, pa.Table):
@@ -1058,7 +1083,16 @@ class WD:
             if existing is not None and time_column is None:
                 prev = self.fs.latest(existing)
                 time_column = prev.time_column if prev else None
+            tables.check_columns(table.schema, full)
             table, tc = timeseries.normalize_series(table, time_column, path=full)
+            if existing is not None:  # the new chunk must merge with the earlier ones
+                series = NodePath(self.fs, (*parent.parts, name), existing)
+                tables.check_appendable(
+                    series.schema(),
+                    table,
+                    full,
+                    lambda column: series.read_table(columns=[column]).column(column),
+                )
             lo, hi = timeseries.time_bounds(table, tc)
             attrs["time_column"] = tc
             attrs["rows"] = table.num_rows
@@ -1093,6 +1127,7 @@ class WD:
         if isinstance(data, pa.Table):
             import pyarrow.parquet as pq
 
+            tables.check_columns(data.schema, full)
             fd, tmp = self.fs.temp_file()
             try:
                 os.close(fd)
@@ -1103,15 +1138,17 @@ class WD:
             finally:
                 _unlink(tmp)
         if isinstance(data, bytes):
-            tables.check_parquet(data, full)
+            footer = tables.check_parquet(data, full)
+            tables.check_columns(footer.schema.to_arrow_schema(), full)
             return persistence.put_blob(data)
         # a stream: validate its footer, then stream it in
         try:
             data.seek(0)
-            tables.check_parquet(data, full)  # type: ignore[arg-type]
+            footer = tables.check_parquet(data, full)  # type: ignore[arg-type]
             data.seek(0)
         except (AttributeError, OSError) as exc:
             raise InvalidData("a table must be given as a seekable stream", full) from exc
+        tables.check_columns(footer.schema.to_arrow_schema(), full)
         return persistence.put_blob(data)
 
     def symlink(self, path: str, target: str) -> NodePath:
@@ -1256,9 +1293,11 @@ def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     if isinstance(data, bytes):
-        tables.check_parquet(data, path)
+        footer = tables.check_parquet(data, path)
+        tables.check_columns(footer.schema.to_arrow_schema(), path)
         return pq.read_table(pa.BufferReader(data))
-    tables.check_parquet(data, path)  # type: ignore[arg-type]
+    footer = tables.check_parquet(data, path)  # type: ignore[arg-type]
+    tables.check_columns(footer.schema.to_arrow_schema(), path)
     data.seek(0)
     return pq.read_table(data)
 

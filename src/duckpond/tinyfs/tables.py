@@ -9,7 +9,7 @@ null), pruned by each version's min/max event time when the read is given a time
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -21,6 +21,8 @@ from duckpond.times import Window
 
 __all__ = [
     "Chunk",
+    "check_appendable",
+    "check_columns",
     "check_parquet",
     "conform",
     "filter_window",
@@ -70,6 +72,173 @@ def check_parquet(source: bytes | BinaryIO | str, path: str) -> pq.FileMetaData:
         raise
     except (pa.ArrowException, OSError) as exc:
         raise InvalidData(f"not a valid Parquet file ({first_line(exc)})", path) from exc
+
+
+def check_columns(schema: pa.Schema, path: str) -> None:
+    """Refuse a table or series version that some reader could not show whole.
+
+    Column names must be non-blank and unique (JSON output would drop a repeated one and SQL could
+    not name it); columns must not be nested (struct, list, map, union): the pond's outputs (CSV,
+    JSON, SQL through every read path, the site) are defined for flat columns only.
+
+    Raises:
+        InvalidData: naming ``path``, the column and its position (1-based).
+    """
+    seen: dict[str, int] = {}
+    for i, f in enumerate(schema):
+        if not f.name.strip():
+            raise InvalidData(f"column {i + 1} has no name", path)
+        if f.name in seen:
+            raise InvalidData(
+                f"column name {f.name!r} is repeated (columns {seen[f.name] + 1} and {i + 1})",
+                path,
+            )
+        seen[f.name] = i
+        if pa.types.is_nested(f.type):
+            raise InvalidData(
+                f"column {f.name!r} has the nested type {f.type}; tables and series hold flat "
+                "columns only (numbers, text, booleans, times, binary)",
+                path,
+            )
+
+
+def _family(t: pa.DataType) -> str:
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return "binary"
+    if pa.types.is_timestamp(t):
+        return f"timestamp[{t.tz}]"
+    if pa.types.is_dictionary(t):
+        return _family(t.value_type)
+    return str(t)
+
+
+def check_appendable(
+    series: pa.Schema,
+    table: pa.Table,
+    path: str,
+    read_column: Callable[[str], pa.ChunkedArray] | None = None,
+) -> None:
+    """Refuse a new series version whose columns cannot merge with the series' earlier versions.
+
+    A series reads as the union of its versions, each column cast to the type that merges all of
+    theirs (``pyarrow.unify_schemas``, permissive). A new version must keep every read working,
+    so for each column it shares with the earlier versions:
+
+    - the types must be of one family: the same type, or ``null`` on either side (a column that
+      was all empty), numbers with numbers (integers and floats), text with text, binary with
+      binary, timestamps with timestamps of the same zone. A ``double`` column arriving as
+      ``string`` because one cell says ``ERR`` is refused here, not found broken by every later
+      read;
+    - every value must keep its value in the merged type: a new integer beyond 2**53 cannot join
+      a ``double`` column, and when the merged type changes (the first ``double`` version of an
+      integer column), the earlier versions' values are read (``read_column``) and checked too.
+
+    New columns (null in earlier versions) and missing ones (null in this version) are fine.
+
+    Args:
+        series: the merged schema of the earlier versions.
+        table: the new version.
+        path: the series, named in the error.
+        read_column: the earlier versions' values of a column (read only when its merged type
+            changes); ``None``: that check is skipped.
+
+    Raises:
+        InvalidData: naming the column, the first row (1-based) whose value does not fit, that
+            value and both types.
+    """
+    for f in table.schema:
+        if f.name not in series.names:
+            continue
+        old = series.field(f.name).type
+        new = f.type
+        if old == new or pa.types.is_null(old) or pa.types.is_null(new):
+            continue
+        merged = None
+        if _family(old) == _family(new):
+            try:
+                one = merged_schema([pa.schema([pa.field(f.name, old)]), pa.schema([f])])
+                merged = one.field(f.name).type
+            except InvalidData:
+                pass
+        column = table.column(f.name)
+        if merged is None or (
+            merged != new and _first_misfit_row(column, merged, strict=True) is not None
+        ):
+            raise InvalidData(_misfit(column, f.name, old, new, merged), path)
+        if merged != old and read_column is not None:
+            earlier = read_column(f.name)
+            row = _first_misfit_row(earlier, merged, strict=True)
+            if row is not None:
+                raise InvalidData(
+                    f"cannot add these rows: column {f.name!r} holds {new}, which makes the "
+                    f"series' column {merged}, but the earlier versions hold "
+                    f"{earlier[row].as_py()!r} ({old}) there, which {merged} cannot hold exactly",
+                    path,
+                )
+    merged_schema([series, table.schema])
+
+
+def _misfit(
+    column: pa.ChunkedArray,
+    name: str,
+    old: pa.DataType,
+    new: pa.DataType,
+    merged: pa.DataType | None,
+) -> str:
+    """The message for a column of type ``new`` that cannot join a series column of ``old``."""
+    row = _first_misfit_row(column, merged or old)
+    text = ""
+    if row is not None:
+        shown = repr(column[row].as_py())
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        text = f" ({shown} at data row {row + 1})"
+    hint = ""
+    if _family(new) == "text" and _family(old) != "text":
+        hint = "; if that text means a missing value, give it as a null value (--null-value)"
+    if merged is not None:
+        return (
+            f"cannot add these rows: column {name!r} holds {new}{text}, a value the series' "
+            f"column ({merged}, merging its earlier versions' {old}) cannot hold exactly"
+        )
+    return (
+        f"cannot add these rows: column {name!r} holds {new}{text}, but the series' earlier "
+        f"versions hold {old} there, and the two cannot be read as one column{hint}"
+    )
+
+
+def _first_misfit_row(
+    column: pa.ChunkedArray, target: pa.DataType, *, strict: bool = False
+) -> int | None:
+    """The first row whose value does not cast (safely) to ``target``, by bisection. If every
+    value casts, or the types do not cast at all: with ``strict`` None (resp. 0, the types
+    cannot cast), else the first row with a value (None if all are null)."""
+    import pyarrow.compute as pc
+
+    try:
+        column.cast(target)
+    except pa.ArrowInvalid:
+        low, high = 0, len(column)
+        while high - low > 1:
+            middle = (low + high) // 2
+            try:
+                column.slice(low, middle - low).cast(target)
+            except pa.ArrowInvalid:
+                high = middle
+            else:
+                low = middle
+        return low
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        if strict:
+            return 0
+    else:
+        if strict:
+            return None
+    valid = pc.invert(pc.is_null(column))
+    return int(pc.index(valid, True).as_py()) if pc.any(valid).as_py() else None
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -28,16 +28,21 @@ Copy into the pond (one transaction; on any error nothing is copied):
     host:///abs/file            a data file (bytes, streamed); a plain path means the same
     host+table:///f.parquet     a table (a Parquet file)
     host+series:///f.parquet    a series chunk (a Parquet file with a time column)
-    host+csv+series:///f.csv    a series parsed from CSV with a header row
+    host+csv+series:///f.csv    a series parsed from CSV (plain, In-Situ, YSI EXO, loggers)
+    host+csv+series://-         the same, from standard input (DEST names the series)
   A folder is copied recursively. If DEST is an existing directory, each SRC goes into it under
   its own name; otherwise DEST names the new file (or directory). Copying onto an existing file
   adds a new version unless the bytes are the same; onto a series, appends the rows it does not
   already hold (copying the same file twice changes nothing; a grown CSV adds its new rows).
   A plain host:// file is not stored under a .series or .table name (say host+csv+series://).
 
-  CSV times: the time column is detected (Timestamp, timestamp, time, ts, datetime) unless
-  --time-column names it; offsets (Z, +02:00) are honoured; times without one are UTC unless
-  --tz names an IANA zone.
+  CSV times: the time column is detected (Timestamp, timestamp, time, ts, datetime; In-Situ
+  'Date Time'; EXO 'Date (...)' + 'Time (...)') unless --time-column names it; offsets (Z, +02:00)
+  are honoured; times without one are in the zone the file states (In-Situ 'Time Zone:'), else
+  UTC, unless --tz names one (IANA, or -06:00). A local time that does not exist (DST begins) or
+  occurs twice (DST ends) is refused unless --nonexistent/--ambiguous say how to read it.
+  In-Situ and EXO headers become <parameter>.<unit> names (Temperature (°C) (812345) ->
+  Temperature.C), the headers as written kept in the version's attributes.
 
 Copy out of the pond (reads only):
 
@@ -63,14 +68,9 @@ def add_parser(
         "sources", nargs="+", metavar="SRC", help="host URL/path (in) or pond glob (out)"
     )
     p.add_argument("dest", metavar="DEST", help="pond path (in) or host:///dir (out)")
-    p.add_argument(
-        "--time-column", metavar="NAME", help="time column of a series source (default: detected)"
-    )
-    p.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help="IANA zone of CSV times without an offset (default: UTC), e.g. America/New_York",
-    )
+    from duckpond.formats.flags import add_arguments
+
+    add_arguments(p.add_argument_group("reading series (--time-column: any series source)"))
     p.add_argument(
         "--strip-prefix",
         metavar="P",
@@ -90,15 +90,16 @@ def run(args: argparse.Namespace) -> int:
         scheme, folder = dest_url
         if scheme != "host":
             raise UsageError("copy out writes to host:///dir (the types are kept)", args.dest)
-        for opt in ("time_column", "tz"):
-            if getattr(args, opt) is not None:
-                raise UsageError(f"--{opt.replace('_', '-')} applies to copying in", args.dest)
+        from duckpond.formats.flags import given_arguments
+
+        for flag in given_arguments(args):
+            raise UsageError(f"{flag} applies to copying in", args.dest)
         return copy_out(args, args.sources, folder)
     if args.at_txn is not None:
         raise UsageError("--at-txn applies to copying out (the pond is changed at its latest)")
     if args.strip_prefix is not None:
         raise UsageError("--strip-prefix applies to copying out (to host:///dir)")
-    options = CopyOptions(time_column=args.time_column, tz=args.tz)
+    options = CopyOptions(time_column=args.time_column, tz=args.tz, csv=_csv_options(args))
     sources = [HostSource.parse(s, base_dir=Path.cwd()) for s in args.sources]
     for s in sources:
         check_csv_source(s, options)
@@ -133,3 +134,27 @@ def copy_out(args: argparse.Namespace, patterns: list[str], folder: Any) -> int:
     with progress("copying out", total, in_bytes=True, show=show) as bar:
         copy.copy_out(root, patterns, folder, strip_prefix=args.strip_prefix, progress=bar)
     return 0
+
+
+def _csv_options(args: argparse.Namespace) -> Any:
+    """The CSV flags other than --time-column and --tz (checked per file) as CsvOptions, or None.
+
+    Raises:
+        UsageError: a flag's value is not one the option takes (naming the flag).
+    """
+    from duckpond.errors import InvalidData, UsageError
+    from duckpond.formats.flags import CSV_FLAGS, values_of_arguments
+    from duckpond.formats.options import CsvOptions
+
+    values = values_of_arguments(args)
+    values.pop("time_column", None)
+    values.pop("tz", None)
+    if not values:
+        return None
+    try:
+        return CsvOptions.of(values)
+    except InvalidData as exc:
+        field, _, cause = exc.message.partition(": ")
+        spec = dict(CSV_FLAGS).get(field, {})
+        flag = spec.get("flag", "--" + field.replace("_", "-"))
+        raise UsageError(f"{flag}: {cause}" if cause else exc.message) from None

@@ -1,7 +1,8 @@
 """A HydroVu-compatible API server on loopback, serving real bundled readings.
 
-Part of DuckPond's test and demo kit (issue 6): the HydroVu collector and :mod:`.client` are tested
-against this server over real HTTP instead of a mocked client. It implements the subset of
+Part of DuckPond's test and demo kit (:mod:`duckpond.testing`): the HydroVu collector and
+:mod:`duckpond.hydrovu.client` are tested against this server over real HTTP instead of a mocked
+client. It implements the subset of
 ``https://www.hydrovu.com/public-api/`` that DESIGN.md ("HydroVu (In-Situ cloud) API, as used")
 describes:
 
@@ -34,7 +35,11 @@ longer than a test client's timeout), ``"badjson"`` (200 with a truncated JSON b
 
 Run it by hand (``--help`` for options)::
 
-    python -m duckpond.hydrovu.testserver --port 8765 --data-dir data
+    python -m duckpond.testing.hydrovu_server --port 8765
+
+The readings it serves by default ship with the package (``duckpond/testing/data/*.csv.gz``, gzip
+copies of the repository's ``data/`` sets, written by ``scripts/make_testing_data.py``), so it runs
+from a wheel install in any directory; ``--data-dir DIR`` serves another copy of the two sets.
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ import argparse
 import base64
 import binascii
 import bisect
+import contextlib
 import csv
+import gzip
 import itertools
 import json
 import logging
@@ -64,23 +71,28 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from duckpond.errors import InvalidData, UsageError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 __all__ = [
     "B01_LOCATION_ID",
+    "DATA_SETS",
     "FAULT_KINDS",
     "JFK_LOCATION_ID",
     "Device",
     "HydroVuTestServer",
     "Series",
+    "data_file",
     "default_devices",
     "main",
 ]
 
-log = logging.getLogger("duckpond.hydrovu.testserver")
+log = logging.getLogger("duckpond.testing.hydrovu_server")
 
 FAULT_KINDS = frozenset({"429", "500", "503", "slow", "badjson", "401"})
 """The kinds of failure :meth:`HydroVuTestServer.inject` can inject."""
@@ -226,9 +238,9 @@ class Device:
         Args:
             location_id: the HydroVu location id to serve it as.
             name: the location name.
-            csv_path: a CSV with a header row, an ISO-8601 time column and value columns.
-                Times must be whole seconds; an offset (``Z``, ``+01:00``) is honoured and a time
-                without one is taken as UTC.
+            csv_path: a CSV with a header row, an ISO-8601 time column and value columns
+                (gzip-compressed if the name ends ``.gz``). Times must be whole seconds; an
+                offset (``Z``, ``+01:00``) is honoured and a time without one is taken as UTC.
             columns: CSV column -> (parameter name, unit name) for the columns to serve, in
                 order. ``None`` serves every other column, splitting its name at the last ``.``
                 (``"WaterTemperature.C"`` -> ``("WaterTemperature", "C")``).
@@ -243,7 +255,7 @@ class Device:
             InvalidData: a bad time or number, a duplicate time, or a missing column.
         """
         path = Path(csv_path)
-        with open(path, newline="", encoding="utf-8") as fh:
+        with _open_text(path) as fh:
             reader = csv.reader(fh)
             try:
                 header = next(reader)
@@ -333,7 +345,47 @@ class Device:
         return cls(location_id, name, timestamps, tuple(series), description, latitude, longitude)
 
 
-def default_devices(data_dir: str | os.PathLike[str]) -> list[Device]:
+DATA_SETS: tuple[str, ...] = ("neracoos_b01_water_temperature_30min", "jfk_weather_2013_hourly")
+"""The two bundled data sets the default devices serve."""
+
+
+def data_file(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The CSV of bundled data set ``name``.
+
+    Args:
+        name: one of :data:`DATA_SETS`.
+        data_dir: ``None`` for the copy shipped in this package (``duckpond/testing/data``), or a
+            folder holding ``<name>/<name>.csv`` (the repository's ``data/``), ``<name>.csv`` or
+            ``<name>.csv.gz``.
+
+    Raises:
+        NotFound: the folder holds none of these.
+    """
+    from duckpond.errors import NotFound
+
+    if data_dir is None:
+        from importlib.resources import files
+
+        packaged = files("duckpond.testing") / "data" / f"{name}.csv.gz"
+        return Path(str(packaged))
+    root = Path(data_dir)
+    for candidate in (root / name / f"{name}.csv", root / f"{name}.csv", root / f"{name}.csv.gz"):
+        if candidate.is_file():
+            return candidate
+    raise NotFound(f"no {name}.csv (nor {name}/{name}.csv, {name}.csv.gz) in it", str(root))
+
+
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[Any]:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rt", newline="", encoding="utf-8") as fh:
+            yield fh
+    else:
+        with open(path, newline="", encoding="utf-8") as fh:
+            yield fh
+
+
+def default_devices(data_dir: str | os.PathLike[str] | None = None) -> list[Device]:
     """The two real devices built from DuckPond's bundled data sets.
 
     - B01 (location :data:`B01_LOCATION_ID`): NERACOOS buoy B01, Gulf of Maine, sea water
@@ -347,20 +399,20 @@ def default_devices(data_dir: str | os.PathLike[str]) -> list[Device]:
     come back as ``B01.Temperature.C`` and ``JFK.<CSV column>``.
 
     Args:
-        data_dir: the folder holding the two data set folders (the repository's ``data/``).
+        data_dir: where the two data sets are (:func:`data_file`); ``None``: the copies shipped
+            in this package.
     """
-    root = Path(data_dir)
     b01 = Device.from_csv(
         B01_LOCATION_ID,
         "B01",
-        root / "neracoos_b01_water_temperature_30min" / "neracoos_b01_water_temperature_30min.csv",
+        data_file(DATA_SETS[0], data_dir),
         {"WaterTemperature.C": ("Temperature", "C")},
         description="NERACOOS buoy B01, Western Maine Shelf: SBE37 water temperature",
         latitude=43.181,
         longitude=-70.427,
     )
-    jfk_csv = root / "jfk_weather_2013_hourly" / "jfk_weather_2013_hourly.csv"
-    with open(jfk_csv, newline="", encoding="utf-8") as fh:
+    jfk_csv = data_file(DATA_SETS[1], data_dir)
+    with _open_text(jfk_csv) as fh:
         header = next(csv.reader(fh))
     jfk_columns = {}
     for col in header[1:]:
@@ -490,7 +542,7 @@ class HydroVuTestServer:
         self._thread = threading.Thread(
             target=httpd.serve_forever,
             kwargs={"poll_interval": 0.02},
-            name=f"hydrovu-testserver-{self.port}",
+            name=f"hydrovu-test-server-{self.port}",
             daemon=True,
         )
         self._thread.start()
@@ -963,17 +1015,10 @@ def _iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _default_data_dir() -> Path:
-    env = os.environ.get("DUCKPOND_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "data"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the test server in the foreground with :func:`default_devices` until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m duckpond.hydrovu.testserver",
+        prog="python -m duckpond.testing.hydrovu_server",
         description="A HydroVu-compatible API server on loopback serving DuckPond's bundled "
         "B01 buoy and JFK weather readings.",
     )
@@ -983,18 +1028,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data-dir",
         type=Path,
         default=None,
-        help="folder holding the bundled data sets (default: $DUCKPOND_DATA_DIR or the "
-        "repository's data/)",
+        help="folder holding the two data sets (<name>/<name>.csv, as the repository's data/; "
+        "default: the copies shipped in the package)",
     )
     parser.add_argument("--page-size", type=int, default=1000, help="timestamps per data page")
     parser.add_argument("--client-id", default="test-client")
     parser.add_argument("--client-secret", default="test-secret")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or _default_data_dir()
+    data_dir = args.data_dir
     try:
         devices = default_devices(data_dir)
     except OSError as exc:
-        print(f"error: cannot read the data sets in {data_dir}: {exc}", file=sys.stderr)
+        where = data_dir or "the package"
+        print(f"error: cannot read the data sets in {where}: {exc}", file=sys.stderr)
         return 2
     except (InvalidData, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
