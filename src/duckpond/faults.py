@@ -24,6 +24,7 @@ POINTS: Final = {
     "after-data-commit": "a transaction: the data commit made, its control record not yet",
     "after-control-record": "a transaction: committed and recorded, after-commit hooks not run",
     "maintain-after-compact": "maintain: compacted, not yet vacuumed",
+    "maintain-after-vacuum": "maintain: vacuumed, no checkpoint written yet",
 }
 
 _handler: Callable[[str], None] | None = None

@@ -52,6 +52,7 @@ from duckpond.tinyfs.dynamic import FactoryResolver
 from duckpond.tinyfs.fs import FS, WD, NodePath
 from duckpond.tinyfs.model import DIR_PHYSICAL, ROOT_ID, NodeVersion, encode_directory
 from duckpond.tlogfs.delta import APP_ID, OPLOG_SCHEMA, DeltaPersistence
+from duckpond.tlogfs.opening import retry_log_race
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -168,6 +169,9 @@ class Pond:
         self._lock = WriteLock(self.layout.lock)
         self._in_txn = False
         self._settings: dict[str, str] | None = None
+        #: (data table version, txn_seq at that version): deltalake reads the txn_seq lazily from
+        #: the log files listed at load, which a writer's log cleanup may delete meanwhile.
+        self._seq_at: tuple[int, int] | None = None
 
     # -- create / open --------------------------------------------------------------------
 
@@ -221,20 +225,19 @@ class Pond:
         Raises:
             NotAPond: no pond there. NotFound: ``at_txn`` was never committed.
         """
-        from deltalake import DeltaTable
-
         layout = PondLayout.of(path)
         if not layout.is_pond():
             raise NotAPond(
                 "not a pond (no data and control tables; run 'pond init')", str(layout.root)
             )
-        with translate_errors(str(layout.root), what="opening the pond"):
-            data = DeltaTable(str(layout.data))
+        data, seq = retry_log_race(lambda: _load(layout), layout.root, what="opening the pond")
         control = ControlTable.open(layout.control)
         _log.debug("opened pond path=%s data_version=%d", layout.root, data.version())
-        if at_txn is not None and not _committed(control, data, at_txn):
+        if at_txn is not None and not _committed(control, data, seq, at_txn):
             raise NotFound(f"transaction {at_txn} was never committed", None)
-        return cls(layout.root, data, control, at_txn=at_txn, factories=factories)
+        pond = cls(layout.root, data, control, at_txn=at_txn, factories=factories)
+        pond._seq_at = (data.version(), seq)
+        return pond
 
     # -- reading --------------------------------------------------------------------------
 
@@ -247,7 +250,12 @@ class Pond:
         """The last committed transaction's sequence number (as of ``at_txn`` if set)."""
         if self.at_txn is not None:
             return self.at_txn
-        return int(self._persistence.table.transaction_version(APP_ID) or 0)
+        table = self._persistence.table
+        version = table.version()
+        if self._seq_at is None or self._seq_at[0] != version:
+            with translate_errors(str(self.path), what="reading the pond"):
+                self._seq_at = (version, int(table.transaction_version(APP_ID) or 0))
+        return self._seq_at[1]
 
     @property
     def data_version(self) -> int:
@@ -558,7 +566,9 @@ class Pond:
             if vacuum:
                 hours = int(retention_hours)
                 vacuumed += _vacuum(table, hours, full=True)
-                vacuumed += _vacuum(self.control.table, hours, full=True)
+                # not full: the control folder holds the write lock, which this process holds
+                vacuumed += _vacuum(self.control.table, hours)
+            faults.point("maintain-after-vacuum")
             with translate_errors(str(self.path), what="maintenance"):
                 table.create_checkpoint()
                 self.control.table.update_incremental()
@@ -670,18 +680,26 @@ def _stored_series(root: WD) -> Iterator[NodePath]:
                 yield node
 
 
-def _committed(control: ControlTable, data: DeltaTable, txn_seq: int) -> bool:
-    """Whether transaction ``txn_seq`` committed data (the control log says so, or, for a
-    transaction whose record was never written, the data table's commit metadata does)."""
-    if txn_seq > int(data.transaction_version(APP_ID) or 0):
+def _load(layout: PondLayout) -> tuple[DeltaTable, int]:
+    """The data table at its latest version and the txn_seq of that version, read together (the
+    txn_seq is read from the log files listed at load: :mod:`duckpond.tlogfs.opening`)."""
+    from deltalake import DeltaTable
+
+    data = DeltaTable(str(layout.data))
+    return data, int(data.transaction_version(APP_ID) or 0)
+
+
+def _committed(control: ControlTable, data: DeltaTable, last: int, txn_seq: int) -> bool:
+    """Whether transaction ``txn_seq`` committed data (``last``: the latest txn_seq; the control
+    log says so, or, for a transaction whose record was never written, the data table's commit
+    metadata does)."""
+    if txn_seq > last:
         return False
     for t in control.transactions(since=txn_seq):
         if t.txn_seq == txn_seq and t.data_version is not None:
             return True
-    with translate_errors(str(control.path), what="time travel"):
-        return any(
-            h.get("txn_seq") is not None and int(h["txn_seq"]) == txn_seq for h in data.history()
-        )
+    history = retry_log_race(data.history, control.path.parent, what="time travel")
+    return any(h.get("txn_seq") is not None and int(h["txn_seq"]) == txn_seq for h in history)
 
 
 def _build_pond(root: Path) -> None:

@@ -29,6 +29,7 @@ from duckpond.errors import IntegrityError, NotFound, ReadOnly, translate_errors
 from duckpond.layout import PondLayout
 from duckpond.tinyfs.model import NodeVersion
 from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, HashedFile, copy_hashing, make_temp
+from duckpond.tlogfs.opening import update_table
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -526,7 +527,7 @@ class DeltaPersistence:
     def refresh(self) -> None:
         """Load commits made by others since the table was loaded; drop stale caches."""
         before = self.table.version()
-        self.table.update_incremental()
+        update_table(self.table, self.table_path, what="reading the pond")
         if self.table.version() != before:
             self._committed.clear()
             self._full.clear()
