@@ -51,6 +51,7 @@ from duckpond.times import now_us
 from duckpond.tinyfs.dynamic import FactoryResolver
 from duckpond.tinyfs.fs import FS, WD, NodePath
 from duckpond.tinyfs.model import DIR_PHYSICAL, ROOT_ID, NodeVersion, encode_directory
+from duckpond.tinyfs.paths import check_utf8
 from duckpond.tlogfs.delta import APP_ID, OPLOG_SCHEMA, DeltaPersistence
 from duckpond.tlogfs.opening import retry_log_race
 
@@ -187,9 +188,10 @@ class Pond:
 
         Raises:
             AlreadyExists: ``path`` already holds a pond or other files.
-            NotFound: the parent directory does not exist.
+            NotFound: the parent directory does not exist. InvalidPath: it is not UTF-8.
         """
         root = Path(path)
+        check_utf8(str(root))  # deltalake takes UTF-8 paths only
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             held = "a pond" if PondLayout(root).is_pond() else "files"
             raise AlreadyExists(f"the directory already holds {held}", str(root))

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from collections import defaultdict
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
 
     pond = open_pond(args)
@@ -64,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
                     f"  [{format_time(r['min_event_time'])} .. {format_time(r['max_event_time'])}]"
                 )
             out.append(line)
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
+    if out:  # control characters in paths and arguments are escaped
+        sys.stdout.write("\n".join(map(printable, out)) + "\n")
     return 0
 
 
