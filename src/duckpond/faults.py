@@ -25,6 +25,10 @@ POINTS: Final = {
     "after-control-record": "a transaction: committed and recorded, after-commit hooks not run",
     "maintain-after-compact": "maintain: compacted, not yet vacuumed",
     "maintain-after-vacuum": "maintain: vacuumed, no checkpoint written yet",
+    "maintain-after-checkpoint": "maintain: checkpoints written, superseded and orphan files not "
+    "yet deleted",
+    "copy-file-done": "copy in: one more host file staged (large files written), not committed",
+    "apply-resource-done": "pond apply: one more resource staged, not committed",
 }
 
 _handler: Callable[[str], None] | None = None

@@ -3,20 +3,19 @@
 ``pond(*argv, pond=...)`` runs ``python -m duckpond`` in a child process; ``crash(point, n,
 *argv)`` runs it under :mod:`duckpond.testing.crash`; ``kill_at(seconds, *argv)`` sends SIGKILL
 after a delay. ``state(path)`` is what "exactly before or after" compares: the tree (every path,
-type and content digest) as of every committed transaction (``--at-txn``) and now, read through
-the library in a child process so nothing is cached between crashes. ``check_whole(path)``
-asserts what must hold after any crash and ``pond recover``: nothing pending, ``maintain
---verify`` clean, no orphan or temporary files.
+type and content digest) now and as of every committed transaction (``--at-txn``), each read by
+a newly opened pond. ``check_whole(path)`` asserts what must hold after any crash and ``pond
+recover``: nothing pending, every stored version verifies (``maintain --verify``), no orphan or
+temporary files.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,28 @@ def pond(
         timeout=timeout,
         check=False,
     )
+
+
+def run_main(*argv: str | os.PathLike[str]) -> tuple[int, str, str]:
+    """``pond ARGV`` in this process (:func:`duckpond.cli.main.main`): (status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from duckpond.cli.main import main
+
+    raw, err = io.BytesIO(), io.StringIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8")
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([os.fspath(a) for a in argv])
+        out.flush()
+    return code, raw.getvalue().decode("utf-8"), err.getvalue()
+
+
+def ok_main(*argv: str | os.PathLike[str]) -> str:
+    """:func:`run_main`, which must exit 0 with nothing on stderr; its stdout."""
+    code, out, err = run_main(*argv)
+    assert (code, err) == (0, ""), (argv, code, err)
+    return out
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -98,53 +119,77 @@ def kill_at(path: Path, seconds: float, *argv: str | os.PathLike[str]) -> int:
     return code
 
 
-STATE = textwrap.dedent(
-    """
-    import hashlib, json, sys
-    from duckpond import Pond
-
-    def tree(p):
-        out = {}
-        for node in p.root().walk():
-            entry = {"type": str(node.node.file_type)}
-            if node.is_symlink:
-                entry["target"] = node.readlink() if hasattr(node, "readlink") else None
-            elif not node.is_dir and not node.is_dynamic:
-                versions = node.versions()
-                entry["versions"] = len(versions)
-                if str(node.node.file_type) == "file:series":
-                    t = node.read_table()
-                    entry["rows"] = t.num_rows
-                    entry["digest"] = hashlib.sha256(
-                        str(t.sort_by([(c, "ascending") for c in t.column_names]).to_pylist())
-                        .encode()).hexdigest()
-                else:
-                    entry["digest"] = hashlib.sha256(node.read_bytes()).hexdigest()
-            out[node.path] = entry
-        return out
-
-    pond = Pond.open(sys.argv[1])
-    committed = [t.txn_seq for t in pond.log() if t.outcome in ("committed", "recovered")
-                 and t.data_version is not None]
-    state = {"txn_seq": pond.txn_seq, "now": tree(pond),
-             "at": {str(n): tree(Pond.open(sys.argv[1], at_txn=n)) for n in committed}}
-    print(json.dumps(state, sort_keys=True))
-    """
-)
+def tree(p: Any) -> dict[str, dict[str, Any]]:
+    """Every path of an open pond: type, and for stored files the version count and a digest of
+    the content (a series: its rows, sorted)."""
+    out: dict[str, dict[str, Any]] = {}
+    for node in p.root().walk():
+        entry: dict[str, Any] = {"type": str(node.node.file_type)}
+        if node.is_symlink:
+            entry["target"] = node.readlink()
+        elif not node.is_dir and not node.is_dynamic:
+            entry["versions"] = len(node.versions())
+            if str(node.node.file_type) == "file:series":
+                t = node.read_table()
+                rows = t.sort_by([(c, "ascending") for c in t.column_names]).to_pylist()
+                entry["rows"] = t.num_rows
+                entry["digest"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+            else:
+                entry["digest"] = hashlib.sha256(node.read_bytes()).hexdigest()
+        out[node.path] = entry
+    return out
 
 
 def state(path: Path) -> dict[str, Any]:
-    """The pond's tree now and as of every committed transaction (a fresh process reads it)."""
-    r = subprocess.run(
-        [sys.executable, "-c", STATE, str(path)],
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    """What "exactly before or after" compares: the last txn_seq, the tree now and the tree as of
+    every committed transaction (``--at-txn``), each read by a freshly opened pond."""
+    from duckpond import Pond
+
+    pond = Pond.open(path)
+    committed = [
+        t.txn_seq
+        for t in pond.log()
+        if t.outcome in ("committed", "recovered") and t.data_version is not None
+    ]
+    return {
+        "txn_seq": pond.txn_seq,
+        "now": tree(pond),
+        "at": {n: tree(Pond.open(path, at_txn=n)) for n in committed},
+    }
+
+
+def delta_orphans(table: Path) -> list[str]:
+    """Parquet files in a Delta table's folder that no add action of its log refers to (what a
+    commit killed after writing its files left)."""
+    from deltalake import DeltaTable
+
+    live = {os.path.normpath(u.removeprefix("file://")) for u in DeltaTable(str(table)).file_uris()}
+    return sorted(
+        os.path.join(d, f)
+        for d, dirs, files in os.walk(table)
+        for f in files
+        if f.endswith(".parquet")
+        and "_delta_log" not in d
+        and os.path.normpath(os.path.join(d, f)) not in live
     )
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def check_whole(path: Path) -> None:
+    """After a crash and ``pond recover``: nothing pending, every stored version verifies, no
+    orphan large files and no temporary files left in the pond or beside it."""
+    from duckpond import Pond
+
+    p = Pond.open(path)
+    assert p.pending() == []
+    assert p.verify() == []
+    referenced = p._persistence.referenced_hashes()
+    for entry in (path / "data" / "_large_files").iterdir():
+        assert not entry.name.startswith(".tmp"), entry
+        if entry.name.startswith("sha256="):
+            assert entry.name[len("sha256=") :] in referenced, f"orphan {entry.name}"
+    leftovers = [f for f in host_files(path) if "/.tmp-" in f or f.startswith(".tmp-")]
+    assert leftovers == [], leftovers
+    assert [e.name for e in path.parent.iterdir() if e.name.startswith(".tmp-")] == []
 
 
 def host_files(path: Path) -> set[str]:
@@ -152,28 +197,6 @@ def host_files(path: Path) -> set[str]:
     return {
         os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files
     }
-
-
-def check_whole(path: Path) -> None:
-    """After a crash and ``pond recover``: nothing pending, every stored version verifies, no
-    orphan large files and no temporary files left in the pond."""
-    status = ok(pond(path, "status"))
-    assert "pending:      0" in status or "pending" not in status, status
-    ok(pond(path, "maintain", "--verify", "--no-collapse", "--no-compact", "--no-vacuum"))
-    large = path / "data" / "_large_files"
-    referenced = referenced_large_files(path)
-    for entry in large.iterdir():
-        assert not entry.name.startswith(".tmp"), entry
-        if entry.name.startswith("sha256="):
-            assert entry.name[len("sha256=") :] in referenced, f"orphan {entry.name}"
-    leftovers = [f for f in host_files(path) if "/.tmp-" in f or f.startswith(".tmp-")]
-    assert leftovers == [], leftovers
-
-
-def referenced_large_files(path: Path) -> set[str]:
-    from duckpond.steward.pond import Pond
-
-    return Pond.open(path)._persistence.referenced_hashes()
 
 
 def wait_for(predicate: Any, timeout: float = 60) -> None:

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -22,24 +20,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_testlib import env, pond
+from reliability_testlib import env, pond, run_main
 
 from duckpond import Pond
 from duckpond.errors import printable
 
 LATIN1 = os.fsdecode(b"caf\xe9")  # bytes that are not UTF-8, as Python holds them: 'caf\udce9'
-
-
-def run_main(*argv: str) -> tuple[int, str, str]:
-    """``pond ARGV`` in this process: (status, stdout, stderr)."""
-    from duckpond.cli.main import main
-
-    raw, err = io.BytesIO(), io.StringIO()
-    out = io.TextIOWrapper(raw, encoding="utf-8")
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-        out.flush()
-    return code, raw.getvalue().decode("utf-8"), err.getvalue()
 
 
 def snapshot(path: Path) -> tuple[int, list[tuple[str, str, int]]]:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
+from duckpond import faults
 from duckpond.errors import (
     AlreadyExists,
     InvalidData,
@@ -364,6 +365,7 @@ def copy_in(
             continue
         progress.describe(f"copying {f.host.name}")
         changes.append(copy_file_in(root, f.source, f.host, pond_path, options, progress=progress))
+        faults.point("copy-file-done")
     return changes
 
 

@@ -36,7 +36,7 @@ from duckpond.errors import (
     first_line,
     translate_errors,
 )
-from duckpond.layout import TMP_PREFIX, PondLayout
+from duckpond.layout import LOCK_FILE, TMP_PREFIX, PondLayout
 from duckpond.steward.control import ControlRecord, ControlTable, RecordType, TxnRecord
 from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories
 from duckpond.steward.lock import WriteLock
@@ -568,13 +568,14 @@ class Pond:
             if vacuum:
                 hours = int(retention_hours)
                 vacuumed += _vacuum(table, hours, full=True)
-                # not full: the control folder holds the write lock, which this process holds
-                vacuumed += _vacuum(self.control.table, hours)
+                # the control folder also holds the write lock (this process holds it)
+                vacuumed += _vacuum(self.control.table, hours, full=True, keep={LOCK_FILE})
             faults.point("maintain-after-vacuum")
             with translate_errors(str(self.path), what="maintenance"):
                 table.create_checkpoint()
                 self.control.table.update_incremental()
                 self.control.table.create_checkpoint()
+            faults.point("maintain-after-checkpoint")
             persistence.refresh()
             superseded = SupersededLog(self.layout).sweep(retention_hours)
             superseded += self._remove_superseded(retention_hours)

@@ -1,14 +1,22 @@
-"""``maintain --verify`` after maintenance (found by the crash campaign): a collapse supersedes
-small series chunks and their large files are deleted once the retention passed; verify used to
-report each as missing (exit 8) on every pond maintained so, for ever. What a series reads must
-still be there: a missing live chunk is reported."""
+"""Maintenance after crashes and collapses (found by the crash campaign).
+
+- ``maintain --verify``: a collapse supersedes small series chunks and their large files are
+  deleted once the retention passed; verify used to report each as missing (exit 8) on every
+  pond maintained so, for ever. What a series reads must still be there: a missing live chunk is
+  reported.
+- A commit killed after writing its Parquet files, before its log entry, leaves files no one
+  reads; ``maintain`` deletes them (both tables) once older than the retention, and never the
+  write lock beside the control table's files.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
-from reliability_testlib import run_main
+from reliability_testlib import check_whole, delta_orphans, run_main
 
 from duckpond import Pond
 
@@ -62,3 +70,33 @@ def test_verify_still_reports_a_missing_live_chunk(tmp_path: Path) -> None:
     assert Pond.open(path).verify() == [f"sha256={live.sha256}: missing"]
     code, _, err = run_main("--pond", path, "maintain", "--verify", "--no-collapse")
     assert code == 8 and err.count("\n") == 1
+
+
+def test_maintain_deletes_what_killed_commits_left_but_not_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "pond"
+    pond = _pond_with_chunks(path, chunks=2, rows=10)
+    # what a commit killed between writing its files and its log entry leaves, in each table
+    planted = []
+    for table in ("data", "control"):
+        live = next(
+            Path(d, f)
+            for d, _, files in os.walk(path / table)
+            for f in files
+            if f.endswith(".parquet") and "_delta_log" not in d
+        )
+        orphan = live.with_name("part-00000-killed-commit-c000.zstd.parquet")
+        shutil.copyfile(live, orphan)
+        old = orphan.stat().st_mtime - 3 * 3600
+        os.utime(orphan, (old, old))
+        planted.append(orphan)
+    assert delta_orphans(path / "data") == [str(planted[0])]
+    assert delta_orphans(path / "control") == [str(planted[1])]
+    lock = pond.layout.lock
+    assert lock.exists()
+    os.utime(lock, (lock.stat().st_mtime - 7200,) * 2)
+    code, out, err = run_main("--pond", path, "maintain", "--retention-hours", "1")
+    assert (code, err) == (0, ""), out
+    assert not planted[0].exists() and not planted[1].exists()
+    assert lock.exists()
+    check_whole(path)
+    assert Pond.open(path).root().resolve("/s.series").read_table().num_rows == 20
