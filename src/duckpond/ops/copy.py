@@ -12,7 +12,10 @@ Sources (copy in) say what they become, by URL scheme (:data:`SCHEMES`):
 =========================  ===============================================================
 
 ``host://rel/path`` (two slashes) is relative to the working directory (or ``base_dir``). A host
-folder is copied recursively (each file by the folder's scheme); symlinks are followed.
+folder is copied recursively (each file by the folder's scheme); symlinks are followed, and a
+dangling one, a loop and anything that is not a file or directory are skipped with a
+:class:`SkippedWarning` (:func:`host_files`). A host name that cannot be a pond name (not UTF-8, a
+control character) refuses the whole copy before anything changes.
 
 What a copy onto an existing pond file does (the same for every caller):
 
