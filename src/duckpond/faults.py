@@ -29,6 +29,15 @@ POINTS: Final = {
     "yet deleted",
     "copy-file-done": "copy in: one more host file staged (large files written), not committed",
     "apply-resource-done": "pond apply: one more resource staged, not committed",
+    "push-after-upload": "backup push: an object uploaded (each one), the manifest not yet written",
+    "push-before-manifest": "backup push: every object uploaded, the manifest not yet written",
+    "restore-before-rename": "restore: the pond checked whole in its staging folder, not moved",
+    "mirror-after-wipe": "mirror sync --rebuild: the folder wiped, the wipe not yet journaled",
+    "mirror-tmp-written": "mirror sync: a file's temporary copy written, not yet journaled",
+    "mirror-before-rename": "mirror sync: a file journaled, its temporary copy not yet renamed",
+    "mirror-after-write": "mirror sync: a path written (each one)",
+    "mirror-after-delete": "mirror sync: a path deleted, the deletion not yet journaled",
+    "mirror-before-state": "mirror sync: every step done, the state file not yet saved",
 }
 
 _handler: Callable[[str], None] | None = None
