@@ -287,6 +287,11 @@ def _settle_init(path: Path, how: str) -> None:
 
 
 def test_every_fault_point_is_crashed_at() -> None:
-    """Each point of POINTS is in the campaign (whose tests check the kill happened there)."""
+    """Each point of POINTS is in the campaign or in the backup/mirror crash tests (whose tests
+    check the kill happened there)."""
     named = {p.split("@")[0] for _, p in OP_POINTS} | {p.split("@")[0] for p in INIT_POINTS}
+    here = Path(__file__).parent
+    remote = [here / "test_backup_mirror_crash.py", here.parent / "remote" / "test_mirror_crash.py"]
+    texts = [f.read_text() for f in remote]
+    named |= {p for p in faults.POINTS if any(f'"{p}"' in t for t in texts)}
     assert named == set(faults.POINTS)
