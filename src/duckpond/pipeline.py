@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from duckpond import faults
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.registry import FACTORIES, Registry, describe_errors
 from duckpond.ops.copy import CopyOptions, HostSource, check_csv_source
@@ -358,6 +359,7 @@ def _apply_planned(pond: Pond, planned: list[_Planned], args: tuple[str, ...]) -
         root = tx.root()
         for p in planned:
             changes.extend(_apply_one(root, p))
+            faults.point("apply-resource-done")
         committed = tx.staged_count > 0 or pond.fs.dirty
         seq = tx.seq
     return ApplyReport(tuple(changes), seq if committed else None)

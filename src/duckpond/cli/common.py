@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from duckpond.errors import UsageError
+from duckpond.errors import UsageError, printable
 
 if TYPE_CHECKING:
     from duckpond.steward.pond import Pond
@@ -80,7 +80,8 @@ def warn(message: str) -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
         pass
-    print(f"pond: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    text = printable(" ".join(str(message).split()))
+    print(f"pond: warning: {text}", file=sys.stderr, flush=True)
 
 
 def key_values(items: list[str] | None, option: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 
-from duckpond.errors import ExitCode, PondError, first_line, os_error
+from duckpond.errors import ExitCode, PondError, first_line, os_error, printable
 
 __all__ = ["main", "run"]
 
@@ -113,7 +113,7 @@ def _fail(message: str, *, hint: bool = False) -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
         pass
-    print(f"pond: {' '.join(message.split())}", file=sys.stderr)
+    print(f"pond: {printable(' '.join(message.split()))}", file=sys.stderr)
 
 
 def _recorded_args(argv: list[str]) -> list[str]:

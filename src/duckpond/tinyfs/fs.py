@@ -1194,7 +1194,7 @@ class WD:
         """Create a symlink at ``path`` pointing to ``target`` (not checked: may dangle)."""
         parent, name = self._parent_for_create(path)
         full = paths.join((*parent.parts, name))
-        paths.split(target)  # validates syntax
+        paths.validate_target(target)
         if self._child(parent, name) is not None:
             raise AlreadyExists("already exists", full)
         entries = self.fs._entries_for_change(parent.node, full)

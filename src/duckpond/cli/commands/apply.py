@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import key_values, open_pond
+    from duckpond.errors import printable
     from duckpond.pipeline import apply_files
 
     variables = key_values(args.var, "-e")
@@ -58,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
     ]
     if report.txn_seq is not None:
         lines.append(f"committed transaction {report.txn_seq}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0

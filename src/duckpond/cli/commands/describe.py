@@ -73,13 +73,13 @@ def describe(wd: WD, nodepath: NodePath) -> str:
     field("modified", format_time(st.modified, precise=True))
     if nodepath.is_dir:
         field("entries", len(wd.list(nodepath.path)))
-        return "\n".join(lines) + "\n"
+        return _text(lines)
     field("size", f"{st.size} bytes ({format_bytes(st.size)})")
     latest = history[-1] if history else None
     if st.file_type == FileType.DATA:
         if latest is not None and latest.sha256:
             field("sha256", latest.sha256)
-        return "\n".join(lines) + "\n"
+        return _text(lines)
     if st.time_column:
         field("time column", st.time_column)
     if st.min_event_time is not None:
@@ -95,7 +95,14 @@ def describe(wd: WD, nodepath: NodePath) -> str:
     for f in schema:
         note = "" if f.nullable else "  not null"
         lines.append(f"    {f.name:<{width}}  {f.type}{note}")
-    return "\n".join(lines) + "\n"
+    return _text(lines)
+
+
+def _text(lines: list[str]) -> str:
+    """The lines of a description, each on one line (control characters escaped)."""
+    from duckpond.errors import printable
+
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _versions(nodepath: NodePath, history: list[Any]) -> str:

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.factories.export import MANIFEST, export
     from duckpond.units import format_bytes
 
@@ -97,5 +98,5 @@ def run(args: argparse.Namespace) -> int:
         f"{rows} rows, {format_bytes(size)}  wrote {len(changes.written)}, unchanged "
         f"{len(changes.unchanged)}, removed {len(changes.removed)}"
     )
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import open_pond
-    from duckpond.errors import NotADirectory
+    from duckpond.errors import NotADirectory, printable
     from duckpond.tinyfs.glob import has_magic
 
     pond = open_pond(args)
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         if args.pattern.endswith("/") and not nodepath.is_dir:
             raise NotADirectory("not a directory", nodepath.path)
     lines = _long_lines(wd, matches) if args.long else [nodepath.path for nodepath in matches]
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
+    if lines:  # one path per line: control characters in names stored before they were refused
+        sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0
 
 

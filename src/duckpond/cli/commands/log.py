@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
 
     pond = open_pond(args)
@@ -50,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
         if r.error and r.outcome in {"failed", "recovered", "rolled-back"}:
             line += f"  ({r.error})"
         lines.append(line)
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
+    if lines:  # one line per transaction: control characters in arguments are escaped
+        sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0

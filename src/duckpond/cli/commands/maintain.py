@@ -32,7 +32,8 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
         type=int,
         default=1,
         metavar="H",
-        help="delete only files unused for longer than H hours (default: 1)",
+        help="delete only files unused for longer than H hours (default: 1; 0 deletes them at "
+        "once, and a reader running meanwhile may then fail)",
     )
     p.set_defaults(func=run)
 

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from collections import defaultdict
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
 
     pond = open_pond(args)
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             line += _collapse_note(r.get("extended_attributes"))
             out.append(line)
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
+    if out:  # control characters in paths and arguments are escaped
+        sys.stdout.write("\n".join(map(printable, out)) + "\n")
     return 0
 
 

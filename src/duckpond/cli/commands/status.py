@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
     from duckpond.units import format_bytes
 
@@ -69,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
             rows.append((f"backup {r.name}", f"{r.url}  {pushed}, {r.behind} txns behind"))
     if args.at_txn is not None:
         rows.insert(1, ("as of txn", str(args.at_txn)))
-    sys.stdout.write("".join(f"{k + ':':<14}{v}\n" for k, v in rows))
+    sys.stdout.write("".join(f"{k + ':':<14}{printable(v)}\n" for k, v in rows))
     return 0
