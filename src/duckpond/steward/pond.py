@@ -733,13 +733,9 @@ def _remove_stale_builds(root: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from duckpond.steward.lock import process_alive  # os.kill(pid, 0) kills it on Windows
+
+    return process_alive(pid)
 
 
 def _rmtree(path: Path) -> None:
