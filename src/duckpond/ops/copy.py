@@ -190,9 +190,9 @@ def host_path_text(rest: str, *, windows: bool = os.name == "nt") -> str:
     ``file:///C:/...`` form of RFC 8089) is ``C:/data/f.csv``; ``C:\\data\\f.csv`` (from
     ``host://C:\\data\\f.csv``) is taken as written. Elsewhere ``/C:/x`` is a POSIX path.
     """
-    if windows and len(rest) >= 4 and rest[0] == "/" and rest[1].isalpha() and rest[2] == ":":
-        if rest[3] in "/\\":
-            return rest[1:]
+    drive = len(rest) >= 4 and rest[0] == "/" and rest[1].isalpha() and rest[2] == ":"
+    if windows and drive and rest[3] in "/\\":
+        return rest[1:]
     return rest
 
 
