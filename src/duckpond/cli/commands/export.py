@@ -97,5 +97,8 @@ def run(args: argparse.Namespace) -> int:
         f"{rows} rows, {format_bytes(size)}  wrote {len(changes.written)}, unchanged "
         f"{len(changes.unchanged)}, removed {len(changes.removed)}"
     )
-    sys.stdout.write("\n".join(lines) + "\n")
+    from duckpond.cli.common import OUTPUT
+
+    if not OUTPUT.quiet:
+        sys.stdout.write("\n".join(lines) + "\n")
     return 0
