@@ -9,8 +9,8 @@ DESCRIPTION = """\
 Write the tables and series matching the patterns (a matched directory exports every table and
 series below it) into the host folder DIR, for the website or any Parquet reader:
 
-  DIR/<name>/res=<R>/year=YYYY/month=MM/part.parquet   a res=<R>.series (temporal-reduce)
-  DIR/<name>/year=YYYY/month=MM/part.parquet           any other table or series
+  DIR/<name>/res=<R>/year=YYYY/month=M/part.parquet   a res=<R>.series (temporal-reduce)
+  DIR/<name>/year=YYYY/month=M/part.parquet           any other table or series
   DIR/manifest.json                                    every exported series, its files and spans
 
 <name> is the pond path (the parent's for res=<R>.series, suffix dropped). Each part holds
