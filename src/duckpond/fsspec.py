@@ -340,12 +340,19 @@ class PondFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self.mkdir(path, create_parents=True)
 
     def modified(self, path: str) -> Any:
-        """When the entry's latest version was written (a timezone-aware UTC ``datetime``)."""
+        """When the entry's latest version was written (a timezone-aware UTC ``datetime``); for a
+        dynamic node, the pond's last commit."""
         import datetime as dt
 
         entry = self._locate(path)
-        v = entry.chunk if entry.chunk is not None else entry.nodepath.latest()
-        return dt.datetime.fromtimestamp(v.timestamp / 1e6, dt.UTC)
+        if entry.chunk is not None:
+            us = entry.chunk.timestamp
+        elif entry.nodepath.is_dynamic:  # computed on read: it may change with any commit
+            committed = [r.started for r in self.pond.log() if r.data_version is not None]
+            us = committed[-1] if committed else 0
+        else:
+            us = entry.nodepath.latest().timestamp
+        return dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -236,6 +236,13 @@ def test_a_dynamic_series_is_a_directory_of_its_computed_content(real_pond, run_
     assert len(df) == want["n"] == 8706
     assert _close(df["AirTemperature.F"].sum(), want["s"])
     assert df["AirTemperature.F"].max() == want["hi"]
+    con = duckdb.connect()
+    con.register_filesystem(fs)  # DuckDB also asks for modified() of a computed file
+    ((n,),) = con.sql(
+        "SELECT count(*) FROM read_parquet('pond:///derived/jfk_f.series/*.parquet')"
+    ).fetchall()
+    assert n == want["n"]
+    assert fs.modified("/derived/jfk_f.series/computed.parquet").tzinfo is not None
     size = fs.info("/derived/jfk_f.series/computed.parquet")["size"]
     assert size == len(fs.cat("/derived/jfk_f.series/computed.parquet")) > 0
 
