@@ -482,9 +482,10 @@ class ReduceDir(FactoryNode):
         for m in matches:
             if m.stored:
                 chosen = m.versions
-                if versions is not None:
+                if versions is not None:  # appended versions, live or held by a collapse
                     keep = versions.get(m.nodepath.node.node_id, set())
-                    chosen = tuple(v for v in m.versions if (v.version, v.sha256) in keep)
+                    history = m.nodepath.versions()
+                    chosen = tuple(v for v in history if (v.version, v.sha256) in keep)
                     if not chosen:
                         continue
                 tc = m.time_column or self._detect_tc(m)

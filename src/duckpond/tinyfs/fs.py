@@ -12,6 +12,7 @@ Changes are staged in the persistence as they happen (file versions) or at :meth
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -250,6 +251,8 @@ class FS:
         """The Parquet schema of a table/series version (read from its footer once per FS)."""
         key = (v.node_id, v.version)
         schema = self._schemas.get(key)
+        if schema is None and v.content is None and not self.persistence.has_blob(v):
+            schema = self._schemas[key] = self.version_chunk(v).schema  # from its collapse
         if schema is None:
             import pyarrow.parquet as pq
 
@@ -285,14 +288,13 @@ class FS:
 
     def _from_collapse(self, v: NodeVersion) -> pa.Table:
         """The rows of a superseded version, read from the collapse that holds them."""
-        from duckpond.errors import IntegrityError
         from duckpond.tinyfs import collapse
 
         everything = self.persistence.history(v.part_id).get(v.node_id, [])
         holder = collapse.superseded_by(everything).get(v.version)
         if holder is None:
-            raise IntegrityError(
-                f"the bytes of version {v.version} (txn {v.txn_seq}) are gone", v.node_id
+            raise NotFound(
+                f"version {v.version} (transaction {v.txn_seq}) is no longer stored", None
             )
         chunk = self.version_chunk(holder).read()
         return collapse.child_table(chunk, collapse.children(holder), v.version)
@@ -479,7 +481,8 @@ class NodePath:
             import io
 
             return io.BytesIO(self.read_bytes())
-        return self.fs.persistence.open_blob(self._version(version))
+        with self._naming_missing():
+            return self.fs.persistence.open_blob(self._version(version))
 
     def read_bytes(self, version: int | None = None) -> bytes:
         """All bytes of a version (a dynamic table/series is rendered as Parquet)."""
@@ -503,6 +506,16 @@ class NodePath:
         if not self.is_symlink:
             raise InvalidPath("not a symlink", self.path)
         return (self.latest().content or b"").decode("utf-8")
+
+    @contextlib.contextmanager
+    def _naming_missing(self) -> Iterator[None]:
+        """A version whose bytes are gone (time travel past a prune) is named by this path."""
+        try:
+            yield
+        except NotFound as exc:
+            if exc.path is None:
+                raise NotFound(exc.message, self.path) from exc
+            raise
 
     def _tabular(self) -> str:
         """The file type of a table or series; anything else raises InvalidData."""
@@ -531,6 +544,11 @@ class NodePath:
         if self.file_type == FILE_SERIES:
             return collapse.live(self.versions())
         return [self.latest()]
+
+    def appended_versions(self) -> list[NodeVersion]:
+        """A series' versions as they were appended (every version but collapses): what its
+        content is made of, whatever collapses merged them into."""
+        return [v for v in self.versions() if not v.extended_attributes.get("collapses")]
 
     def _stored_versions(self, version: int | None) -> list[NodeVersion]:
         if self.file_type == FILE_SERIES and version is None:
@@ -561,11 +579,12 @@ class NodePath:
         if self.is_dynamic:
             table = self.dynamic_table().read_table(window)
             return [tables.Chunk(table.schema.remove_metadata(), table=table)]
-        return [
-            self.fs.version_chunk(v)
-            for v in self._stored_versions(version)
-            if window is None or window.overlaps(v.min_event_time, v.max_event_time)
-        ]
+        with self._naming_missing():
+            return [
+                self.fs.version_chunk(v)
+                for v in self._stored_versions(version)
+                if window is None or window.overlaps(v.min_event_time, v.max_event_time)
+            ]
 
     def schema(self, version: int | None = None) -> pa.Schema:
         """Arrow schema of a table or series (merged over a series' versions).
@@ -577,7 +596,8 @@ class NodePath:
         if self.is_dynamic:
             return self.dynamic_table().read_table().schema
         versions = self._stored_versions(version)
-        return tables.merged_schema([self.fs.version_schema(v) for v in versions])
+        with self._naming_missing():
+            return tables.merged_schema([self.fs.version_schema(v) for v in versions])
 
     def read_table(
         self,
@@ -623,7 +643,8 @@ class NodePath:
 
         def batches() -> Iterator[pa.RecordBatch]:
             for v in versions:  # one version in memory at a time
-                chunk = self.fs.version_chunk(v)
+                with self._naming_missing():
+                    chunk = self.fs.version_chunk(v)
                 yield from tables.iter_chunks([chunk], schema, batch_size=batch_size)
 
         return schema, batches()
@@ -649,10 +670,9 @@ class NodePath:
         if self.is_dynamic:
             obj = self.fs.dynamic_object(self)
             return obj.lineage()  # type: ignore[no-any-return]
-        if self.file_type == FILE_SERIES:  # the appended versions: a collapse changes nothing
-            versions = [v for v in self.versions() if not v.extended_attributes.get("collapses")]
-        else:
-            versions = [self.latest()]
+        # a series: its appended versions (a collapse changes what is read, not the content)
+        series = self.file_type == FILE_SERIES
+        versions = self.appended_versions() if series else [self.latest()]
         return Lineage.stored(self.node.node_id, str(self.file_type), versions)
 
     def stat(self) -> Stat:

@@ -4,7 +4,8 @@
 ``outcome`` and ``args`` of its transaction (``null`` if not recorded), ``path`` (where the node
 is now, ``null`` if it is no longer reachable), ``node_id``, ``type``, ``version``, ``size``
 (bytes, ``null`` for a directory), ``sha256`` (a large file's), ``timestamp`` (when written,
-ISO-8601 UTC, µs), ``min_event_time``/``max_event_time`` (a table or series chunk's time span).
+ISO-8601 UTC, µs), ``min_event_time``/``max_event_time`` (a table or series chunk's time span),
+``collapses`` (the versions a collapse version holds, else ``null``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 JSON_FIELDS = (
     "txn_seq, outcome, args, path (null: unreachable), node_id, type, version, size (bytes), "
-    "sha256, timestamp, min_event_time, max_event_time (UTC)"
+    "sha256, timestamp, min_event_time, max_event_time (UTC), collapses"
 )
 
 
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 line += (
                     f"  [{format_time(r['min_event_time'])} .. {format_time(r['max_event_time'])}]"
                 )
+            line += _collapse_note(r.get("extended_attributes"))
             out.append(line)
     if out:
         sys.stdout.write("\n".join(out) + "\n")
@@ -110,7 +112,29 @@ def _row_json(row: dict[str, Any], rec: Any, paths: dict[str, str]) -> dict[str,
         "timestamp": json_time(_us(row["timestamp"])),
         "min_event_time": json_time(row["min_event_time"]),
         "max_event_time": json_time(row["max_event_time"]),
+        "collapses": _collapsed(row.get("extended_attributes")),
     }
+
+
+def _collapsed(attributes: str | None) -> list[int] | None:
+    """The versions a collapse version holds, else ``None``."""
+    if not attributes or "collapses" not in attributes:
+        return None
+    import json
+
+    return [int(item[0]) for item in json.loads(attributes).get("collapses") or ()] or None
+
+
+def _collapse_note(attributes: str | None) -> str:
+    """``  collapses v1..v16 (16 versions)`` for a collapse version, else nothing."""
+    if not attributes or "collapses" not in attributes:
+        return ""
+    import json
+
+    held = [int(item[0]) for item in json.loads(attributes).get("collapses") or ()]
+    if not held:
+        return ""
+    return f"  collapses v{min(held)}..v{max(held)} ({len(held)} versions)"
 
 
 def _us(value: Any) -> int:
