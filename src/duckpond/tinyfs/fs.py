@@ -141,6 +141,8 @@ class FS:
         self._decoded: dict[tuple[str, int], dict[str, DirEntry]] = {}
         self._dynamic: dict[str, Any] = {}  # node id -> computed object, cached in-process
         self._schemas: dict[tuple[str, int], pa.Schema] = {}  # (node id, version) -> schema
+        #: a series' merged schema, by node id, as of its latest version number then
+        self.merged: dict[str, tuple[int, pa.Schema]] = {}
         #: series appended to in this transaction (node id -> path), for the auto-collapse
         self.appended: dict[str, NodePath] = {}
         #: large files of series chunks superseded by collapses staged in this transaction
@@ -222,6 +224,8 @@ class FS:
         self._dynamic.clear()
         self.appended.clear()
         self._superseded.clear()
+        self.merged.clear()  # version numbers of the abandoned versions will be used again
+        self._schemas.clear()
 
     def take_superseded(self) -> list[str]:
         """The sha256s of large files superseded by this transaction's collapses (and forget
@@ -361,6 +365,9 @@ class FS:
         )
         self.persistence.stage(nv)
         self._superseded.extend(v.sha256 for v in run if v.content is None and v.sha256)
+        cached = self.merged.get(node.node_id)
+        if cached is not None and cached[0] == version - 1:  # a collapse keeps the schema
+            self.merged[node.node_id] = (version, cached[1])
         return nv
 
     def auto_collapse(self, fanin: int | None = None) -> int:
@@ -595,9 +602,17 @@ class NodePath:
         self._tabular()
         if self.is_dynamic:
             return self.dynamic_table().read_table().schema
+        series = self.file_type == FILE_SERIES and version is None
+        latest = self.latest().version
+        cached = self.fs.merged.get(self.node.node_id) if series else None
+        if cached is not None and cached[0] == latest:
+            return cached[1]
         versions = self._stored_versions(version)
         with self._naming_missing():
-            return tables.merged_schema([self.fs.version_schema(v) for v in versions])
+            schema = tables.merged_schema([self.fs.version_schema(v) for v in versions])
+        if series:  # versions only ever get added: valid until the next one
+            self.fs.merged[self.node.node_id] = (latest, schema)
+        return schema
 
     def read_table(
         self,
@@ -1156,6 +1171,10 @@ class WD:
         written = NodePath(self.fs, (*parent.parts, name), node)
         if file_type == FILE_SERIES:
             self.fs.appended[node_id] = written
+            cached = self.fs.merged.get(node_id)
+            if cached is not None and cached[0] == version - 1:  # keep it current, cheaply
+                merged = tables.merged_schema([cached[1], table.schema.remove_metadata()])
+                self.fs.merged[node_id] = (version, merged)
         return written
 
     def _store_parquet(self, data: Data, full: str) -> Blob:
