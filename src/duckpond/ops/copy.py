@@ -191,7 +191,20 @@ def parse_host_url(text: str) -> tuple[str, Path] | None:
         raise UsageError(f"unknown source scheme {scheme + '://'!r} (use {known})", text)
     if not rest:
         raise UsageError("no host path after the scheme", text)
-    return scheme, Path(rest)
+    return scheme, Path(host_path_text(rest))
+
+
+def host_path_text(rest: str, *, windows: bool = os.name == "nt") -> str:
+    """The host path of a URL after its ``scheme://``.
+
+    On Windows (``windows``), ``/C:/data/f.csv`` (from ``host:///C:/data/f.csv``, the
+    ``file:///C:/...`` form of RFC 8089) is ``C:/data/f.csv``; ``C:\\data\\f.csv`` (from
+    ``host://C:\\data\\f.csv``) is taken as written. Elsewhere ``/C:/x`` is a POSIX path.
+    """
+    drive = len(rest) >= 4 and rest[0] == "/" and rest[1].isalpha() and rest[2] == ":"
+    if windows and drive and rest[3] in "/\\":
+        return rest[1:]
+    return rest
 
 
 @dataclass(frozen=True, slots=True)

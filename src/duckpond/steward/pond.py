@@ -326,8 +326,14 @@ class Pond:
     # -- transactions ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self, args: Sequence[str] = ()) -> Iterator[Transaction]:
+    def transaction(
+        self, args: Sequence[str] = (), *, dry_run: bool = False
+    ) -> Iterator[Transaction]:
         """Open a transaction; commits once on success, nothing on an exception.
+
+        With ``dry_run`` the block runs against a writable tree as a real transaction's would
+        (the same checks, the same errors) and then everything is discarded: nothing is
+        committed or recorded, and large files it wrote are deleted (``pond apply/rm -n``).
 
         Transactions that a crash left pending are settled first (as :meth:`recover` does). After
         a commit, with the lock released, the after-commit hooks run (auto push, auto mirror
@@ -354,6 +360,16 @@ class Pond:
             started = time.perf_counter()
             persistence = self._persistence
             persistence.refresh()
+            if dry_run:
+                tx = Transaction(self, self.txn_seq + 1, new_node_id(), tuple(map(str, args)))
+                persistence.begin(tx.seq)
+                self.fs.read_only = False
+                try:
+                    yield tx
+                finally:
+                    self.fs.discard()
+                    persistence.rollback()
+                return
             self._settle_pending()
             tx = Transaction(self, self.txn_seq + 1, new_node_id(), tuple(str(a) for a in args))
             self.control.append([ControlRecord(RecordType.BEGIN, tx.seq, tx.txn_id, tx.args)])
@@ -754,13 +770,9 @@ def _remove_stale_builds(root: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from duckpond.steward.lock import process_alive  # os.kill(pid, 0) kills it on Windows
+
+    return process_alive(pid)
 
 
 def _rmtree(path: Path) -> None:

@@ -664,6 +664,22 @@ class NodePath:
 
         return schema, batches()
 
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The table or series as an Arrow C stream (the Arrow PyCapsule interface:
+        https://arrow.apache.org/docs/format/CDataInterface/PyCapsuleInterface.html), so
+        ``polars.from_arrow(nodepath)``, ``duckdb.sql("FROM nodepath")``,
+        ``pyarrow.table(nodepath)`` and ``pandas.DataFrame.from_arrow`` read it directly.
+
+        Record batches of :meth:`iter_batches` (a series: one version at a time, merged schema;
+        times ``timestamp[us, tz=UTC]``); ``requested_schema`` is passed on to pyarrow (a cast).
+
+        Raises:
+            InvalidData: not a table or series.
+        """
+        schema, batches = self.iter_batches()
+        reader = pa.RecordBatchReader.from_batches(schema, batches)
+        return reader.__arrow_c_stream__(requested_schema)
+
     def lineage(self) -> Lineage:
         """What the content depends on: a stored file's versions, a dynamic node's inputs."""
         if self.is_dynamic:
