@@ -18,8 +18,8 @@ from duckpond import Pond
 from duckpond.errors import InvalidData
 from duckpond.factories import registry as reg
 from duckpond.factories import resolver
-from duckpond.site.content import parse_content
 from duckpond.formats import read_csv_series
+from duckpond.site.content import parse_content
 
 B01_CSV = DATA / "neracoos_b01_water_temperature_30min" / "neracoos_b01_water_temperature_30min.csv"
 US = 1_000_000

@@ -66,8 +66,8 @@ class Match:
     Attributes:
         nodepath: the node as reached through the pattern (with its ``path`` and ``captures``).
         file_type: ``file:table`` or ``file:series``.
-        versions: a stored node's versions to read (all of a series, the latest of a table), as
-            they were when the pattern was matched; empty for a dynamic node.
+        versions: a stored node's versions to read (a series' live versions, a table's latest),
+            as they were when the pattern was matched; empty for a dynamic node.
         time_column: the time column if known (stored series, dynamic series), else ``None``.
     """
 
@@ -89,8 +89,12 @@ class Match:
         """A stored node: its versions; a dynamic node: what the factory says."""
         if self._lineage is None:
             if self.stored:
+                # a series: its appended versions (a collapse changes what is read, not what
+                # the content is made of); a table: its latest version
                 kind = f"{self.file_type}:{self.time_column}"
-                self._lineage = Lineage.stored(self.nodepath.node.node_id, kind, self.versions)
+                series = self.file_type == FILE_SERIES
+                appended = self.nodepath.appended_versions() if series else list(self.versions)
+                self._lineage = Lineage.stored(self.nodepath.node.node_id, kind, appended)
             else:
                 self._lineage = self.nodepath.lineage()
         return self._lineage
@@ -185,9 +189,8 @@ def match_inputs(owner: NodePath, pattern: str, *, what: str) -> list[Match]:
             tc = nodepath.time_column() if file_type == FILE_SERIES else None
             out.append(Match(nodepath, file_type, (), tc))
         else:
-            history = nodepath.versions()
-            versions = tuple(history) if file_type == FILE_SERIES else (history[-1],)
-            tc = versions[-1].time_column if file_type == FILE_SERIES else None
+            versions = tuple(nodepath.live_versions())
+            tc = nodepath.time_column() if file_type == FILE_SERIES else None
             out.append(Match(nodepath, file_type, versions, tc))
     return out
 

@@ -532,6 +532,11 @@ class NodePath:
             return collapse.live(self.versions())
         return [self.latest()]
 
+    def appended_versions(self) -> list[NodeVersion]:
+        """A series' versions as they were appended (every version but collapses): what its
+        content is made of, whatever collapses merged them into."""
+        return [v for v in self.versions() if not v.extended_attributes.get("collapses")]
+
     def _stored_versions(self, version: int | None) -> list[NodeVersion]:
         if self.file_type == FILE_SERIES and version is None:
             return self.live_versions()
@@ -633,10 +638,9 @@ class NodePath:
         if self.is_dynamic:
             obj = self.fs.dynamic_object(self)
             return obj.lineage()  # type: ignore[no-any-return]
-        if self.file_type == FILE_SERIES:  # the appended versions: a collapse changes nothing
-            versions = [v for v in self.versions() if not v.extended_attributes.get("collapses")]
-        else:
-            versions = [self.latest()]
+        # a series: its appended versions (a collapse changes what is read, not the content)
+        series = self.file_type == FILE_SERIES
+        versions = self.appended_versions() if series else [self.latest()]
         return Lineage.stored(self.node.node_id, str(self.file_type), versions)
 
     def stat(self) -> Stat:
