@@ -9,17 +9,20 @@ them on the host, beside the pond's Delta tables and outside them (``PondLayout.
 It is derived data: deleting any part of it (or all of it) costs only time. It is not backed up,
 restored or mirrored, and no transaction writes it.
 
-Entry format (``.dpc``, all integers little-endian)::
+Entry format (``.dpc``, integers little-endian)::
 
-    b"DUCKPOND-CACHE\\x01\\n"       magic and format version (16 bytes)
-    sha1 of everything after it    20 bytes: the checksum of the entry's bytes
+    b"DUCKPOND-CACHE\x02\n"       magic and format version (16 bytes)
     header length                  4 bytes
-    header                         UTF-8 JSON object (what the entry holds: its keys)
+    sha1 of the header             20 bytes
+    header                         UTF-8 JSON object: what the entry holds (its keys), and
+                                   "body_sha1", "body_bytes" of the body
     body                           an Arrow IPC stream (uncompressed: read in place)
 
-An entry is read whole and its checksum verified before anything in it is used (sha1 as a
+The header is verified (its sha1) before it is used, and the body (against the sha1 the
+verified header records) before any of it is used; the header alone can be read without the
+body (:meth:`Cache.header`), so a reader decides what to load from it. sha1 serves as a
 checksum against torn or corrupted files, not as a security measure: whoever can write
-``$POND/cache`` can write the pond). A corrupt or truncated entry is deleted and reported as
+``$POND/cache`` can write the pond. A corrupt or truncated entry is deleted and reported as
 missing, so the caller recomputes it; whether a valid entry is *current* is the caller's
 business (it compares the keys in the header with the lineage it is computing).
 
@@ -71,7 +74,7 @@ __all__ = [
     "prune",
 ]
 
-MAGIC: Final = b"DUCKPOND-CACHE\x01\n"
+MAGIC: Final = b"DUCKPOND-CACHE\x02\n"
 #: Entry files end with this suffix.
 SUFFIX: Final = ".dpc"
 #: The cache's default size bound (bytes).
@@ -79,6 +82,7 @@ DEFAULT_MAX_BYTES: Final = 2 << 30
 #: A temporary file older than this (s) is a leftover of a writer that died: prune removes it.
 STALE_TMP_S: Final = 3600
 _DIGEST = 20  # bytes of sha1
+_PREFIX = len(MAGIC) + 4 + _DIGEST  # magic, header length, header sha1
 _TOUCH_S = 600  # an entry read is marked as used (mtime) at most this often
 
 _log = diagnostics.get_logger("cache")
@@ -123,7 +127,7 @@ class Cache:
         return self.root / f"{key}{SUFFIX}"
 
     def get(self, key: str) -> Entry | None:
-        """The entry ``key`` if it exists and its checksum holds; a corrupt one is deleted.
+        """The entry ``key`` if it exists and its checksums hold; a corrupt one is deleted.
 
         Never raises for a missing, unreadable or corrupt entry: it is ``None`` (recompute).
         """
@@ -132,15 +136,41 @@ class Cache:
             data = path.read_bytes()
         except OSError:
             return None
+        if data[: len(MAGIC) - 2] == MAGIC[:-2] and data[: len(MAGIC)] != MAGIC:
+            return None  # another format version: a miss, overwritten when written
         entry = _decode(data)
         if entry is None:
-            _log.warning("cache entry %s is corrupt: removed", path)
-            with contextlib.suppress(OSError):
-                path.unlink()
+            self._corrupt(path)
             return None
         if self.writable:
             self._touch(path)
         return entry
+
+    def header(self, key: str) -> dict[str, Any] | None:
+        """The verified header of entry ``key`` (its body is not read), or ``None`` (missing or
+        corrupt: a corrupt one is deleted)."""
+        path = self.path(key)
+        try:
+            with path.open("rb") as f:
+                head = f.read(_PREFIX)
+                if head[: len(MAGIC) - 2] == MAGIC[:-2] and head[: len(MAGIC)] != MAGIC:
+                    return None  # another format version: a miss, overwritten when written
+                if len(head) < _PREFIX or head[: len(MAGIC)] != MAGIC:
+                    self._corrupt(path)
+                    return None
+                (size,) = struct.unpack_from("<I", head, len(MAGIC))
+                text = f.read(size)
+        except OSError:
+            return None
+        header = _header(head, text)
+        if header is None:
+            self._corrupt(path)
+        return header
+
+    def _corrupt(self, path: Path) -> None:
+        _log.warning("cache entry %s is corrupt: removed", path)
+        with contextlib.suppress(OSError):
+            path.unlink()
 
     def put(self, key: str, header: dict[str, Any], table: pa.Table) -> bool:
         """Write entry ``key`` atomically (temporary sibling, then rename); returns whether it
@@ -225,27 +255,38 @@ def _encode(header: dict[str, Any], table: pa.Table) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     body: bytes = sink.getvalue().to_pybytes()
-    head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    rest = struct.pack("<I", len(head)) + head + body
-    return MAGIC + _checksum(rest) + rest
+    full = {**header, "body_sha1": _checksum(body).hex(), "body_bytes": len(body)}
+    head = json.dumps(full, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return MAGIC + struct.pack("<I", len(head)) + _checksum(head) + head + body
+
+
+def _header(prefix: bytes | memoryview, text: bytes | memoryview) -> dict[str, Any] | None:
+    """The header from the file's first :data:`_PREFIX` bytes and its text, if its sha1 holds."""
+    if _checksum(text) != bytes(prefix[len(MAGIC) + 4 : _PREFIX]):
+        return None
+    try:
+        header = json.loads(bytes(text).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def _decode(data: bytes) -> Entry | None:
     import pyarrow as pa
 
-    n = len(MAGIC)
-    if len(data) < n + _DIGEST + 4 or data[:n] != MAGIC:
+    if len(data) < _PREFIX or data[: len(MAGIC)] != MAGIC:
         return None
-    rest = memoryview(data)[n + _DIGEST :]
-    if _checksum(rest) != data[n : n + _DIGEST]:
+    view = memoryview(data)
+    (size,) = struct.unpack_from("<I", data, len(MAGIC))
+    header = _header(view[:_PREFIX], view[_PREFIX : _PREFIX + size])
+    if header is None:
         return None
-    (size,) = struct.unpack_from("<I", rest, 0)
+    body = view[_PREFIX + size :]
+    if len(body) != header.get("body_bytes") or _checksum(body).hex() != header.get("body_sha1"):
+        return None
     try:
-        header = json.loads(bytes(rest[4 : 4 + size]).decode("utf-8"))
-        table = pa.ipc.open_stream(pa.py_buffer(rest[4 + size :])).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
     except (ValueError, pa.ArrowException):
-        return None
-    if not isinstance(header, dict):
         return None
     return Entry(header, table)
 
@@ -320,7 +361,7 @@ def prune(pond: Pond) -> PruneReport:
             drop = False
         else:
             keys = used.get(rel[: -len(SUFFIX)])
-            drop = keys is None or not _holds_any(p, keys)
+            drop = keys is None or not _holds_any(cache, rel[: -len(SUFFIX)], keys)
         if drop:
             with contextlib.suppress(OSError):
                 p.unlink()
@@ -358,14 +399,9 @@ def _used_entries(pond: Pond) -> tuple[dict[str, frozenset[str]], set[str]]:
     return used, unknown
 
 
-def _holds_any(path: Path, keys: frozenset[str]) -> bool:
-    try:
-        entry = _decode(path.read_bytes())
-    except OSError:
-        return False
-    if entry is None:
-        return False
-    return any(k in keys for k in entry.header.get("keys", ()))
+def _holds_any(cache: Cache, key: str, keys: frozenset[str]) -> bool:
+    header = cache.header(key)
+    return header is not None and any(k in keys for k in header.get("keys", ()))
 
 
 def _remove_empty_dirs(root: Path) -> None:

@@ -90,6 +90,7 @@ __all__ = [
     "ReduceConfig",
     "ReduceDir",
     "ReduceStats",
+    "ReducedBlocks",
     "ReducedSeries",
     "segment_seconds",
 ]
@@ -390,27 +391,55 @@ class _Plan:
     keys: dict[int, str]  # segment index -> key, ascending
     persist: bool  # whether entries may be written to the persistent cache
 
+    def bounds(self, index: int) -> tuple[int | None, int | None]:
+        """The segment's time span ``[lo, hi)`` in µs (``None``: unbounded)."""
+        if self.segment_us is None:
+            return None, None
+        return index * self.segment_us, (index + 1) * self.segment_us
+
 
 #: A column of the input as a segment saw it: (name, Arrow type, numeric).
 _Field = tuple[str, str, bool]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Seg:
-    """One segment: its key, the input columns its rows came with, the columns reduced, and
-    per resolution (config order) the partials: ``__b`` then ``<column>\\x1f<stat>``."""
+    """One segment: its key; once known (computed, or from a cache entry's header) the input
+    columns its rows came with, the columns reduced and, per resolution, the first and last
+    bucket start; its rows per resolution (config order: ``__b`` then
+    ``<column>\x1f<stat>``) once loaded or computed."""
 
     index: int
     key: str
-    schema: tuple[_Field, ...]
-    time_columns: tuple[str, ...]
-    columns: tuple[str, ...]
-    tables: tuple[pa.Table, ...]
+    known: bool = False
+    entry: str | None = None  # the cache entry its rows are in (when found there)
+    schema: tuple[_Field, ...] = ()
+    time_columns: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int] | None, ...] = ()
+    tables: tuple[pa.Table, ...] | None = None
+
+    def fill(
+        self,
+        schema: tuple[_Field, ...],
+        time_columns: tuple[str, ...],
+        columns: tuple[str, ...],
+        tables: tuple[pa.Table, ...],
+    ) -> None:
+        """Record what a computation gave (its rows per resolution, sorted by ``__b``)."""
+        self.schema, self.time_columns, self.columns = schema, time_columns, columns
+        self.tables = tables
+        self.spans = tuple(
+            (t.column(0)[0].as_py(), t.column(0)[-1].as_py()) if t.num_rows else None
+            for t in tables
+        )
+        self.known = True
 
 
 @dataclass
 class _State:
     lineage: Lineage
+    plan: _Plan
     segments: list[_Seg]  # in time order
     columns: list[str]  # the output columns (before .avg etc.)
     outputs: dict[str, pa.Table] = field(default_factory=dict)
@@ -421,9 +450,10 @@ class ReduceStats:
     """How reads were served (for tests and benchmarks).
 
     Attributes:
-        cached: reads whose lineage had not changed (outputs served from memory).
-        reused: segments taken from this process's memory.
-        loaded: segments taken from the persistent cache.
+        cached: reads whose lineage had not changed (served from memory).
+        reused: segments taken from this process's memory when the lineage changed.
+        found: segments found current in the persistent cache (by its entries' headers).
+        loaded: segments whose rows were read from the persistent cache.
         computed: segments computed from the raw input.
         passes: computations (each reads the raw rows of one or more segments).
         written: cache entry files written.
@@ -431,6 +461,7 @@ class ReduceStats:
 
     cached: int = 0
     reused: int = 0
+    found: int = 0
     loaded: int = 0
     computed: int = 0
     passes: int = 0
@@ -494,9 +525,18 @@ class ReduceDir(FactoryNode):
             state = self._update()
             out = state.outputs.get(resolution)
             if out is None:
-                out = self._output(state, self.config.resolutions.index(resolution))
+                r = self.config.resolutions.index(resolution)
+                self._ensure(state, state.segments)
+                out = self._output(state, r, state.segments)
                 state.outputs[resolution] = out
             return out
+
+    def blocks(self) -> dict[str, ReducedBlocks]:
+        """Every resolution (name -> :class:`ReducedBlocks`) as the inputs are now: read by time
+        window, each window keyed by the segments it overlaps."""
+        with self.computing():
+            state = self._update()
+        return {r: ReducedBlocks(self, state, r) for r in self.config.resolutions}
 
     def cache_entries(self) -> dict[str, frozenset[str]]:
         """The cache entries the current lineage uses: entry key -> its current segment keys
@@ -512,6 +552,8 @@ class ReduceDir(FactoryNode):
         return {k: frozenset(v) for k, v in out.items()}
 
     def _update(self) -> _State:
+        """The state of the current lineage: every segment known (from memory, a cache entry's
+        header, else computed now); rows are loaded when an output needs them."""
         matches, lineage = self._inputs()
         st = self._state
         if st is not None and st.lineage == lineage:
@@ -530,23 +572,62 @@ class ReduceDir(FactoryNode):
         if cache is not None and len(segs) < len(plan.keys):
             entries = {self._entry(plan, i) for i in plan.keys if i not in segs}
             for entry in sorted(entries):
-                for seg in self._load(cache, entry, plan):
+                for seg in self._headers(cache, entry, plan):
                     if seg.index not in segs:
                         segs[seg.index] = seg
-                        self.stats.loaded += 1
-        missing = [i for i in plan.keys if i not in segs]
-        if missing:
-            for seg in self._compute(matches, plan, missing):
-                segs[seg.index] = seg
-            self.stats.computed += len(missing)
-            self.stats.passes += 1
-            if cache is not None:
-                for entry in sorted({self._entry(plan, i) for i in missing}):
-                    held = [segs[i] for i in plan.keys if self._entry(plan, i) == entry]
-                    self.stats.written += self._save(cache, entry, plan, held)
-        ordered = [segs[i] for i in plan.keys]
-        self._state = _State(lineage, ordered, self._columns(matches, ordered))
-        return self._state
+                        self.stats.found += 1
+        for index, key in plan.keys.items():
+            segs.setdefault(index, _Seg(index, key))
+        state = _State(lineage, plan, [segs[i] for i in plan.keys], [])
+        self._ensure(state, [seg for seg in state.segments if not seg.known], matches)
+        state.columns = self._columns(matches, state.segments)
+        self._state = state
+        return state
+
+    def _overlapping(self, state: _State, start: int, end: int) -> list[_Seg]:
+        """The segments (in time order) whose span overlaps ``[start, end)``."""
+        width = state.plan.segment_us
+        if width is None:
+            return list(state.segments)
+        import bisect
+
+        indices = [seg.index for seg in state.segments]
+        i = bisect.bisect_left(indices, start // width)
+        j = bisect.bisect_right(indices, (end - 1) // width)
+        return state.segments[i:j]
+
+    def _ensure(
+        self, state: _State, want: Sequence[_Seg], matches: list[Match] | None = None
+    ) -> None:
+        """Give every segment of ``want`` its rows: from the cache entry its header was found
+        in, else computed (in one pass); entries holding computed segments are rewritten."""
+        need = [seg for seg in want if seg.tables is None]
+        if not need:
+            return
+        plan = state.plan
+        cache = self._cache() if plan.persist else None
+        failed = self._load_rows(cache, plan, need)
+        if not failed:
+            return
+        # every entry a computed segment goes into is rewritten whole: its other segments'
+        # rows are needed too (from the entry as it is now, else computed with the rest)
+        rewrite = {self._entry(plan, seg.index) for seg in failed}
+        others = [
+            seg
+            for seg in state.segments
+            if seg.tables is None and seg not in failed and self._entry(plan, seg.index) in rewrite
+        ]
+        failed += self._load_rows(cache, plan, others)
+        failed.sort(key=lambda seg: seg.index)
+        if matches is None:
+            matches = self._inputs()[0]
+        self._compute(matches, plan, failed)
+        self.stats.computed += len(failed)
+        self.stats.passes += 1
+        if cache is not None:
+            for entry in sorted(rewrite):
+                held = [seg for seg in state.segments if self._entry(plan, seg.index) == entry]
+                self.stats.written += self._save(cache, entry, plan, held)
 
     def _plan(self, matches: list[Match], lineage: Lineage) -> _Plan:
         """The segments of the current lineage (see the module docstring) and their keys."""
@@ -608,42 +689,89 @@ class ReduceDir(FactoryNode):
             "segment_us": plan.segment_us,
         }
 
-    def _load(self, cache: Cache, entry: str, plan: _Plan) -> list[_Seg]:
-        """The segments of cache entry ``entry`` whose keys are current (none if it is missing,
-        corrupt or of another format)."""
-        found = cache.get(entry)
-        if found is None:
-            return []
-        header, table = found.header, found.table
+    def _records(self, header: dict[str, Any], plan: _Plan) -> list[dict[str, Any]]:
+        """The segment records of an entry's header (none if it is of another kind)."""
         base = self._header_base(plan)
         if any(header.get(k) != v for k, v in base.items()):
             return []
-        stats = self._stats_needed
+        records = header.get("segments")
+        return records if isinstance(records, list) else []
+
+    def _headers(self, cache: Cache, entry: str, plan: _Plan) -> list[_Seg]:
+        """The current segments of cache entry ``entry``, known from its header (rows not
+        loaded); none if it is missing, corrupt or of another shape."""
+        header = cache.header(entry)
+        if header is None:
+            return []
         n_res = len(self.config.resolutions)
         out = []
         try:
-            offset = 0
-            for h in header["segments"]:
-                rows = [int(n) for n in h["rows"]]
-                if len(rows) != n_res:
-                    return []
+            for h in self._records(header, plan):
                 index, key = int(h["index"]), str(h["key"])
-                if plan.keys.get(index) == key:
-                    columns = tuple(str(c) for c in h["columns"])
-                    names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
-                    tables = []
-                    at = offset
-                    for n in rows:
-                        tables.append(table.slice(at, n).select(names))
-                        at += n
-                    schema = tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"])
-                    tcs = tuple(str(c) for c in h["time_columns"])
-                    out.append(_Seg(index, key, schema, tcs, columns, tuple(tables)))
-                offset += sum(rows)
-            if offset != table.num_rows:
-                return []
-        except (KeyError, TypeError, ValueError, pa.ArrowException):
+                if plan.keys.get(index) != key:
+                    continue
+                spans = tuple(None if x is None else (int(x[0]), int(x[1])) for x in h["spans"])
+                if len(spans) != n_res:
+                    return []
+                seg = _Seg(index, key, True, entry)
+                seg.schema = tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"])
+                seg.time_columns = tuple(str(c) for c in h["time_columns"])
+                seg.columns = tuple(str(c) for c in h["columns"])
+                seg.spans = spans
+                out.append(seg)
+        except (KeyError, TypeError, ValueError):
             return []  # an entry of another shape: recomputed, never served
+        return out
+
+    def _load_rows(self, cache: Cache | None, plan: _Plan, segs: list[_Seg]) -> list[_Seg]:
+        """Load the rows of ``segs`` from the entries their headers were found in; returns the
+        segments that could not be loaded (no entry, corrupt, or replaced by another key)."""
+        failed: list[_Seg] = []
+        by_entry: dict[str, list[_Seg]] = {}
+        for seg in segs:
+            if seg.entry is None or cache is None:
+                failed.append(seg)
+            else:
+                by_entry.setdefault(seg.entry, []).append(seg)
+        for entry, group in by_entry.items():
+            rows = self._rows(cache, entry, plan) if cache is not None else {}
+            for seg in group:
+                got = rows.get(seg.key)
+                if got is None or got[0] != seg.columns:
+                    failed.append(seg)
+                else:
+                    seg.tables = got[1]
+                    self.stats.loaded += 1
+        return failed
+
+    def _rows(
+        self, cache: Cache, entry: str, plan: _Plan
+    ) -> dict[str, tuple[tuple[str, ...], tuple[pa.Table, ...]]]:
+        """Segment key -> (columns, rows per resolution) of every segment of a cache entry."""
+        found = cache.get(entry)
+        if found is None:
+            return {}
+        table = found.table
+        stats = self._stats_needed
+        n_res = len(self.config.resolutions)
+        out = {}
+        try:
+            offset = 0
+            for h in self._records(found.header, plan):
+                counts = [int(n) for n in h["rows"]]
+                if len(counts) != n_res:
+                    return {}
+                columns = tuple(str(c) for c in h["columns"])
+                names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
+                tables = []
+                for n in counts:
+                    tables.append(table.slice(offset, n).select(names))
+                    offset += n
+                out[str(h["key"])] = (columns, tuple(tables))
+            if offset != table.num_rows:
+                return {}
+        except (KeyError, TypeError, ValueError, pa.ArrowException):
+            return {}  # an entry of another shape: recomputed, never served
         return out
 
     def _save(self, cache: Cache, entry: str, plan: _Plan, segs: list[_Seg]) -> int:
@@ -652,7 +780,10 @@ class ReduceDir(FactoryNode):
         columns: list[str] = []
         for seg in segs:
             columns += [c for c in seg.columns if c not in columns]
-        parts = [_order(t, columns, stats) for seg in segs for t in seg.tables]
+        parts = []
+        for seg in segs:
+            assert seg.tables is not None
+            parts += [_order(t, columns, stats) for t in seg.tables]
         table = pa.concat_tables(parts) if parts else _empty_partials(columns, stats)
         header = self._header_base(plan)
         header["path"] = self.path
@@ -664,19 +795,25 @@ class ReduceDir(FactoryNode):
                 "schema": [list(f) for f in seg.schema],
                 "time_columns": list(seg.time_columns),
                 "columns": list(seg.columns),
-                "rows": [t.num_rows for t in seg.tables],
+                "rows": [t.num_rows for t in seg.tables or ()],
+                "spans": [None if x is None else list(x) for x in seg.spans],
             }
             for seg in segs
         ]
-        return int(cache.put(entry, header, table))
+        written = cache.put(entry, header, table)
+        if written:
+            for seg in segs:
+                seg.entry = entry
+        return int(written)
 
     # -- computing segments ----------------------------------------------------------------
 
-    def _compute(self, matches: list[Match], plan: _Plan, missing: list[int]) -> list[_Seg]:
-        """Compute the ``missing`` segments from the raw input rows inside them (one pass)."""
+    def _compute(self, matches: list[Match], plan: _Plan, segs: list[_Seg]) -> None:
+        """Compute the rows of ``segs`` from the raw input rows inside them (one pass)."""
         from duckpond.tinyfs.tables import merged_schema
 
         width = plan.segment_us
+        missing = [seg.index for seg in segs]
         windows = None if width is None else _runs(list(plan.keys), set(missing), width)
         sources, schemas, time_columns = self._sources(matches, windows)
         schema = merged_schema(schemas) if schemas else pa.schema([])
@@ -697,13 +834,13 @@ class ReduceDir(FactoryNode):
         fields = tuple((f.name, str(f.type), _numeric(f.type)) for f in schema)
         tcs = tuple(sorted(time_columns))
         if width is None:
-            return [_Seg(0, plan.keys[0], fields, tcs, tuple(columns), tuple(rolled))]
+            for seg in segs:
+                seg.fill(fields, tcs, tuple(columns), tuple(rolled))
+            return
         bounds = [(i * width, (i + 1) * width) for i in missing]
         per_res = [_slices(t, bounds) for t in rolled]
-        return [
-            _Seg(i, plan.keys[i], fields, tcs, tuple(columns), tuple(p[k] for p in per_res))
-            for k, i in enumerate(missing)
-        ]
+        for k, seg in enumerate(segs):
+            seg.fill(fields, tcs, tuple(columns), tuple(p[k] for p in per_res))
 
     def _sources(
         self, matches: list[Match], windows: list[Window] | None
@@ -784,10 +921,13 @@ class ReduceDir(FactoryNode):
 
     # -- outputs ---------------------------------------------------------------------------
 
-    def _output(self, state: _State, r: int) -> pa.Table:
-        """Output rows of resolution number ``r``: the segments' partials, in time order."""
+    def _output(self, state: _State, r: int, segs: Sequence[_Seg]) -> pa.Table:
+        """Output rows of resolution number ``r`` from ``segs`` (in time order, rows loaded)."""
         stats = self._stats_needed
-        parts = [_order(seg.tables[r], state.columns, stats) for seg in state.segments]
+        parts = []
+        for seg in segs:
+            assert seg.tables is not None
+            parts.append(_order(seg.tables[r], state.columns, stats))
         if parts:
             partials = pa.concat_tables(parts).combine_chunks()
         else:
@@ -896,6 +1036,66 @@ class ReducedSeries:
         from duckpond.tinyfs.tables import parquet_bytes
 
         return parquet_bytes(self.read_table())
+
+    def blocks(self) -> ReducedBlocks:
+        """This series read by time window, each window with a key (for the site renderer)."""
+        return self.parent.blocks()[self.resolution]
+
+
+class ReducedBlocks:
+    """One resolution of a reduce as it is now, read by time window, each window with a key
+    that changes whenever its rows may (a :class:`duckpond.site.render.BlockSource`).
+
+    The time column is named ``Timestamp`` whatever the node's ``time_column``. Keys and spans
+    come from the segments' records (no rows are read); :meth:`read` loads or computes only the
+    segments that overlap the window. The object stands for the reduce as it was when made: a
+    later change of the inputs is seen by a new one.
+    """
+
+    def __init__(self, parent: ReduceDir, state: _State, resolution: str) -> None:
+        self.parent = parent
+        self.state = state
+        self.resolution = resolution
+        self.index = parent.config.resolutions.index(resolution)
+
+    @property
+    def column_names(self) -> list[str]:
+        """``Timestamp`` then ``<column>.<aggregation>`` for each output column."""
+        names = ["Timestamp"]
+        for c in self.state.columns:
+            names += [f"{c}.{agg}" for agg in self.parent.config.aggregations]
+        return names
+
+    def span(self) -> tuple[int, int] | None:
+        """The first and last bucket start (µs), ``None`` if there are no rows."""
+        spans = [s.spans[self.index] for s in self.state.segments if s.spans[self.index]]
+        if not spans:
+            return None
+        first, last = spans[0], spans[-1]
+        assert first is not None and last is not None
+        return first[0], last[1]
+
+    def key(self, start_us: int, end_us: int) -> str:
+        """A digest of the output columns and of the keys of the segments overlapping
+        ``[start_us, end_us)``: equal keys, equal rows."""
+        h = hashlib.sha256(f"{CACHE_FORMAT}\0{self.resolution}\0".encode())
+        h.update("\0".join(self.column_names).encode())
+        for seg in self.parent._overlapping(self.state, start_us, end_us):
+            h.update(b"\0" + seg.key.encode())
+        return h.hexdigest()
+
+    def read(self, start_us: int, end_us: int) -> pa.Table:
+        """The rows with bucket start in ``[start_us, end_us)`` (schema of
+        :mod:`duckpond.factories.reduce`, time column named ``Timestamp``)."""
+        from duckpond.tinyfs.tables import filter_window
+
+        parent = self.parent
+        with parent.computing():
+            segs = parent._overlapping(self.state, start_us, end_us)
+            parent._ensure(self.state, segs)
+            out = parent._output(self.state, self.index, segs)
+        out = filter_window(out, parent.config.time_column, Window(start_us, end_us))
+        return out.rename_columns(self.column_names)
 
 
 FACTORY = Factory(
