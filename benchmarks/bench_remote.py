@@ -12,7 +12,9 @@ byte); the folder figures to a ``file://`` remote on the same disk. Medians of `
    sent; target bytes sent <= 2x the new data (the bytes the commit added to the pond's files).
 3. Restore of the example pond (download, per-object sha256, every file version checked).
 4. Mirror: first sync of a pond of 10,000 files, a sync with nothing changed, and a sync after
-   one file changed.
+   one file changed (each sync journals its steps: a killed sync is finished by the next).
+5. Dry runs (``--dry-run``: the plan only, nothing changed): an incremental push and a mirror sync
+   after one change, as a fraction of the real operation measured in the same run.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from _common import dump, median_time, report
 
 from duckpond import Pond
 from duckpond.formats import read_csv_series
-from duckpond.mirror import sync
-from duckpond.remote import local_objects, push, restore
+from duckpond.mirror import plan_sync, sync
+from duckpond.remote import local_objects, plan_push, push, restore
 
 REPO = Path(__file__).resolve().parents[1]
 CSVS = [
@@ -168,6 +170,21 @@ def bench_push_restore(work: Path, moto: Moto, repeat: int) -> list[dict]:
         times.sort()
         med = ratios[len(ratios) // 2]
         objs, bytes_sent, new_bytes = sent[len(sent) // 2]
+        small_commit(pond, 200)
+        t_plan = median_time(lambda url=url, options=options: plan_push(pond, url, options=options))
+        t0 = time.perf_counter()
+        push(pond, url, options=options)
+        t_push = time.perf_counter() - t0
+        rows.append(
+            report(
+                f"push --dry-run after a 48-row commit, {backend}",
+                t_plan,
+                "s",
+                "-",
+                True,
+                fraction_of_the_push=round(t_plan / t_push, 3),
+            )
+        )
         rows.append(
             report(
                 f"incremental push after a 48-row commit, {backend}: bytes sent / new data",
@@ -253,6 +270,19 @@ def bench_mirror(work: Path, files: int, repeat: int) -> list[dict]:
 
     t_one = median_time(one, repeat, setup=change)
     assert all(r.written == ["d007/f042.csv"] for r in results), results[-1].written
+    change()
+    t_dry = median_time(lambda: plan_sync(Pond.open(pond.path), mirror), repeat)
+    t_real = median_time(lambda: sync(Pond.open(pond.path), mirror), 1)
+    rows.append(
+        report(
+            f"mirror sync --dry-run after one change among {files} files",
+            t_dry,
+            "s",
+            "-",
+            True,
+            fraction_of_the_sync=round(t_dry / t_real, 3),
+        )
+    )
     rows.append(
         report(
             f"mirror: sync after one change among {files} files",

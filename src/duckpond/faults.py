@@ -24,6 +24,15 @@ POINTS: Final = {
     "after-data-commit": "a transaction: the data commit made, its control record not yet",
     "after-control-record": "a transaction: committed and recorded, after-commit hooks not run",
     "maintain-after-compact": "maintain: compacted, not yet vacuumed",
+    "push-after-upload": "backup push: an object uploaded (each one), the manifest not yet written",
+    "push-before-manifest": "backup push: every object uploaded, the manifest not yet written",
+    "restore-before-rename": "restore: the pond checked whole in its staging folder, not moved",
+    "mirror-after-wipe": "mirror sync --rebuild: the folder wiped, the wipe not yet journaled",
+    "mirror-tmp-written": "mirror sync: a file's temporary copy written, not yet journaled",
+    "mirror-before-rename": "mirror sync: a file journaled, its temporary copy not yet renamed",
+    "mirror-after-write": "mirror sync: a path written (each one)",
+    "mirror-after-delete": "mirror sync: a path deleted, the deletion not yet journaled",
+    "mirror-before-state": "mirror sync: every step done, the state file not yet saved",
 }
 
 _handler: Callable[[str], None] | None = None

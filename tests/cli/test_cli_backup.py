@@ -291,3 +291,87 @@ def test_run_that_writes_commits_and_pushes(
     assert run_cli("log").text.splitlines()[-1].endswith("run /drop ingest")
     r = run_cli("run", "/drop", "ingest")  # nothing new: no commit
     assert r.code == 0 and r.text.splitlines()[-1].startswith("0 files ingested, 1 already")
+
+
+def test_push_dry_run_and_status(b01_pond: Path, run_cli: RunCli, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    assert "backup" not in run_cli("status").text  # no remote: no backup line
+    assert run_cli("backup", "add", "usb", remote).code == 0
+    committed = [line for line in run_cli("log").text.splitlines() if " committed " in line]
+    status = run_cli("status")
+    assert status.code == 0
+    assert f"backup usb:   {remote.as_uri()}  no push recorded, {len(committed)} txns behind\n" in (
+        status.text
+    )
+
+    r = run_cli("backup", "push", "--dry-run")
+    assert (r.code, r.err) == (0, "")
+    lines = r.text.splitlines()
+    assert lines[0].startswith(f"{remote.as_uri()}: would send ") and "0 already there" in lines[0]
+    sends = [line.split()[1] for line in lines[1:]]
+    assert all(line.startswith("  send    ") for line in lines[1:])
+    assert sends[-1].startswith("control/_delta_log/") and any("data/part_id=" in k for k in sends)
+    assert not remote.exists()  # nothing was sent, not even pond.json
+
+    r = run_cli("backup", "push")
+    assert r.code == 0 and r.text.startswith(f"{remote.as_uri()}: sent {len(sends)} objects (")
+    status = run_cli("status").text
+    assert f"backup usb:   {remote.as_uri()}  last push 20" in status
+    assert f"Z (txn {len(committed)}), 0 txns behind\n" in status
+
+    assert run_cli("mkdir", "/more").code == 0
+    assert ", 1 txns behind\n" in run_cli("status").text
+    r = run_cli("backup", "push", "-n")
+    assert r.code == 0
+    new = [line.split()[1] for line in r.text.splitlines()[1:]]
+    assert new and all(k.startswith(("data/", "control/")) for k in new)
+    assert not any(k in sends for k in new if not k.endswith("_last_checkpoint"))
+    assert run_cli("backup", "push").text.startswith(f"{remote.as_uri()}: sent {len(new)} objects")
+    assert run_cli("backup", "push", "--dry-run").text == (
+        f"{remote.as_uri()}: up to date ({len(sends) + len(new)} objects); nothing to send\n"
+    )
+
+
+def test_mirror_sync_dry_run(b01_pond: Path, run_cli: RunCli, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    r = run_cli("mirror", "sync", mirror, "--dry-run")
+    assert (r.code, r.err) == (0, "")
+    assert r.text.splitlines() == [
+        f"{mirror}: would write 3, delete 0, record 0; 0 unchanged",
+        "  write  notes.txt  9 B",
+        "  write  raw",
+        r.text.splitlines()[3],
+    ]
+    assert r.text.splitlines()[3].startswith("  write  raw/b01.series  ")
+    assert not mirror.exists()
+    assert run_cli("mirror", "sync", mirror).code == 0
+    (mirror / "notes.txt").write_text("mine\n")
+    assert run_cli("rm", "/notes.txt").code == 0
+    r = run_cli("mirror", "sync", mirror, "-n")
+    assert r.code == 0 and r.err == ""
+    assert r.text.splitlines() == [
+        f"{mirror}: would write 0, delete 0, record 0; 2 unchanged, 1 changed by hand (left alone)",
+        "  keep   notes.txt: changed by hand; the pond no longer has it (left in place)",
+    ]
+    assert (mirror / "notes.txt").read_text() == "mine\n"
+    assert run_cli("mirror", "sync", tmp_path / "busy-file", "-n").code == 0  # a new folder
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "f").write_text("x")
+    assert run_cli("mirror", "sync", tmp_path / "busy", "--dry-run").code == 2
+
+
+def test_real_process_refuses_a_hostile_backup(tmp_path: Path) -> None:
+    """``pond restore`` of a folder backup holding an unsafe key: exit 8, one line, no DEST."""
+    env = {"POND": str(tmp_path / "pond")}
+    remote = tmp_path / "remote"
+    for argv in (("init",), ("mkdir", "/a"), ("backup", "push", remote.as_uri())):
+        assert pond_subprocess(*argv, env=env).returncode == 0, argv
+    (remote / "data" / "..\\..\\evil").write_bytes(b"x")
+    dest = tmp_path / "dest"
+    r = pond_subprocess("restore", remote, dest)
+    assert r.returncode == 8, r.stderr
+    assert r.stdout == b""
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"pond: {remote.as_uri()}: the backup holds ")
+    assert "unsafe object key" in lines[0]
+    assert not dest.exists() and not list(tmp_path.glob(".tmp-restore-*"))

@@ -46,3 +46,22 @@ def target(request, moto: MotoServer, tmp_path, s3_env):
     if request.param == "s3":
         return f"s3://{moto.new_bucket()}/backups/pond1", moto.options()
     return (tmp_path / "remote").as_uri(), {}
+
+
+@pytest.fixture
+def cli(capfdbinary: pytest.CaptureFixture[bytes]):
+    """``cli(*argv)`` runs ``pond ARGV`` in this process: (exit status, stdout, stderr lines)."""
+    import os
+    import sys
+
+    from duckpond.cli.main import main
+
+    def run(*argv) -> tuple[int, str, list[str]]:
+        capfdbinary.readouterr()
+        code = main([os.fspath(a) for a in argv])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = capfdbinary.readouterr()
+        return code, out.decode(), err.decode().splitlines()
+
+    return run

@@ -179,6 +179,15 @@ def content(pond) -> list[tuple]:
     return sorted(rows)
 
 
+def as_of(path: Path, txn_seq: int) -> tuple[list[tuple], dict[str, list[bytes]]]:
+    """What the pond at ``path`` holds as of transaction ``txn_seq``: the oplog rows it had
+    committed by then, and every file's versions' bytes read through ``--at-txn`` time travel."""
+    from duckpond import Pond
+
+    rows = [r for r in content(Pond.open(path)) if r[-1] <= txn_seq]
+    return rows, all_bytes(Pond.open(path, at_txn=txn_seq))
+
+
 def history(pond) -> list[tuple]:
     return [(r.txn_seq, r.args, r.outcome) for r in pond.log()]
 
@@ -191,3 +200,97 @@ def all_bytes(pond) -> dict[str, list[bytes]]:
             continue
         out[np.path] = [np.read_bytes(v.version) for v in np.versions()]
     return out
+
+
+# -- killing a command at a fault point -------------------------------------------------------
+
+
+def count_fault_points(fn) -> dict[str, int]:
+    """Run ``fn()`` in this process and count how often each fault point was reached."""
+    from duckpond import faults
+
+    seen: dict[str, int] = {}
+
+    def count(name: str) -> None:
+        seen[name] = seen.get(name, 0) + 1
+
+    faults.install(count)
+    try:
+        fn()
+    finally:
+        faults.install(None)
+    return seen
+
+
+def pond_killed_at(point: str, n: int, *argv: str | os.PathLike[str], env=None):
+    """``pond ARGV`` in a child killed (``os._exit(137)``) the ``n``-th time it reaches ``point``
+    (:mod:`duckpond.testing.crash`); returns the completed process (137 when killed)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DUCKPOND_LOG"}
+    full_env.update(env or {})
+    src = str(REPO / "src")
+    full_env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [full_env.get("PYTHONPATH")])])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "duckpond.testing.crash",
+            f"{point}@{n}",
+            "--",
+            *(os.fspath(a) for a in argv),
+        ],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode not in (0, 137):
+        raise AssertionError(f"pond {argv} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return proc
+
+
+def mirror_sync_killed_at(
+    pond_path: Path, folder: Path, point: str, n: int = 1, *, rebuild: bool = False
+) -> int:
+    """``pond mirror sync FOLDER [--rebuild]`` killed at the ``n``-th ``point``; its status."""
+    argv = ["--pond", pond_path, "mirror", "sync", folder, *(["--rebuild"] if rebuild else [])]
+    return pond_killed_at(point, n, *argv).returncode
+
+
+def mirror_points(pond_path: Path, folder: Path, *, rebuild: bool = False) -> dict[str, int]:
+    """The fault points a sync of ``folder`` reaches (run on a copy of it) and how often."""
+    from duckpond import Pond
+    from duckpond.mirror import sync
+
+    scratch = folder.with_name(folder.name + "-count")
+    if folder.exists():
+        shutil.copytree(folder, scratch, symlinks=True)
+    try:
+        return count_fault_points(lambda: sync(Pond.open(pond_path), scratch, rebuild=rebuild))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def mirror_tree(folder: Path) -> dict[str, object]:
+    """Every path of a mirror folder (state and journal excluded) -> bytes, target or 'dir'."""
+    out: dict[str, object] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if rel in {".duckpond-mirror.json", ".duckpond-mirror.journal"}:
+                continue
+            if path.is_symlink():
+                out[rel] = ("symlink", os.readlink(path))
+            elif path.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = path.read_bytes()
+    return out
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a sync left behind."""
+    return sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.startswith(".tmp-duckpond-")
+    )

@@ -83,7 +83,7 @@ def test_push_verify_restore_round_trip(example, target, tmp_path):
     restored = restore(url, tmp_path / "restored", options)
     assert restored.pond_id == example.pond_id
     assert restored.txn_seq == example.txn_seq == 4
-    assert restored.file_versions_checked >= 6 and restored.pending == 0
+    assert restored.file_versions_checked >= 6 and restored.settled == ()
     back = Pond.open(tmp_path / "restored")
     _assert_same_pond(example, back)
     # the restored pond carries on: a commit, then a push to the same remote
@@ -435,9 +435,9 @@ def test_push_waits_for_a_running_transaction(example, tmp_path):
 
 
 def test_many_manifests_are_merged(example, tmp_path, monkeypatch):
-    import duckpond.remote.backup as backup
+    import duckpond.remote.backup as push_module
 
-    monkeypatch.setattr(backup, "MAX_MANIFESTS", 3)
+    monkeypatch.setattr(push_module, "MAX_MANIFESTS", 3)
     url = (tmp_path / "remote").as_uri()
     push(example, url)
     for i in range(5):
@@ -525,15 +525,15 @@ def test_files_deleted_during_a_push_still_go_up(example, tmp_path):
     report = push(example, url, progress=vacuum_everything, workers=1)
     assert deleted and report.vanished == []
     assert set(deleted) <= set(report.sent)
-    assert not list(example.path.glob(".push-*"))
+    assert not list((example.path / "cache").glob("push-pins-*"))
     restore(url, tmp_path / "r")
     back = Pond.open(tmp_path / "r")
     assert (content(back), history(back)) == (want_content, want_history)
 
 
 def test_stale_pins_of_dead_pushes_are_removed(example, tmp_path):
-    stale = example.path / ".push-999999999-abc"
-    stale.mkdir()
+    stale = example.path / "cache" / "push-pins-999999999-abc"
+    stale.mkdir(parents=True)
     (stale / "0").write_bytes(b"x")
     push(example, (tmp_path / "remote").as_uri())
     assert not stale.exists()

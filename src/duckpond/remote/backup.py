@@ -1,107 +1,318 @@
-"""Push a pond to a remote, verify the remote against it, restore a pond from it.
-
-Layout of a backup (``<root>`` is ``s3://bucket/prefix`` or ``file:///dir``)::
-
-    <root>/pond.json                     {"format", "pond_id", ...}: whose backup this is
-    <root>/data/...                      $POND/data as is: a standard Delta table, whose
-    <root>/data/_large_files/sha256=...  large files sit where the pond keeps them
-    <root>/control/...                   $POND/control as is (write.lock excluded)
-    <root>/_duckpond/manifests/<id>.json one per push: size, sha256 and the remote's
-                                         fingerprint (ETag) of every object it sent
+"""Push: send a remote every pond object it lacks, in an order that keeps it readable.
 
 Delta data files, checkpoints and large files are immutable, so a push only sends the keys the
-remote lacks (compared by listing). It sends them in an order that keeps the remote readable at
-every moment: Parquet data files, then large files, then the ``_delta_log`` entries of the data
-table and then of the control table, each in version order (a checkpoint before the commit of
-its version) and one at a time, and ``_last_checkpoint`` last of all. A push cut short
-(network down, server killed) therefore leaves a remote whose Delta tables are whole at some
-older version (or, during the very first push, no table yet, which restore refuses); the next
-push checks what did arrive and sends the rest.
+remote lacks (compared by listing, and through the fingerprints the manifests recorded). It
+sends them in :class:`~duckpond.remote.objects.Phase` order: Parquet data files, then large
+files, then the ``_delta_log`` entries of the data table and then of the control table, each in
+version order (a checkpoint before the commit of its version) and one at a time, and
+``_last_checkpoint`` last of all. A push cut short (network down, server killed, the process
+killed) therefore leaves a remote whose Delta tables are whole at some older version (or, during
+the very first push, no table yet, which restore refuses); the next push checks what did arrive
+and sends the rest.
+
+A push is two steps: :func:`plan_push` lists both sides and decides, object by object, what to
+send, what to adopt (on the remote with the pond's content, not yet recorded) and what to skip:
+a :class:`PushPlan` that a dry run prints. :func:`apply_push` carries a plan out. :func:`push`
+does both, holding hard links to the files it will send (a vacuum cannot take them away).
 
 The local side is listed while holding the pond's write lock (milliseconds), so the listing is a
 state between two transactions: the control table never names a data commit the listing lacks.
 Nothing is ever deleted from the remote (except manifests merged into a newer one), so files the
 pond has vacuumed stay there and older versions stay restorable.
-
-:func:`verify` is cheap: it lists the remote, reads the manifests and hashes the local files; an
-object whose fingerprint (ETag, or size and mtime for a folder) is the one recorded at push still
-holds what was pushed. ``deep=True`` downloads and hashes everything instead.
-
-:func:`restore` downloads everything, checks each object against the manifest, opens the result
-and checks every file version's sha256 (inline content and large files); on any mismatch it
-removes what it wrote and raises :class:`~duckpond.errors.IntegrityError`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import re
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
-from duckpond import diagnostics
-from duckpond.errors import (
-    AlreadyExists,
-    IntegrityError,
-    NotFound,
-    PondError,
-    PondLocked,
-    RemoteError,
-)
+from duckpond import diagnostics, faults
+from duckpond.errors import RemoteError
+from duckpond.layout import TMP_PREFIX, PondLayout
 from duckpond.remote.config import resolve_remote
-from duckpond.remote.store import ObjectInfo, Remote, open_remote
+from duckpond.remote.manifest import (
+    MAX_MANIFESTS,
+    POND_JSON,
+    BackupSpec,
+    ManifestEntry,
+    Manifests,
+    PondMismatch,
+    load_manifests,
+    manifest_body,
+    read_spec,
+)
+from duckpond.remote.objects import (
+    LocalObject,
+    Phase,
+    Snapshot,
+    each,
+    hash_file,
+    sha256_file,
+    snapshot,
+)
+from duckpond.remote.store import ObjectInfo, Remote
+from duckpond.units import format_bytes
 
 if TYPE_CHECKING:
+    from duckpond.steward.control import TxnRecord
     from duckpond.steward.pond import Pond
 
 __all__ = [
-    "MANIFEST_DIR",
-    "POND_JSON",
-    "LocalObject",
-    "PondMismatch",
+    "PushPlan",
+    "PushRecord",
     "PushReport",
-    "RestoreReport",
-    "VerifyReport",
-    "check_file_versions",
-    "human_bytes",
-    "local_objects",
+    "RemoteState",
+    "RemoteStatus",
+    "apply_push",
+    "last_push",
+    "plan_push",
     "push",
-    "restore",
-    "verify",
+    "remote_status",
 ]
-
-POND_JSON: Final = "pond.json"
-MANIFEST_DIR: Final = "_duckpond/manifests/"
-BACKUP_FORMAT: Final = "duckpond-backup/1"
-MANIFEST_FORMAT: Final = "duckpond-manifest/1"
-TABLES: Final = ("data", "control")
-#: More manifests than this and a push merges them into one.
-MAX_MANIFESTS: Final = 32
-_VERSIONED: Final = re.compile(r"^(\d{20})\.(.+)$")
-_CHUNK: Final = 1 << 20
 
 #: Called after each object is sent or fetched: (key, bytes).
 Progress = Callable[[str, int], None]
+#: Objects up to this size are downloaded to compare them when the store gives no MD5.
+_COMPARE_BY_DOWNLOAD: Final = 1 << 20
+#: Where :func:`push` records its last success per remote URL, below ``$POND/cache``.
+PUSH_RECORDS: Final = "backup-pushes.json"
 
 _log = diagnostics.get_logger("remote")
-T = TypeVar("T")
-
-
-class PondMismatch(AlreadyExists):
-    """The remote holds the backup of another pond, or something that is not a backup."""
 
 
 # --------------------------------------------------------------------------------------------
-# reports
+# the remote side
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteState:
+    """A remote as one listing shows it.
+
+    Attributes:
+        remote: the store.
+        listing: every key -> :class:`ObjectInfo`.
+        spec: its ``pond.json`` (``None``: nothing was pushed there).
+        manifests: its manifests, folded.
+    """
+
+    remote: Remote
+    listing: Mapping[str, ObjectInfo]
+    spec: BackupSpec | None
+    manifests: Manifests
+
+    @classmethod
+    def read(cls, remote: Remote) -> RemoteState:
+        """List the remote and read its ``pond.json`` and manifests.
+
+        Raises:
+            PondMismatch: a ``pond.json`` that is not a DuckPond backup's.
+            RemoteError: the store failed.
+        """
+        listing = remote.list_objects()
+        spec = read_spec(remote, listing)
+        return cls(remote, listing, spec, load_manifests(remote, listing))
+
+    def check_owner(self, pond: Pond) -> bool:
+        """Whether a push must first claim the remote (write ``pond.json``).
+
+        Raises:
+            PondMismatch: the remote holds another pond's backup, or foreign objects.
+        """
+        if self.spec is not None:
+            if self.spec.pond_id != pond.pond_id:
+                raise PondMismatch(
+                    f"the remote holds the backup of another pond ({self.spec.pond_id}); this "
+                    f"pond is {pond.pond_id}: use another prefix or folder",
+                    self.remote.url,
+                )
+            return False
+        if self.listing:
+            raise PondMismatch(
+                "the remote is not empty and holds no pond.json: not a DuckPond backup; "
+                "refusing to write into it",
+                self.remote.url,
+            )
+        return True
+
+    def recorded(self, obj: LocalObject) -> bool:
+        """Whether the remote holds ``obj`` as a push recorded it (no need to look further)."""
+        info = self.listing.get(obj.key)
+        if info is None or info.size != obj.size or obj.mutable:
+            return False
+        entry = self.manifests.entries.get(obj.key)
+        return entry is not None and entry.fingerprint == info.fingerprint
+
+
+# --------------------------------------------------------------------------------------------
+# plan
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PushPlan:
+    """What a push sends, adopts and skips; printable and testable, nothing done yet.
+
+    Attributes:
+        url: the remote.
+        pond_id: the pond's id.
+        txn_seq: the pond's last committed transaction when it was listed.
+        data_version: the newest data-table version in the listing.
+        claim: the remote is empty: ``pond.json`` is written first.
+        send: objects to upload, in upload order.
+        replace: keys among ``send`` that the remote holds with other content.
+        adopt: objects the remote holds with the pond's content but no manifest records yet
+            (a push cut short): recorded, not sent.
+        skipped: objects already on the remote (``adopt`` included).
+        vanished: keys the pond removed (vacuum) between listing and pinning.
+        manifests: the remote's manifests when it was listed.
+    """
+
+    url: str
+    pond_id: str
+    txn_seq: int
+    data_version: int
+    claim: bool
+    send: tuple[LocalObject, ...]
+    replace: frozenset[str] = frozenset()
+    adopt: Mapping[str, ManifestEntry] = field(default_factory=dict)
+    skipped: int = 0
+    vanished: tuple[str, ...] = ()
+    manifests: Manifests = field(default_factory=Manifests)
+
+    @property
+    def bytes_to_send(self) -> int:
+        return sum(o.size for o in self.send)
+
+    def summary(self) -> str:
+        """One line: what the push would do."""
+        if not self.send and not self.adopt:
+            return f"{self.url}: up to date ({self.skipped} objects); nothing to send"
+        line = (
+            f"{self.url}: would send {len(self.send)} objects "
+            f"({format_bytes(self.bytes_to_send)}), {self.skipped} already there"
+        )
+        if self.replace:
+            line += f"; would replace {len(self.replace)} that differ from the pond"
+        if self.adopt:
+            line += f"; would record {len(self.adopt)} sent by a push cut short"
+        return line
+
+    def lines(self) -> list[str]:
+        """The summary, then one line per object: ``send|replace|record  KEY  SIZE``."""
+        out = [self.summary()]
+        for obj in self.send:
+            verb = "replace" if obj.key in self.replace else "send"
+            out.append(f"  {verb:<8}{obj.key}  {format_bytes(obj.size)}")
+        out.extend(f"  {'record':<8}{key}  {format_bytes(e.size)}" for key, e in self.adopt.items())
+        return out
+
+
+def plan_push(
+    pond: Pond,
+    remote: Remote | str | None = None,
+    *,
+    options: Mapping[str, str] | None = None,
+    lock_timeout: float = 60.0,
+) -> PushPlan:
+    """What :func:`push` would do now; reads both sides, changes nothing (a dry run).
+
+    Args:
+        pond, remote, options, lock_timeout: as for :func:`push`.
+
+    Raises:
+        As :func:`push`.
+    """
+    r = resolve_remote(pond, remote, options)
+    state = RemoteState.read(r)
+    claim = state.check_owner(pond)
+    with snapshot(pond.path, lock_timeout=lock_timeout) as snap:
+        return _plan(pond, state, snap, claim)
+
+
+def _plan(pond: Pond, state: RemoteState, snap: Snapshot, claim: bool) -> PushPlan:
+    """Decide for every object of the snapshot: skip, adopt, send or replace.
+
+    An object on the remote that no manifest records as it is (a push cut short, a rewrite, the
+    mutable ``_last_checkpoint``) is compared by content: the store's MD5, else a download of
+    up to 1 MiB; the same content is adopted, other content is replaced.
+    """
+    r = state.remote
+    send: list[LocalObject] = []
+    replace: set[str] = set()
+    adopt: dict[str, ManifestEntry] = {}
+    vanished = list(snap.gone)
+    skipped = 0
+    gone = set(snap.gone)
+    for obj in snap.objects:
+        if obj.key in gone:
+            continue
+        if state.recorded(obj):
+            skipped += 1
+            continue
+        info = state.listing.get(obj.key)
+        if info is None:
+            send.append(obj)
+            continue
+        try:
+            sha, md5 = hash_file(obj.path)
+        except FileNotFoundError:
+            vanished.append(obj.key)
+            continue
+        if _remote_md5(r, obj, info) == md5:
+            skipped += 1
+            entry = ManifestEntry(obj.size, sha, info.fingerprint)
+            if state.manifests.entries.get(obj.key) != entry:
+                adopt[obj.key] = entry
+            continue
+        if not obj.mutable:
+            replace.add(obj.key)
+        send.append(obj)
+    return PushPlan(
+        url=r.url,
+        pond_id=pond.pond_id,
+        txn_seq=_txn_seq_at(pond, snap),
+        data_version=snap.data_version,
+        claim=claim,
+        send=tuple(send),
+        replace=frozenset(replace),
+        adopt=adopt,
+        skipped=skipped,
+        vanished=tuple(vanished),
+        manifests=state.manifests,
+    )
+
+
+def _remote_md5(remote: Remote, obj: LocalObject, info: ObjectInfo) -> str | None:
+    if info.size != obj.size:
+        return None
+    md5 = remote.content_md5(obj.key, info)
+    if md5 is None and obj.size <= _COMPARE_BY_DOWNLOAD:
+        raw = remote.get_bytes_or_none(obj.key)
+        md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest() if raw is not None else None
+    return md5
+
+
+def _txn_seq_at(pond: Pond, snap: Snapshot) -> int:
+    """The last transaction of the listed state: the pond's, unless it moved on since it was
+    opened (then the newer one, as the control table tells it)."""
+    if snap.data_version <= pond.data_version:
+        return pond.txn_seq
+    newer = [
+        t.txn_seq
+        for t in pond.log()
+        if t.data_version is not None and t.data_version <= snap.data_version
+    ]
+    return max(newer, default=pond.txn_seq)
+
+
+# --------------------------------------------------------------------------------------------
+# apply
 # --------------------------------------------------------------------------------------------
 
 
@@ -119,6 +330,7 @@ class PushReport:
         vanished: keys the pond removed (vacuum) between listing and upload.
         overhead_bytes: bytes of ``pond.json`` and the manifest(s) within ``bytes_sent``.
         manifest: key of the manifest written (``None`` if nothing changed).
+        txn_seq: the pond's last transaction the remote now holds.
         seconds: wall time.
     """
 
@@ -131,6 +343,7 @@ class PushReport:
     vanished: list[str] = field(default_factory=list)
     overhead_bytes: int = 0
     manifest: str | None = None
+    txn_seq: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -138,7 +351,7 @@ class PushReport:
         if not self.objects_sent:
             return f"{self.url}: up to date ({self.skipped} objects)"
         line = (
-            f"{self.url}: sent {self.objects_sent} objects ({human_bytes(self.bytes_sent)}), "
+            f"{self.url}: sent {self.objects_sent} objects ({format_bytes(self.bytes_sent)}), "
             f"{self.skipped} already there, {self.seconds:.1f} s"
         )
         if self.repaired:
@@ -146,376 +359,122 @@ class PushReport:
         return line
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """What :func:`verify` found. ``ok`` when there are no problems.
+def apply_push(
+    pond: Pond,
+    remote: Remote,
+    plan: PushPlan,
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> PushReport:
+    """Carry out ``plan``: claim the remote if empty, upload by phase, write the manifest.
 
-    Attributes:
-        url: the remote.
-        checked: pond objects compared with their remote copy.
-        problems: one line each: lost (pushed, now missing), wrong size, content differs,
-            the pond's own copy corrupt, unreadable manifest.
-        unpushed: pond objects not on the remote yet (newer commits: run push). Not a problem.
-        extra: remote objects the pond no longer has (vacuumed files): kept, harmless.
-        deep: whether every object was downloaded and hashed.
+    Data and large files go ``workers`` at a time; log entries strictly one after the other.
+    If an upload fails, what did go up is still recorded in a manifest (if the store answers)
+    before the error is raised, so the next push need not compare it. A source file that
+    vanished (vacuumed) is skipped and reported in ``vanished``.
+
+    Raises:
+        RemoteError: the store failed (what was sent stays; the next push sends the rest).
     """
+    started = time.perf_counter()
+    n_workers = max(1, workers or remote.workers)
+    overhead = 0
+    if plan.claim:
+        from duckpond.times import now_us
 
-    url: str
-    checked: int
-    problems: list[str] = field(default_factory=list)
-    unpushed: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-    deep: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def summary(self) -> str:
-        """One line for the ``pond backup verify`` command (problems are listed apart)."""
-        how = "downloaded and hashed" if self.deep else "checked"
-        line = f"{self.url}: {self.checked} objects {how}, "
-        line += f"{len(self.problems)} problem(s)" if self.problems else "no problems"
-        if self.unpushed:
-            line += f"; {len(self.unpushed)} not pushed yet (run pond backup push)"
-        return line
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreReport:
-    """What :func:`restore` did.
-
-    Attributes:
-        url: the remote; dest: the new pond.
-        pond_id: the restored pond's id; txn_seq: its last committed transaction.
-        objects, bytes: downloaded.
-        file_versions_checked: file versions whose sha256 was checked.
-        pending: transactions begun with no end in the backup (a push was cut short between
-            a data commit and its control record): ``pond recover`` settles them.
-        seconds: wall time.
-    """
-
-    url: str
-    dest: str
-    pond_id: str
-    txn_seq: int
-    objects: int
-    bytes: int
-    file_versions_checked: int
-    pending: int = 0
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        """One line for the ``pond restore`` command."""
-        line = (
-            f"restored pond {self.pond_id} as of transaction {self.txn_seq} into {self.dest}: "
-            f"{self.objects} objects ({human_bytes(self.bytes)}), "
-            f"{self.file_versions_checked} file versions checked, {self.seconds:.1f} s"
+        spec = BackupSpec(
+            plan.pond_id, format_version=pond.settings.get("format_version"), created_us=now_us()
         )
-        if self.pending:
-            line += f"; {self.pending} transaction(s) pending: run pond recover"
-        return line
+        body = spec.to_bytes()
+        remote.put_bytes(POND_JSON, body)
+        overhead += len(body)
+    new_entries: dict[str, ManifestEntry] = dict(plan.adopt)
+    sent: list[str] = []
+    vanished = list(plan.vanished)
+    sent_bytes = 0
 
-
-def human_bytes(n: int) -> str:
-    """``1.2 MB`` style (powers of 1000)."""
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover - the loop returns
-
-
-# --------------------------------------------------------------------------------------------
-# the local side
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LocalObject:
-    """A pond file to back up.
-
-    Attributes:
-        key: its key on the remote (= its path under ``$POND``, POSIX).
-        path: the host file.
-        size: bytes.
-        phase: push order: 0 table data files, 1 large files, 2 data log, 3 control log,
-            4 mutable log files (``_last_checkpoint``).
-    """
-
-    key: str
-    path: Path
-    size: int
-    phase: int
-    order: tuple[int, int, str] = (0, 0, "")
-
-    @property
-    def mutable(self) -> bool:
-        return self.phase == 4
-
-
-def _log_rank(name: str) -> tuple[int, int, str] | None:
-    """(version, kind, name) of a versioned ``_delta_log`` entry; ``None`` if unversioned.
-
-    A checkpoint goes before the commit of the same version: the pond may have cleaned up the
-    commits before a checkpoint, and a reader that finds ``N.json`` with no earlier commits
-    and no checkpoint cannot read the table, while a checkpoint alone is a whole state.
-    """
-    m = _VERSIONED.match(name)
-    if not m:
-        return None
-    rest = m.group(2)
-    kind = 0 if "checkpoint" in rest else 1 if rest == "json" else 2
-    return int(m.group(1)), kind, name
-
-
-def _skip(name: str) -> bool:
-    return name.startswith((".", "_commit_")) or name.endswith(".tmp")
-
-
-def local_objects(root: Path) -> list[LocalObject]:
-    """Every file of the pond at ``root`` that a backup holds, in push order.
-
-    The logs are listed first (control, then data), then the data files: a data file a listed
-    commit refers to was written before that commit, so it is in the listing too.
-    """
-    logs: list[LocalObject] = []
-    for phase, table in ((3, "control"), (2, "data")):
-        log_dir = root / table / "_delta_log"
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(log_dir):
-                if not entry.is_file() or _skip(entry.name):
-                    continue
-                rank = _log_rank(entry.name)
-                key = f"{table}/_delta_log/{entry.name}"
-                size = entry.stat().st_size
-                if rank is None:
-                    logs.append(LocalObject(key, Path(entry.path), size, 4, (phase, 0, key)))
-                else:
-                    logs.append(LocalObject(key, Path(entry.path), size, phase, rank))
-    files: list[LocalObject] = []
-    for table in TABLES:
-        base = root / table
-        for dirpath, dirnames, filenames in os.walk(base):
-            rel_dir = Path(dirpath).relative_to(root).as_posix()
-            if rel_dir == f"{table}":
-                dirnames[:] = [d for d in dirnames if d != "_delta_log"]
-            large = rel_dir == "data/_large_files"
-            for name in filenames:
-                if _skip(name) or (rel_dir == "control" and name == "write.lock"):
-                    continue
-                if large and not name.startswith("sha256="):
-                    continue
-                path = Path(dirpath) / name
-                try:
-                    size = path.stat().st_size
-                except FileNotFoundError:
-                    continue
-                key = f"{rel_dir}/{name}"
-                files.append(LocalObject(key, path, size, 1 if large else 0, (0, 0, key)))
-    everything = files + logs
-    everything.sort(key=lambda o: (o.phase, o.order))
-    return everything
-
-
-@contextlib.contextmanager
-def _between_transactions(root: Path, timeout: float) -> Iterator[None]:
-    """Hold the pond's write lock (waiting up to ``timeout`` s) so no transaction is half done."""
-    from duckpond.steward.lock import WriteLock
-
-    lock = WriteLock(root / "control" / "write.lock")
-    deadline = time.monotonic() + timeout
-    while True:
+    def send(obj: LocalObject) -> tuple[LocalObject, ManifestEntry | None]:
         try:
-            lock.acquire()
-            break
-        except PondLocked:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
-        except PermissionError:  # a read-only pond: no writer can be active either
-            yield
-            return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-PIN_PREFIX: Final = ".push-"
-
-
-def _pin(
-    root: Path, objects: list[LocalObject]
-) -> tuple[Path | None, list[LocalObject], list[str]]:
-    """Hard-link ``objects`` into a private folder of the pond, under the write lock.
-
-    A Delta vacuum or log cleanup may delete a listed file before it is uploaded (the control
-    table keeps no old files); a hard link keeps its bytes. Where links are impossible (another
-    filesystem, a read-only pond) the originals are used.
-
-    Returns:
-        (the folder or ``None``, the objects with their pinned paths, keys already gone).
-    """
-    import dataclasses
-    import uuid
-
-    _remove_stale_pins(root)
-    pin_dir = root / f"{PIN_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    try:
-        pin_dir.mkdir()
-    except OSError:
-        return None, objects, []
-    out: list[LocalObject] = []
-    gone: list[str] = []
-    for i, obj in enumerate(objects):
-        link = pin_dir / str(i)
-        try:
-            os.link(obj.path, link)
+            sha = sha256_file(obj.path)
+            info = remote.put_file(obj.key, obj.path)
         except FileNotFoundError:
-            gone.append(obj.key)
-        except OSError:
-            out.append(obj)
-        else:
-            out.append(dataclasses.replace(obj, path=link))
-    return pin_dir, out, gone
+            return obj, None
+        return obj, ManifestEntry(info.size, sha, info.fingerprint)
 
+    def done(result: tuple[LocalObject, ManifestEntry | None]) -> None:
+        nonlocal sent_bytes
+        obj, entry = result
+        if entry is None:
+            vanished.append(obj.key)
+            return
+        new_entries[obj.key] = entry
+        sent.append(obj.key)
+        sent_bytes += entry.size
+        _log.debug("sent %s (%d bytes)", obj.key, entry.size)
+        if progress is not None:
+            progress(obj.key, entry.size)
+        faults.point("push-after-upload")
 
-def _unpin(pin_dir: Path | None) -> None:
-    if pin_dir is not None:
-        shutil.rmtree(pin_dir, ignore_errors=True)
-
-
-def _remove_stale_pins(root: Path) -> None:
-    """Remove pin folders left by pushes whose process is gone."""
-    for entry in root.glob(f"{PIN_PREFIX}*"):
-        pid = entry.name[len(PIN_PREFIX) :].split("-", 1)[0]
-        try:
-            os.kill(int(pid), 0)
-        except (ValueError, ProcessLookupError):
-            shutil.rmtree(entry, ignore_errors=True)
-        except PermissionError:  # alive, another user's
-            pass
-
-
-def _hash_file(path: Path) -> tuple[str, str]:
-    """(sha256, md5) hex digests of a host file, in one read."""
-    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            sha.update(chunk)
-            md5.update(chunk)
-    return sha.hexdigest(), md5.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# pond.json and manifests
-# --------------------------------------------------------------------------------------------
-
-
-def _read_pond_json(remote: Remote, listing: Mapping[str, ObjectInfo]) -> dict[str, Any] | None:
-    if POND_JSON not in listing:
-        return None
-    raw = remote.get_bytes_or_none(POND_JSON)
-    if raw is None:
-        return None
+    manifest_key: str | None = None
+    failure: BaseException | None = None
     try:
-        spec = json.loads(raw)
-    except ValueError:
-        raise PondMismatch(
-            "pond.json is not valid JSON: not a DuckPond backup", remote.url
-        ) from None
-    if not isinstance(spec, dict) or "pond_id" not in spec:
-        raise PondMismatch("pond.json names no pond_id: not a DuckPond backup", remote.url)
-    return spec
-
-
-def _claim(pond: Pond, remote: Remote, listing: Mapping[str, ObjectInfo]) -> int:
-    """Check the remote belongs to this pond (or is empty and claim it); bytes written."""
-    spec = _read_pond_json(remote, listing)
-    if spec is not None:
-        if spec["pond_id"] != pond.pond_id:
-            raise PondMismatch(
-                f"the remote holds the backup of another pond ({spec['pond_id']}); this pond is "
-                f"{pond.pond_id}: use another prefix or folder",
-                remote.url,
-            )
-        return 0
-    if listing:
-        raise PondMismatch(
-            f"the remote is not empty and holds no {POND_JSON}: not a DuckPond backup; "
-            "refusing to write into it",
-            remote.url,
-        )
-    from duckpond.tinyfs.model import now_us
-
-    body = json.dumps(
-        {
-            "format": BACKUP_FORMAT,
-            "pond_id": pond.pond_id,
-            "format_version": pond.settings.get("format_version"),
-            "created_us": now_us(),
-        },
-        indent=1,
-    ).encode()
-    remote.put_bytes(POND_JSON, body)
-    return len(body)
-
-
-@dataclass(slots=True)
-class _Manifests:
-    keys: list[str]
-    entries: dict[str, dict[str, Any]]
-    unreadable: list[str]
-
-
-def _load_manifests(remote: Remote, listing: Mapping[str, ObjectInfo]) -> _Manifests:
-    keys = sorted(k for k in listing if k.startswith(MANIFEST_DIR) and k.endswith(".json"))
-    bodies = _map(remote.workers, keys, remote.get_bytes_or_none)
-    entries: dict[str, dict[str, Any]] = {}
-    unreadable: list[str] = []
-    for key, raw in zip(keys, bodies, strict=True):
+        for phase in Phase:
+            batch = [o for o in plan.send if o.phase is phase]
+            # data and large files in parallel; log entries strictly one after the other
+            parallel = phase in {Phase.DATA_FILE, Phase.LARGE_FILE}
+            each(n_workers if parallel else 1, batch, send, done)
+    except BaseException as exc:  # noqa: BLE001 - re-raised below, after the manifest
+        failure = exc
+    if failure is None:
+        faults.point("push-before-manifest")
+    # record what did go up even when the push was cut short, if the store still answers
+    if new_entries:
         try:
-            objects = json.loads(raw or b"")["objects"]
-            if not isinstance(objects, dict):
-                raise TypeError("objects is not a mapping")
-        except (ValueError, KeyError, TypeError):
-            unreadable.append(key)
-            continue
-        entries.update(objects)  # later manifests win: a re-sent object has a new fingerprint
-    return _Manifests(keys, entries, unreadable)
+            manifest_key, n = _put_manifest(remote, plan, new_entries)
+            overhead += n
+        except RemoteError:
+            if failure is None:
+                raise
+    if failure is not None:
+        raise failure
+    if manifest_key is not None and len(plan.manifests.keys) + 1 > MAX_MANIFESTS:
+        merged = {**plan.manifests.entries, **new_entries}
+        merged_key, n = _put_manifest(remote, plan, merged, merged=True)
+        overhead += n
+        remote.delete([*plan.manifests.keys, manifest_key])
+        manifest_key = merged_key
+    report = PushReport(
+        url=remote.url,
+        objects_sent=len(sent),
+        bytes_sent=sent_bytes + overhead,
+        skipped=plan.skipped,
+        sent=sent,
+        repaired=[k for k in sent if k in plan.replace],
+        vanished=vanished,
+        overhead_bytes=overhead,
+        manifest=manifest_key,
+        txn_seq=plan.txn_seq,
+        seconds=time.perf_counter() - started,
+    )
+    _log.info(
+        "push %s: %d objects, %d bytes sent, %d skipped, %.2f s",
+        remote.url,
+        report.objects_sent,
+        report.bytes_sent,
+        report.skipped,
+        report.seconds,
+    )
+    return report
 
 
-def _write_manifest(
-    pond: Pond, remote: Remote, objects: Mapping[str, dict[str, Any]], *, merged: bool = False
+def _put_manifest(
+    remote: Remote, plan: PushPlan, objects: Mapping[str, ManifestEntry], *, merged: bool = False
 ) -> tuple[str, int]:
-    from duckpond.tinyfs.model import new_node_id, now_us
-
-    key = f"{MANIFEST_DIR}{new_node_id()}.json"
-    body = json.dumps(
-        {
-            "format": MANIFEST_FORMAT,
-            "pond_id": pond.pond_id,
-            "created_us": now_us(),
-            "txn_seq": pond.txn_seq,
-            "merged": merged,
-            "objects": dict(sorted(objects.items())),
-        },
-        separators=(",", ":"),
-    ).encode()
+    key, body = manifest_body(plan.pond_id, plan.txn_seq, objects, merged=merged)
     remote.put_bytes(key, body)
+    _log.debug("wrote manifest %s (%d objects)", key, len(objects))
     return key, len(body)
-
-
-# --------------------------------------------------------------------------------------------
-# push
-# --------------------------------------------------------------------------------------------
 
 
 def push(
@@ -528,6 +487,9 @@ def push(
     lock_timeout: float = 60.0,
 ) -> PushReport:
     """Send the remote every pond object it lacks, in an order that keeps it readable.
+
+    :func:`plan_push` then :func:`apply_push`, with the files to send hard-linked while the
+    push runs. A push that completes is recorded in ``$POND/cache`` (:func:`last_push`).
 
     Args:
         pond: the pond to back up.
@@ -542,501 +504,126 @@ def push(
         What was sent; ``objects_sent == 0`` when the remote was up to date.
 
     Raises:
-        PondMismatch: the remote holds another pond's backup, or foreign objects.
+        PondMismatch: the remote holds another pond's backup, or foreign objects (exit 4).
         RemoteError: the store failed (what was sent stays; the next push sends the rest).
         PondLocked: a transaction kept the write lock longer than ``lock_timeout``.
         NotFound, UsageError: an unknown remote name, a bad URL or option.
     """
-    started = time.perf_counter()
     r = resolve_remote(pond, remote, options)
-    n_workers = max(1, workers or r.workers)
-    listing = r.list_objects()
-    overhead = _claim(pond, r, listing)
-    manifests = _load_manifests(r, listing)
-    skipped = 0
-    work: list[LocalObject] = []
-    with _between_transactions(pond.path, lock_timeout):
-        for obj in local_objects(pond.path):
-            info = listing.get(obj.key)
-            if info is not None and info.size == obj.size and not obj.mutable:
-                entry = manifests.entries.get(obj.key)
-                if entry is not None and entry.get("fingerprint") == info.fingerprint:
-                    skipped += 1
-                    continue
-            work.append(obj)
-        # pin what is left to do, so that a vacuum or log cleanup cannot take it away
-        pin_dir, work, vanished = _pin(pond.path, work)
-
-    try:
-        new_entries: dict[str, dict[str, Any]] = {}
-        to_send: list[LocalObject] = []
-        repaired: list[str] = []
-        for obj in work:
-            info = listing.get(obj.key)
-            if info is None:
-                to_send.append(obj)
-                continue
-            # present but unrecorded (a push cut short), rewritten, or mutable: compare contents
-            try:
-                sha, md5 = _hash_file(obj.path)
-            except FileNotFoundError:
-                vanished.append(obj.key)
-                continue
-            remote_md5 = r.content_md5(obj.key, info) if info.size == obj.size else None
-            if remote_md5 is None and info.size == obj.size and obj.size <= 1 << 20:
-                raw = r.get_bytes_or_none(obj.key)
-                remote_md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest() if raw else None
-            if remote_md5 == md5:
-                skipped += 1
-                entry = manifests.entries.get(obj.key)
-                if entry != _entry(obj.size, sha, info.fingerprint):  # record it (adopt)
-                    new_entries[obj.key] = _entry(obj.size, sha, info.fingerprint)
-                continue
-            if not obj.mutable:
-                repaired.append(obj.key)
-            to_send.append(obj)
-
-        sent: list[str] = []
-        sent_bytes = 0
-
-        def send(obj: LocalObject) -> tuple[LocalObject, dict[str, Any] | None]:
-            try:
-                sha = _sha256_file(obj.path)
-                info = r.put_file(obj.key, obj.path)
-            except FileNotFoundError:
-                return obj, None
-            return obj, _entry(info.size, sha, info.fingerprint)
-
-        def done(result: tuple[LocalObject, dict[str, Any] | None]) -> None:
-            nonlocal sent_bytes
-            obj, entry = result
-            if entry is None:
-                vanished.append(obj.key)
-                return
-            new_entries[obj.key] = entry
-            sent.append(obj.key)
-            sent_bytes += entry["size"]
-            if progress is not None:
-                progress(obj.key, entry["size"])
-
-        manifest_key: str | None = None
-        failure: BaseException | None = None
-        try:
-            for phase in range(5):
-                batch = [o for o in to_send if o.phase == phase]
-                # data and large files in parallel; log entries strictly one after the other
-                _each(n_workers if phase < 2 else 1, batch, send, done)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the manifest
-            failure = exc
-        # record what did go up even when the push was cut short, if the store still answers
-        if new_entries:
-            try:
-                manifest_key, n = _write_manifest(pond, r, new_entries)
-                overhead += n
-            except RemoteError:
-                if failure is None:
-                    raise
-        if failure is not None:
-            raise failure
-        if manifest_key is not None and len(manifests.keys) + 1 > MAX_MANIFESTS:
-            merged = {**manifests.entries, **new_entries}
-            merged_key, n = _write_manifest(pond, r, merged, merged=True)
-            overhead += n
-            r.delete([*manifests.keys, manifest_key])
-            manifest_key = merged_key
-    finally:
-        _unpin(pin_dir)
-    report = PushReport(
-        url=r.url,
-        objects_sent=len(sent),
-        bytes_sent=sent_bytes + overhead,
-        skipped=skipped,
-        sent=sent,
-        repaired=[k for k in repaired if k in set(sent)],
-        vanished=vanished,
-        overhead_bytes=overhead,
-        manifest=manifest_key,
-        seconds=time.perf_counter() - started,
-    )
-    _log.info(
-        "push %s: %d objects, %d bytes sent, %d skipped, %.2f s",
-        r.url,
-        report.objects_sent,
-        report.bytes_sent,
-        report.skipped,
-        report.seconds,
-    )
+    state = RemoteState.read(r)
+    claim = state.check_owner(pond)
+    with snapshot(
+        pond.path, lock_timeout=lock_timeout, pin=lambda o: not state.recorded(o)
+    ) as snap:
+        plan = _plan(pond, state, snap, claim)
+        report = apply_push(pond, r, plan, progress=progress, workers=workers)
+    _record_push(pond, plan)
     return report
 
 
-def _entry(size: int, sha: str, fingerprint: str) -> dict[str, Any]:
-    return {"size": size, "sha256": sha, "fingerprint": fingerprint}
+# --------------------------------------------------------------------------------------------
+# the record of the last push, for pond status
+# --------------------------------------------------------------------------------------------
 
 
-def _each(
-    workers: int,
-    items: list[T],
-    fn: Callable[[T], Any],
-    done: Callable[[Any], None],
-) -> None:
-    """Run ``fn`` over ``items`` (``workers`` at a time), calling ``done`` in this thread.
+@dataclass(frozen=True, slots=True)
+class PushRecord:
+    """The last push to a remote that completed, as this pond recorded it.
 
-    The first failure cancels what has not started and is raised once the running ones end.
+    Attributes:
+        url: the remote.
+        time_us: when it ended, µs since the epoch, UTC.
+        txn_seq: the pond's last transaction the remote holds.
+        data_version: the data table's version the remote holds.
     """
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            done(fn(item))
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: set[Future[Any]] = {pool.submit(fn, item) for item in items}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for fut in finished:
-                    done(fut.result())
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+
+    url: str
+    time_us: int
+    txn_seq: int
+    data_version: int
 
 
-def _map(workers: int, items: list[T], fn: Callable[[T], Any]) -> list[Any]:
-    if workers <= 1 or len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
+def _record_push(pond: Pond, plan: PushPlan) -> None:
+    """Remember this push in ``$POND/cache/backup-pushes.json`` (best effort: it is a cache)."""
+    from duckpond.times import now_us
+
+    path = PondLayout.of(pond.path).cache / PUSH_RECORDS
+    records = _read_records(pond)
+    records[plan.url] = PushRecord(plan.url, now_us(), plan.txn_seq, plan.data_version)
+    body = {
+        url: {"time_us": r.time_us, "txn_seq": r.txn_seq, "data_version": r.data_version}
+        for url, r in sorted(records.items())
+    }
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(json.dumps(body, indent=1).encode())
+        tmp.replace(path)
+    except OSError as exc:  # a read-only pond: the push itself succeeded
+        _log.debug("push record not written: %s", exc)
+        tmp.unlink(missing_ok=True)
 
 
-# --------------------------------------------------------------------------------------------
-# verify
-# --------------------------------------------------------------------------------------------
+def _read_records(pond: Pond) -> dict[str, PushRecord]:
+    path = PondLayout.of(pond.path).cache / PUSH_RECORDS
+    try:
+        raw = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, PushRecord] = {}
+    if isinstance(raw, dict):
+        for url, r in raw.items():
+            if isinstance(r, dict) and all(
+                isinstance(r.get(k), int) for k in ("time_us", "txn_seq", "data_version")
+            ):
+                out[url] = PushRecord(url, r["time_us"], r["txn_seq"], r["data_version"])
+    return out
 
 
-def verify(
-    pond: Pond,
-    remote: Remote | str | None = None,
-    *,
-    options: Mapping[str, str] | None = None,
-    deep: bool = False,
-    lock_timeout: float = 60.0,
-) -> VerifyReport:
-    """Check the remote against the pond: every object present, same size, same content.
+def last_push(pond: Pond, url: str) -> PushRecord | None:
+    """The last completed push from this pond to ``url`` (a normalized URL), if recorded."""
+    return _read_records(pond).get(url)
 
-    Content is checked through the manifests (the object's fingerprint is the one recorded
-    when it was pushed, and the sha256 recorded then is the pond file's sha256 now), else
-    through the MD5 the store reports, else by downloading it. ``deep=True`` downloads and
-    hashes every object. Large files are also checked against their own name (sha256).
+
+@dataclass(frozen=True, slots=True)
+class RemoteStatus:
+    """A configured remote as ``pond status`` shows it.
+
+    Attributes:
+        name, url: the remote.
+        last: its last completed push from this pond (``None``: none recorded).
+        behind: committed transactions of the pond the remote does not hold yet.
+    """
+
+    name: str
+    url: str
+    last: PushRecord | None
+    behind: int
+
+
+def remote_status(pond: Pond, log: list[TxnRecord] | None = None) -> list[RemoteStatus]:
+    """Each configured remote with its last push and how many transactions it is behind.
+
+    Reads the pond only (the push records in ``$POND/cache``); no remote is contacted.
 
     Args:
         pond: the pond.
-        remote: as for :func:`push`.
-        options: options for a URL given as ``remote``.
-        deep: download and hash every object.
-        lock_timeout: as for :func:`push`.
-
-    Returns:
-        The report; ``report.ok`` is true when no problem was found. Objects not pushed yet
-        are listed in ``unpushed``, not as problems.
-
-    Raises:
-        RemoteError: the store failed. NotFound, UsageError: as for :func:`push`.
+        log: ``pond.log()`` if the caller has it already.
     """
-    r = resolve_remote(pond, remote, options)
-    listing = r.list_objects()
-    try:
-        spec = _read_pond_json(r, listing)
-    except PondMismatch as exc:
-        return VerifyReport(r.url, 0, [exc.message], deep=deep)
-    if spec is None:
-        return VerifyReport(r.url, 0, [f"no {POND_JSON}: nothing was ever pushed here"], deep=deep)
-    if spec["pond_id"] != pond.pond_id:
-        return VerifyReport(
-            r.url,
-            0,
-            [f"the remote holds the backup of another pond ({spec['pond_id']})"],
-            deep=deep,
-        )
-    manifests = _load_manifests(r, listing)
-    problems = [f"{k}: manifest is unreadable" for k in manifests.unreadable]
-    with _between_transactions(pond.path, lock_timeout):
-        objects = local_objects(pond.path)
-    unpushed: list[str] = []
-    checked = 0
+    from duckpond.remote.config import list_backups
 
-    def check(obj: LocalObject) -> tuple[str, str | None]:
-        """(state, message): state is ok, unpushed, problem or vanished."""
-        try:
-            sha, md5 = _hash_file(obj.path)
-        except FileNotFoundError:
-            return "vanished", None
-        if obj.phase == 1 and obj.key.rsplit("sha256=", 1)[-1] != sha:
-            return "problem", f"{obj.key}: the pond's own large file is corrupt (sha256 {sha})"
-        info = listing.get(obj.key)
-        if info is None:
-            if obj.key in manifests.entries and not obj.mutable:
-                return "problem", f"{obj.key}: missing on the remote, though it was pushed"
-            return "unpushed", None
-        if obj.mutable:
-            same = _remote_md5(r, obj.key, info) == md5
-            return ("ok", None) if same else ("unpushed", None)
-        if info.size != obj.size:
-            return "problem", f"{obj.key}: {info.size} bytes on the remote, {obj.size} in the pond"
-        entry = manifests.entries.get(obj.key)
-        if deep:
-            remote_sha = _remote_sha256(r, obj.key)
-            if remote_sha != sha:
-                return "problem", f"{obj.key}: content on the remote differs from the pond"
-            return "ok", None
-        if entry is not None and entry.get("fingerprint") == info.fingerprint:
-            if entry.get("sha256") != sha:
-                return "problem", (
-                    f"{obj.key}: the pond's copy changed since it was pushed "
-                    f"(pushed sha256 {entry.get('sha256')}, now {sha})"
-                )
-            return "ok", None
-        remote_md5 = _remote_md5(r, obj.key, info)
-        if remote_md5 != md5:
-            return "problem", f"{obj.key}: content on the remote differs from the pond"
-        return "ok", None
-
-    local_keys = set()
-    for obj, (state, message) in zip(objects, _map(r.workers, objects, check), strict=True):
-        if state == "vanished":
-            continue
-        local_keys.add(obj.key)
-        if state == "unpushed":
-            unpushed.append(obj.key)
-            continue
-        checked += 1
-        if state == "problem" and message is not None:
-            problems.append(message)
-    extra = sorted(k for k in listing if k.split("/", 1)[0] in TABLES and k not in local_keys)
-    return VerifyReport(r.url, checked, problems, unpushed, extra, deep)
-
-
-def _remote_md5(remote: Remote, key: str, info: ObjectInfo) -> str | None:
-    md5 = remote.content_md5(key, info)
-    if md5 is not None:
-        return md5
-    h = hashlib.md5(usedforsecurity=False)
-    remote.get_file(key, _HashSink(h))
-    return h.hexdigest()
-
-
-def _remote_sha256(remote: Remote, key: str) -> str:
-    h = hashlib.sha256()
-    remote.get_file(key, _HashSink(h))
-    return h.hexdigest()
-
-
-class _HashSink:
-    """A write-only binary sink that hashes what it is given."""
-
-    def __init__(self, *hashes: Any) -> None:
-        self.hashes = hashes
-
-    def write(self, data: bytes) -> int:
-        for h in self.hashes:
-            h.update(data)
-        return len(data)
-
-
-# --------------------------------------------------------------------------------------------
-# restore
-# --------------------------------------------------------------------------------------------
-
-
-def restore(
-    url: str | Remote,
-    dest: str | os.PathLike[str],
-    options: Mapping[str, str] | None = None,
-    *,
-    progress: Progress | None = None,
-    workers: int | None = None,
-) -> RestoreReport:
-    """Rebuild a pond from a backup and check it whole before handing it over.
-
-    Every object under ``data/`` and ``control/`` is downloaded and checked against the
-    sha256 its push recorded (a large file also against its name); then the pond is opened
-    and every file version's sha256 is checked (inline content and large files), every
-    directory snapshot decoded, and the transaction log read. If anything is wrong, what was
-    written is removed and nothing is left at ``dest``.
-
-    Args:
-        url: ``s3://bucket/prefix``, ``file:///dir`` (or a :class:`Remote`).
-        dest: where to create the pond: a new or empty folder.
-        options: the remote's options (``${env:VAR}`` allowed).
-        progress: called as ``progress(key, bytes)`` after each object is downloaded.
-        workers: concurrent downloads.
-
-    Raises:
-        AlreadyExists: ``dest`` is not empty.
-        NotFound: no backup at ``url`` (no ``pond.json``).
-        IntegrityError: an object or a file version does not match its sha256; the backup is
-            not whole (``dest`` removed).
-        RemoteError: the store failed (``dest`` removed).
-    """
-    started = time.perf_counter()
-    r = url if isinstance(url, Remote) else open_remote(url, options)
-    dest = Path(dest)
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise AlreadyExists("the destination is not empty", str(dest))
-    listing = r.list_objects()
-    spec = _read_pond_json(r, listing)
-    if spec is None:
-        raise NotFound(f"no DuckPond backup here (no {POND_JSON})", r.url)
-    manifests = _load_manifests(r, listing)
-    keys = sorted(k for k in listing if k.split("/", 1)[0] in TABLES)
-    created = not dest.exists()
-    total = 0
-
-    def fetch(key: str) -> tuple[str, int]:
-        path = dest.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            sha = hashlib.sha256()
-            with os.fdopen(fd, "wb") as f:
-                n = r.get_file(key, _TeeSink(f, sha))
-            digest = sha.hexdigest()
-            entry = manifests.entries.get(key)
-            if n != listing[key].size:
-                raise IntegrityError(f"{key}: {n} bytes downloaded, {listing[key].size} listed")
-            if entry is not None and entry.get("sha256") != digest:
-                raise IntegrityError(
-                    f"{key}: content does not match the sha256 recorded when it was pushed", r.url
-                )
-            if key.startswith("data/_large_files/sha256=") and key.rsplit("=", 1)[1] != digest:
-                raise IntegrityError(f"{key}: content does not match its sha256 name", r.url)
-            Path(tmp).replace(path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                Path(tmp).unlink()
-        return key, n
-
-    def done(result: tuple[str, int]) -> None:
-        nonlocal total
-        key, n = result
-        total += n
-        if progress is not None:
-            progress(key, n)
-
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        _each(max(1, workers or r.workers), keys, fetch, done)
-        checked, txn_seq, pending, pond_id = _check_restored(dest, spec)
-    except BaseException:
-        _remove_partial(dest, created)
-        raise
-    report = RestoreReport(
-        url=r.url,
-        dest=str(dest),
-        pond_id=pond_id,
-        txn_seq=txn_seq,
-        objects=len(keys),
-        bytes=total,
-        file_versions_checked=checked,
-        pending=pending,
-        seconds=time.perf_counter() - started,
-    )
-    _log.info("restore %s -> %s: %d objects, %d bytes", r.url, dest, len(keys), total)
-    return report
-
-
-class _TeeSink:
-    def __init__(self, sink: Any, *hashes: Any) -> None:
-        self.sink = sink
-        self.hashes = hashes
-
-    def write(self, data: bytes) -> int:
-        for h in self.hashes:
-            h.update(data)
-        return int(self.sink.write(data))
-
-
-def _remove_partial(dest: Path, created: bool) -> None:
-    if created:
-        shutil.rmtree(dest, ignore_errors=True)
-        return
-    for child in list(dest.iterdir()) if dest.is_dir() else []:
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                child.unlink()
-
-
-def _check_restored(dest: Path, spec: Mapping[str, Any]) -> tuple[int, int, int, str]:
-    """Open the restored pond and check it: (file versions checked, txn_seq, pending, id)."""
-    from duckpond.steward.pond import Pond
-
-    try:
-        pond = Pond.open(dest)
-        pond_id = pond.pond_id
-        if pond_id != spec["pond_id"]:
-            raise IntegrityError(
-                f"the restored pond's id {pond_id} is not the backup's {spec['pond_id']}"
-            )
-        checked, problems = check_file_versions(pond)
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise IntegrityError(f"{problems[0]}{more}", str(dest))
-        log = pond.log()
-    except IntegrityError:
-        raise
-    except (PondError, OSError) as exc:
-        raise IntegrityError(f"the restored pond cannot be read: {exc}", str(dest)) from exc
-    pending = sum(1 for t in log if t.outcome == "pending")
-    return checked, pond.txn_seq, pending, pond_id
-
-
-def check_file_versions(pond: Pond) -> tuple[int, list[str]]:
-    """Check every stored file version's bytes against its sha256 and size.
-
-    Inline content is hashed from the oplog; large files from ``_large_files`` (each once);
-    directory snapshots must decode.
-
-    Returns:
-        (file versions checked, problems: one line each).
-    """
-    from duckpond.tinyfs.model import decode_directory
-
-    table = pond.oplog()
-    cols = table.select(["node_id", "version", "file_type", "content", "sha256", "size"])
-    large_dir = pond.path / "data" / "_large_files"
-    seen: dict[str, str | None] = {}
-    problems: list[str] = []
-    checked = 0
-    for row in cols.to_pylist():
-        node, version, ftype = row["node_id"], row["version"], row["file_type"]
-        content, sha, size = row["content"], row["sha256"], row["size"]
-        where = f"node {node} version {version}"
-        if str(ftype).startswith("dir:"):
-            if ftype == "dir:physical":
-                try:
-                    decode_directory(content)
-                except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
-                    problems.append(f"{where}: directory snapshot unreadable ({exc})")
-            continue
-        if sha is None:
-            continue
-        checked += 1
-        if content is not None:
-            if hashlib.sha256(content).hexdigest() != sha:
-                problems.append(f"{where}: inline content does not match its sha256")
-            elif size is not None and len(content) != size:
-                problems.append(f"{where}: inline content has {len(content)} bytes, not {size}")
-            continue
-        if sha not in seen:
-            path = large_dir / f"sha256={sha}"
-            try:
-                with open(path, "rb") as f:
-                    digest = hashlib.file_digest(f, "sha256").hexdigest()
-                seen[sha] = None if digest == sha else "does not match its sha256"
-                if seen[sha] is None and size is not None and path.stat().st_size != size:
-                    seen[sha] = f"has {path.stat().st_size} bytes, not {size}"
-            except FileNotFoundError:
-                seen[sha] = "is missing"
-        if seen[sha] is not None:
-            problems.append(f"{where}: large file sha256={sha} {seen[sha]}")
-    return checked, problems
+    remotes = list_backups(pond)
+    if not remotes:
+        return []
+    records = _read_records(pond)
+    committed = [
+        t.data_version
+        for t in (pond.log() if log is None else log)
+        if t.outcome in ("committed", "recovered") and t.data_version is not None
+    ]
+    out = []
+    for cfg in remotes:
+        last = records.get(cfg.url)
+        pushed = last.data_version if last is not None else -1
+        out.append(RemoteStatus(cfg.name, cfg.url, last, sum(1 for v in committed if v > pushed)))
+    return out

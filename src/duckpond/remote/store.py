@@ -8,7 +8,8 @@ root) holding immutable byte objects. Backends are chosen by URL scheme (:func:`
 
 Only a small core is backend-specific (``list_objects``, ``put_file``, ``put_bytes``, ``get_file``,
 ``get_bytes``, ``delete``, ``content_md5``); everything else (push, verify, restore) is written
-once above it in :mod:`duckpond.remote.backup`.
+once above it in :mod:`duckpond.remote.backup` (push), :mod:`~duckpond.remote.verification`
+and :mod:`~duckpond.remote.restoration`.
 
 Option values may hold ``${env:VAR}`` references; they are expanded only when the remote is
 opened (:func:`expand_env`), so what is stored in the pond's settings never holds a secret.
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from duckpond.errors import NotFound, PondError, RemoteError, UsageError
+from duckpond.errors import InvalidData, NotFound, PondError, RemoteError, UsageError
 
 __all__ = [
     "S3_OPTIONS",
@@ -52,6 +53,7 @@ __all__ = [
     "Remote",
     "S3Remote",
     "Sink",
+    "check_key",
     "expand_env",
     "open_remote",
 ]
@@ -72,6 +74,11 @@ S3_OPTIONS: Final = frozenset(
 SECRET_OPTIONS: Final = frozenset({"secret_access_key", "session_token"})
 
 _ENV_REF: Final = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Characters no key may hold: backslash (a separator on some hosts), NUL and other controls.
+_BAD_KEY_CHARS: Final = re.compile(r"[\\\x00-\x1f\x7f]")
+_DRIVE: Final = re.compile(r"^[A-Za-z]:")
+#: Longest key accepted (S3's own limit is 1024 bytes).
+MAX_KEY_BYTES: Final = 1024
 _CHUNK: Final = 1 << 20
 #: Objects from this size on go up in parts (S3 multipart upload).
 MULTIPART_THRESHOLD: Final = 64 << 20
@@ -111,6 +118,30 @@ def expand_env(value: str, *, what: str = "option") -> str:
         return os.environ[name]
 
     return _ENV_REF.sub(sub, value)
+
+
+def check_key(key: str, url: str | None = None) -> str:
+    """``key`` if it is a safe relative object key, else raise.
+
+    A key is ``/``-separated parts relative to the remote's root. Refused, because joining
+    such a key to a host folder could name a place outside it: an empty key, a leading ``/``,
+    an empty, ``.`` or ``..`` part, a backslash, a drive letter (``C:``), NUL or another
+    control character, more than :data:`MAX_KEY_BYTES` bytes.
+
+    Raises:
+        InvalidData: the key is unsafe (the message shows it with ``repr``).
+    """
+    parts = key.split("/")
+    if (
+        not key
+        or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+        or _BAD_KEY_CHARS.search(key)
+        or _DRIVE.match(key)
+        or any(p in {"", ".", ".."} for p in parts)
+    ):
+        shown = repr(key) if len(key) <= 120 else repr(key[:100]) + "..."
+        raise InvalidData(f"unsafe object key {shown} (refused)", url)
+    return key
 
 
 def is_env_reference(value: str) -> bool:
@@ -217,10 +248,7 @@ class FileRemote(Remote):
         self.workers = 4
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or any(p in {"", ".", ".."} for p in parts):
-            raise UsageError(f"invalid object key {key!r}", self.url)
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*check_key(key, self.url).split("/"))
 
     def _info(self, path: Path) -> ObjectInfo:
         st = path.stat()

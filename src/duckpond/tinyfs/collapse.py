@@ -24,9 +24,9 @@ The policy (size-tiered, like a log-structured merge):
 
 - a version with at least :data:`FULL_ROWS` rows or :data:`FULL_BYTES` bytes is *full*: never
   merged again (a bulk load is full at once);
-- after a transaction appends to a series, if its live versions end with :data:`FANIN` non-full
-  versions of the same level, those are merged into one version of the next level, and so on
-  (a cascade), so a series never has more than ``FANIN - 1`` live versions per level: about 60
+- after a transaction appends to a series, every run of :data:`FANIN` consecutive non-full live
+  versions of one level is merged into one version of the next level, and so on (a cascade), so
+  a series never has ``FANIN`` consecutive live versions of one level: about 60 live versions
   for a year of hourly appends, each row rewritten about log16(versions) times;
 - ``pond maintain`` merges every run of consecutive non-full live versions into chunks of up to
   :data:`FULL_ROWS` rows.
@@ -132,17 +132,23 @@ def _full(v: NodeVersion) -> bool:
 
 
 def plan_auto(versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeVersion] | None:
-    """The live versions to merge now (see the module docstring), or ``None``.
+    """The live versions to merge now (see the module docstring), or ``None``: the first
+    ``fanin`` versions of the first run of ``fanin`` or more consecutive non-full live versions
+    of one level.
 
-    Only the next step of a cascade is planned: after merging, plan again.
+    Only the next step is planned: after merging, plan again until it says ``None`` (then no
+    level has ``fanin`` consecutive versions anywhere, however many one transaction appended).
     """
-    tail: list[NodeVersion] = []
-    for v in reversed(live(versions)):
-        if _full(v) or (tail and level(v) != level(tail[0])):
-            break
-        tail.insert(0, v)
-        if len(tail) == fanin:
-            return tail
+    run: list[NodeVersion] = []
+    for v in live(versions):
+        if _full(v):
+            run = []
+            continue
+        if run and level(v) != level(run[0]):
+            run = []
+        run.append(v)
+        if len(run) == fanin:
+            return run
     return None
 
 

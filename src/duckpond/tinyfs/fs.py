@@ -12,6 +12,7 @@ Changes are staged in the persistence as they happen (file versions) or at :meth
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,8 @@ class FS:
         self._decoded: dict[tuple[str, int], dict[str, DirEntry]] = {}
         self._dynamic: dict[str, Any] = {}  # node id -> computed object, cached in-process
         self._schemas: dict[tuple[str, int], pa.Schema] = {}  # (node id, version) -> schema
+        #: a series' merged schema, by node id, as of its latest version number then
+        self.merged: dict[str, tuple[int, pa.Schema]] = {}
         #: series appended to in this transaction (node id -> path), for the auto-collapse
         self.appended: dict[str, NodePath] = {}
         #: large files of series chunks superseded by collapses staged in this transaction
@@ -221,6 +224,8 @@ class FS:
         self._dynamic.clear()
         self.appended.clear()
         self._superseded.clear()
+        self.merged.clear()  # version numbers of the abandoned versions will be used again
+        self._schemas.clear()
 
     def take_superseded(self) -> list[str]:
         """The sha256s of large files superseded by this transaction's collapses (and forget
@@ -250,6 +255,8 @@ class FS:
         """The Parquet schema of a table/series version (read from its footer once per FS)."""
         key = (v.node_id, v.version)
         schema = self._schemas.get(key)
+        if schema is None and v.content is None and not self.persistence.has_blob(v):
+            schema = self._schemas[key] = self.version_chunk(v).schema  # from its collapse
         if schema is None:
             import pyarrow.parquet as pq
 
@@ -285,14 +292,13 @@ class FS:
 
     def _from_collapse(self, v: NodeVersion) -> pa.Table:
         """The rows of a superseded version, read from the collapse that holds them."""
-        from duckpond.errors import IntegrityError
         from duckpond.tinyfs import collapse
 
         everything = self.persistence.history(v.part_id).get(v.node_id, [])
         holder = collapse.superseded_by(everything).get(v.version)
         if holder is None:
-            raise IntegrityError(
-                f"the bytes of version {v.version} (txn {v.txn_seq}) are gone", v.node_id
+            raise NotFound(
+                f"version {v.version} (transaction {v.txn_seq}) is no longer stored", None
             )
         chunk = self.version_chunk(holder).read()
         return collapse.child_table(chunk, collapse.children(holder), v.version)
@@ -359,6 +365,9 @@ class FS:
         )
         self.persistence.stage(nv)
         self._superseded.extend(v.sha256 for v in run if v.content is None and v.sha256)
+        cached = self.merged.get(node.node_id)
+        if cached is not None and cached[0] == version - 1:  # a collapse keeps the schema
+            self.merged[node.node_id] = (version, cached[1])
         return nv
 
     def auto_collapse(self, fanin: int | None = None) -> int:
@@ -479,7 +488,8 @@ class NodePath:
             import io
 
             return io.BytesIO(self.read_bytes())
-        return self.fs.persistence.open_blob(self._version(version))
+        with self._naming_missing():
+            return self.fs.persistence.open_blob(self._version(version))
 
     def read_bytes(self, version: int | None = None) -> bytes:
         """All bytes of a version (a dynamic table/series is rendered as Parquet)."""
@@ -503,6 +513,16 @@ class NodePath:
         if not self.is_symlink:
             raise InvalidPath("not a symlink", self.path)
         return (self.latest().content or b"").decode("utf-8")
+
+    @contextlib.contextmanager
+    def _naming_missing(self) -> Iterator[None]:
+        """A version whose bytes are gone (time travel past a prune) is named by this path."""
+        try:
+            yield
+        except NotFound as exc:
+            if exc.path is None:
+                raise NotFound(exc.message, self.path) from exc
+            raise
 
     def _tabular(self) -> str:
         """The file type of a table or series; anything else raises InvalidData."""
@@ -566,11 +586,12 @@ class NodePath:
         if self.is_dynamic:
             table = self.dynamic_table().read_table(window)
             return [tables.Chunk(table.schema.remove_metadata(), table=table)]
-        return [
-            self.fs.version_chunk(v)
-            for v in self._stored_versions(version)
-            if window is None or window.overlaps(v.min_event_time, v.max_event_time)
-        ]
+        with self._naming_missing():
+            return [
+                self.fs.version_chunk(v)
+                for v in self._stored_versions(version)
+                if window is None or window.overlaps(v.min_event_time, v.max_event_time)
+            ]
 
     def schema(self, version: int | None = None) -> pa.Schema:
         """Arrow schema of a table or series (merged over a series' versions).
@@ -581,8 +602,17 @@ class NodePath:
         self._tabular()
         if self.is_dynamic:
             return self.dynamic_table().read_table().schema
+        series = self.file_type == FILE_SERIES and version is None
+        latest = self.latest().version
+        cached = self.fs.merged.get(self.node.node_id) if series else None
+        if cached is not None and cached[0] == latest:
+            return cached[1]
         versions = self._stored_versions(version)
-        return tables.merged_schema([self.fs.version_schema(v) for v in versions])
+        with self._naming_missing():
+            schema = tables.merged_schema([self.fs.version_schema(v) for v in versions])
+        if series:  # versions only ever get added: valid until the next one
+            self.fs.merged[self.node.node_id] = (latest, schema)
+        return schema
 
     def read_table(
         self,
@@ -628,7 +658,8 @@ class NodePath:
 
         def batches() -> Iterator[pa.RecordBatch]:
             for v in versions:  # one version in memory at a time
-                chunk = self.fs.version_chunk(v)
+                with self._naming_missing():
+                    chunk = self.fs.version_chunk(v)
                 yield from tables.iter_chunks([chunk], schema, batch_size=batch_size)
 
         return schema, batches()
@@ -1124,6 +1155,10 @@ class WD:
         written = NodePath(self.fs, (*parent.parts, name), node)
         if file_type == FILE_SERIES:
             self.fs.appended[node_id] = written
+            cached = self.fs.merged.get(node_id)
+            if cached is not None and cached[0] == version - 1:  # keep it current, cheaply
+                merged = tables.merged_schema([cached[1], table.schema.remove_metadata()])
+                self.fs.merged[node_id] = (version, merged)
         return written
 
     def _store_parquet(self, data: Data, full: str) -> Blob:

@@ -268,9 +268,13 @@ class MemoryPersistence:
     def history(self, part_id: str) -> dict[str, list[NodeVersion]]:
         return self.partition(part_id)
 
+    def _auto_begin(self) -> None:
+        if not self._in_txn:  # a scratch filesystem writing without begin(): the next txn
+            self.txn_seq = self.committed_seq + 1
+            self._in_txn = True
+
     def stage(self, version: NodeVersion) -> None:
-        if not self._in_txn:
-            self.begin(self.committed_seq + 1)
+        self._auto_begin()
         self._staged.append(version)
 
     def commit(self, metadata: Mapping[str, str] | None = None) -> int | None:
@@ -298,6 +302,7 @@ class MemoryPersistence:
     def put_blob(
         self, source: bytes | BinaryIO | Path | HashedFile, *, large: bool = False
     ) -> Blob:
+        self._auto_begin()
         if isinstance(source, HashedFile):
             source = source.path
         if isinstance(source, Path):

@@ -391,6 +391,12 @@ class DeltaPersistence:
         try:
             st = path.stat()
         except FileNotFoundError:
+            if self.as_of is not None:  # time travel to bytes a prune removed: gone, not corrupt
+                raise NotFound(
+                    f"version {version.version} (transaction {version.txn_seq}) is no longer "
+                    "stored",
+                    None,
+                ) from None
             raise IntegrityError(f"large file {path.name} is missing", str(path)) from None
         if version.size is not None and st.st_size != version.size:
             raise IntegrityError(

@@ -18,7 +18,7 @@ only when the remote is used.
   pond backup list
   pond backup remove NAME
   pond backup auto NAME | --off     push to NAME after every committed write command
-  pond backup push [NAME]           send what the remote lacks (incremental, resumable)
+  pond backup push [NAME] [--dry-run]  send what the remote lacks (incremental, resumable)
   pond backup verify [NAME] [--deep]  compare the remote with the pond (exit 8 on a problem)
 
 NAME may be left out when one remote is configured (or one is the auto-push remote). Restore a
@@ -93,6 +93,12 @@ def add_actions(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> 
         "holding another pond's backup (exit 4).",
     )
     pu.add_argument("name", metavar="NAME", nargs="?")
+    pu.add_argument(
+        "-n",
+        "--dry-run",
+        action="store_true",
+        help="print what would be sent (one line per object), send nothing",
+    )
     pu.set_defaults(func=run_push)
 
     ve = sub.add_parser(
@@ -211,10 +217,16 @@ def auto_target(args: argparse.Namespace, what: str) -> str | None:
 
 
 def run_push(args: argparse.Namespace) -> int:
+    import sys
+
     from duckpond.cli.common import open_pond
-    from duckpond.remote import push
+    from duckpond.remote import plan_push, push
 
     pond = open_pond(args)
+    if args.dry_run:
+        plan = plan_push(pond, args.name)
+        sys.stdout.write("\n".join(plan.lines()) + "\n")
+        return 0
     callback: Callable[[str, int], None]
     with transfer_progress("pushing") as callback:
         report = push(pond, args.name, progress=callback)

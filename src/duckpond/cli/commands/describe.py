@@ -67,10 +67,8 @@ def describe(wd: WD, nodepath: NodePath) -> str:
     field("type", st.file_type + (" (dynamic)" if st.dynamic else ""))
     if st.factory:
         field("factory", st.factory)
-    txns = sorted({v.txn_seq for v in history})
     if history:
-        span = f"txn {txns[0]}" if len(txns) == 1 else f"txns {txns[0]}..{txns[-1]}"
-        field("versions", f"{len(history)} ({span})")
+        field("versions", _versions(nodepath, history))
     field("created", format_time(st.created, precise=True))
     field("modified", format_time(st.modified, precise=True))
     if nodepath.is_dir:
@@ -90,13 +88,7 @@ def describe(wd: WD, nodepath: NodePath) -> str:
             f"{format_time(st.min_event_time, precise=True)} .. "
             f"{format_time(st.max_event_time, precise=True)}",
         )
-    counts = _row_counts(nodepath)
-    if counts is not None:
-        if st.file_type == FileType.SERIES and len(counts) > 1:
-            per = ", ".join(f"v{v}: {n}" for v, n in counts)
-            field("rows", f"{sum(n for _, n in counts)} ({per})")
-        else:
-            field("rows", counts[-1][1] if counts else 0)
+    field("rows", _rows(nodepath))
     schema = nodepath.schema()
     lines.append("  schema")
     width = max((len(f.name) for f in schema), default=0)
@@ -106,19 +98,51 @@ def describe(wd: WD, nodepath: NodePath) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row_counts(nodepath: NodePath) -> list[tuple[int, int]] | None:
-    """(version, rows) of each stored Parquet version (latest only for a table)."""
-    import pyarrow.parquet as pq
+def _versions(nodepath: NodePath, history: list[Any]) -> str:
+    """How many versions, over which transactions, and the collapses (compact however many)."""
+    txns = sorted({v.txn_seq for v in history})
+    text = f"txn {txns[0]}" if len(txns) == 1 else f"txns {txns[0]}..{txns[-1]}"
+    collapses = [v for v in history if v.extended_attributes.get("collapses")]
+    if collapses:
+        live = len(nodepath.live_versions())
+        last = collapses[-1]
+        held = len(last.extended_attributes["collapses"])
+        text += (
+            f"; {len(collapses)} collapse(s), {live} live chunk(s); last: v{last.version} in "
+            f"txn {last.txn_seq} holds {held} version(s)"
+        )
+    return f"{len(history)} ({text})"
 
+
+def _rows(nodepath: NodePath) -> str:
+    """The row count, per live version when there are a few."""
     from duckpond.tinyfs.model import FileType
+
+    counts = _row_counts(nodepath)
+    total = sum(n for _, n in counts)
+    series = nodepath.file_type == FileType.SERIES
+    if series and 1 < len(counts) <= 8:
+        return f"{total} ({', '.join(f'v{v}: {n}' for v, n in counts)})"
+    if series and len(counts) > 8:
+        return f"{total} (in {len(counts)} live chunks)"
+    return str(total)
+
+
+def _row_counts(nodepath: NodePath) -> list[tuple[int, int]]:
+    """(version, rows) of each live Parquet version (the latest only for a table)."""
+    import pyarrow.parquet as pq
 
     if nodepath.is_dynamic:
         return [(0, nodepath.read_table().num_rows)]
-    versions = (
-        nodepath.versions() if nodepath.file_type == FileType.SERIES else nodepath.versions()[-1:]
-    )
+    from duckpond.tinyfs.collapse import rows as recorded_rows
+
+    versions = nodepath.live_versions()
     out = []
     for v in versions:
+        n = recorded_rows(v)
+        if n is not None:
+            out.append((v.version, n))
+            continue
         chunk = nodepath.fs.version_chunk(v)
         rows = chunk.table.num_rows if chunk.table is not None else pq.read_metadata(chunk.path)
         out.append((v.version, rows if isinstance(rows, int) else rows.num_rows))

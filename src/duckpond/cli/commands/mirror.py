@@ -10,11 +10,12 @@ Keep a host folder holding the pond's current tree as plain files, for programs 
 /raw/b01.series in the pond is DIR/raw/b01.series (a series as one Parquet file, a table as
 Parquet, a data file as its bytes; dynamic nodes are not mirrored).
 
-  pond mirror sync DIR [--rebuild]   bring DIR up to date (incremental)
+  pond mirror sync DIR [--rebuild] [--dry-run]   bring DIR up to date (incremental)
   pond mirror auto DIR | --off       sync DIR after every committed write command
 
 A file changed by hand in DIR is left alone and reported (a 'pond: warning:' line each, exit 0)
-until it is deleted or --rebuild wipes DIR and writes everything again.
+until it is deleted or --rebuild wipes DIR and writes everything again. A sync that was killed is
+finished by the next one.
 """
 
 
@@ -46,6 +47,12 @@ def add_actions(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> 
         action="store_true",
         help="wipe DIR (hand-made changes included) and write everything again",
     )
+    s.add_argument(
+        "-n",
+        "--dry-run",
+        action="store_true",
+        help="print what would be written, deleted or left alone; change nothing",
+    )
     s.set_defaults(func=run_sync)
     a = sub.add_parser(
         "auto",
@@ -64,6 +71,10 @@ def run_sync(args: argparse.Namespace) -> int:
     from duckpond.cli.common import open_pond, progress, warn
 
     pond = open_pond(args)
+    if args.dry_run:
+        plan = mirror.plan_sync(pond, args.dir, rebuild=args.rebuild)
+        print("\n".join(plan.lines()))
+        return 0
     with progress("syncing the mirror", None):
         report = mirror.sync(pond, args.dir, rebuild=args.rebuild)
     print(report.summary())

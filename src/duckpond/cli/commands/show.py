@@ -63,10 +63,23 @@ def run(args: argparse.Namespace) -> int:
                 line += (
                     f"  [{format_time(r['min_event_time'])} .. {format_time(r['max_event_time'])}]"
                 )
+            line += _collapse_note(r.get("extended_attributes"))
             out.append(line)
     if out:
         sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+def _collapse_note(attributes: str | None) -> str:
+    """``  collapses v1..v16 (16 versions)`` for a collapse version, else nothing."""
+    if not attributes or "collapses" not in attributes:
+        return ""
+    import json
+
+    held = [int(item[0]) for item in json.loads(attributes).get("collapses") or ()]
+    if not held:
+        return ""
+    return f"  collapses v{min(held)}..v{max(held)} ({len(held)} versions)"
 
 
 def _us(value: Any) -> int:

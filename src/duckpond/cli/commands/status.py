@@ -12,10 +12,12 @@ def add_parser(
     p = subparsers.add_parser(
         "status",
         parents=[common, reading],
-        help="show the pond's id, last transaction, pending recovery and size",
+        help="show the pond's id, last transaction, pending recovery, size and backups",
         description="The pond's path and id, its format version and creation time, the last "
         "committed transaction, transactions pending recovery (begun and never ended: run "
-        "'pond recover') and the bytes it occupies on disk.",
+        "'pond recover'), the bytes it occupies on disk, and each backup remote with its last "
+        "push from this pond and how many committed transactions it lacks (as this pond "
+        "recorded its pushes; no remote is contacted).",
     )
     p.set_defaults(func=run)
 
@@ -55,6 +57,16 @@ def run(args: argparse.Namespace) -> int:
         ),
         ("size", f"{format_bytes(size)} ({size} bytes)"),
     ]
+    if any(k.startswith("backup.remote.") and v for k, v in settings.items()):
+        from duckpond.remote.backup import remote_status
+
+        for r in remote_status(pond, records):
+            pushed = (
+                f"last push {format_time(r.last.time_us)} (txn {r.last.txn_seq})"
+                if r.last is not None
+                else "no push recorded"
+            )
+            rows.append((f"backup {r.name}", f"{r.url}  {pushed}, {r.behind} txns behind"))
     if args.at_txn is not None:
         rows.insert(1, ("as of txn", str(args.at_txn)))
     sys.stdout.write("".join(f"{k + ':':<14}{v}\n" for k, v in rows))

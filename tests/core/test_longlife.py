@@ -1,0 +1,373 @@
+"""A pond that lives for years: version collapse keeps every row once, time travel survives
+maintenance, readers survive compaction (issue: costs that follow the work, not the history)."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from core_testlib import B01_CSV, JFK_CSV, run_python
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from duckpond import Pond
+from duckpond.errors import NotFound
+from duckpond.formats import read_csv_series
+from duckpond.tinyfs import FS, MemoryPersistence, collapse
+
+
+def stats(table: pa.Table) -> dict[str, tuple]:
+    """count, sum, min, max of every numeric column (and the time column's count/min/max)."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_timestamp(col.type):
+            ints = col.cast(pa.int64())
+            out[name] = (len(col), pc.min(ints).as_py(), pc.max(ints).as_py())
+        elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            out[name] = (
+                len(col) - col.null_count,
+                round(pc.sum(col).as_py() or 0, 6),
+                pc.min(col).as_py(),
+                pc.max(col).as_py(),
+            )
+    return out
+
+
+def sorted_rows(table: pa.Table) -> list[tuple]:
+    names = sorted(table.column_names)
+    rows = table.select(names).to_pylist()
+    key = [tuple((v is None, v if v is not None else 0) for v in r.values()) for r in rows]
+    return sorted(key)
+
+
+def slices(table: pa.Table, rng: random.Random, n: int) -> list[pa.Table]:
+    """``n`` slices of ``table``: in order, some overlapping (late duplicates), some reversed."""
+    cuts = sorted(rng.sample(range(1, table.num_rows), n - 1))
+    bounds = zip([0, *cuts], [*cuts, table.num_rows], strict=True)
+    parts = [table.slice(a, b - a) for a, b in bounds]
+    rng.shuffle(parts[-n // 3 :])  # late, out-of-order deliveries at the end
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# real data through real transactions
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("csv", [B01_CSV, JFK_CSV], ids=["b01", "jfk"])
+def test_collapse_keeps_every_row_once_and_time_travel_reads_what_it_read(tmp_path, csv):
+    table, tc = read_csv_series(csv)
+    rng = random.Random(7)
+    parts = slices(table, rng, 48)
+    parts.insert(20, parts[5].slice(0, 10))  # overlapping: ten rows delivered twice
+    pond = Pond.init(tmp_path / "pond")
+    seen: dict[int, tuple[dict, list]] = {}
+    appended: list[pa.Table] = []
+    for part in parts:
+        with pond.transaction(["append"]) as tx:
+            tx.root().append_series("/s.series", part, time_column=tc)
+        appended.append(part)
+        got = pond.root().resolve("/s.series").read_table()
+        seen[pond.txn_seq] = (stats(got), sorted_rows(got))
+    node = pond.root().resolve("/s.series")
+    want = pa.concat_tables(appended)
+    assert stats(node.read_table()) == stats(want)
+    assert sorted_rows(node.read_table()) == sorted_rows(want)
+    history = node.versions()
+    collapses = [v for v in history if v.extended_attributes.get("collapses")]
+    assert len(collapses) >= 3  # 49 appends: three of 16 at level 0, one cascade is not yet due
+    assert len(node.live_versions()) < 49 - 40
+    assert len(node.appended_versions()) == 49
+
+    report = pond.maintain(retention_hours=0)  # merge the rest; superseded chunk files deleted
+    assert report.collapses >= 1 and report.superseded_removed > 0
+    node = Pond.open(pond.path).root().resolve("/s.series")
+    assert len(node.live_versions()) == 1
+    assert stats(node.read_table()) == stats(want)
+    assert sorted_rows(node.read_table()) == sorted_rows(want)
+    # every earlier transaction reads exactly what it read then, from the collapses
+    for seq, (st_then, rows_then) in seen.items():
+        old = Pond.open(pond.path, at_txn=seq).root().resolve("/s.series").read_table()
+        assert stats(old) == st_then, seq
+        assert sorted_rows(old) == rows_then, seq
+    # and appending after a collapse works
+    with pond.transaction(["late"]) as tx:
+        tx.root().append_series("/s.series", table.slice(0, 5), time_column=tc)
+    again = Pond.open(pond.path).root().resolve("/s.series").read_table()
+    assert stats(again) == stats(pa.concat_tables([want, table.slice(0, 5)]))
+
+
+def test_sql_reads_a_collapsed_series_once(tmp_path):
+    table, tc = read_csv_series(B01_CSV)
+    pond = Pond.init(tmp_path / "pond")
+    for part in slices(table, random.Random(3), 40):
+        with pond.transaction(["append"]) as tx:
+            tx.root().append_series("/s.series", part, time_column=tc)
+    got = pond.sql(
+        'SELECT count(*) AS n, sum("WaterTemperature.C") AS s, min("WaterTemperature.C") AS lo,'
+        ' max("WaterTemperature.C") AS hi FROM source',
+        "/s.series",
+    ).to_pylist()[0]
+    col = table.column("WaterTemperature.C")
+    assert got["n"] == table.num_rows
+    assert got["s"] == pytest.approx(pc.sum(col).as_py(), rel=1e-12)
+    assert (got["lo"], got["hi"]) == (pc.min(col).as_py(), pc.max(col).as_py())
+
+
+# --------------------------------------------------------------------------------------------
+# generated series: overlapping, out of order, schema evolving
+# --------------------------------------------------------------------------------------------
+
+
+@st.composite
+def version_tables(draw):
+    """A list of series chunks: overlapping, out-of-order times; columns come and go; ``v``
+    arrives as int64 in some versions and float64 in others."""
+    n = draw(st.integers(2, 24))
+    out = []
+    for i in range(n):
+        rows = draw(st.integers(1, 6))
+        start = draw(st.integers(0, 200))
+        times = [start + draw(st.integers(0, 5)) for _ in range(rows)]
+        cols = {"Timestamp": pa.array([t * 1_000_000 for t in times], pa.timestamp("us", "UTC"))}
+        if draw(st.booleans()):
+            cols["v"] = pa.array([draw(st.integers(-50, 50)) for _ in range(rows)], pa.int64())
+        else:
+            values = [draw(st.one_of(st.none(), st.floats(-1e6, 1e6))) for _ in range(rows)]
+            cols["v"] = pa.array(values, pa.float64())
+        if i % 3 == 1:
+            cols["extra"] = pa.array([f"x{i}"] * rows)
+        out.append(pa.table(cols))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=version_tables(), fanin=st.integers(2, 5))
+def test_any_collapse_keeps_the_multiset_of_rows(chunks, fanin):
+    fs = FS(MemoryPersistence())
+    for chunk in chunks:
+        fs.root().append_series("/s.series", chunk, time_column="Timestamp")
+        fs.flush()
+        fs.persistence.commit({})
+    node = fs.root().resolve("/s.series")
+    before = node.read_table()
+    fs.persistence.begin(fs.persistence.committed_seq + 1)
+    fs.appended[node.node.node_id] = node
+    fs.auto_collapse(fanin)  # cascades as far as the policy goes
+    for run in collapse.plan_all(node.versions()):  # then merge everything, as maintain does
+        fs.collapse(node, run)
+    fs.persistence.commit({})
+    after = fs.root().resolve("/s.series")
+    assert len(after.live_versions()) <= len(chunks)
+    assert after.read_table().schema == before.schema
+    assert stats(after.read_table()) == stats(before)
+    assert sorted_rows(after.read_table()) == sorted_rows(before)
+    # every appended version reads back exactly from the collapses (its own schema, its rows)
+    for v, chunk in zip(after.appended_versions(), chunks, strict=True):
+        fs.persistence.drop_blob_for_test(v.sha256)  # as a sweep of superseded chunks does
+        if v.version in collapse.superseded_by(after.versions()):
+            back = fs.version_chunk(v).read()
+            assert back.equals(chunk.replace_schema_metadata(None)), v.version
+
+
+# --------------------------------------------------------------------------------------------
+# time travel and maintenance through the command
+# --------------------------------------------------------------------------------------------
+
+
+def pond_subprocess(*argv, env, timeout=300):
+    """``python -m duckpond ARGV`` in a child process."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "duckpond", *map(str, argv)],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_time_travel_after_maintenance_with_no_retention(tmp_path):
+    env = {"POND": str(tmp_path / "pond")}
+    assert pond_subprocess("init", env=env).returncode == 0
+    table, _ = read_csv_series(JFK_CSV)
+    before: dict[int, bytes] = {}
+    for i, part in enumerate(slices(table, random.Random(1), 20)):
+        import pyarrow.parquet as pq
+
+        path = tmp_path / f"p{i}.parquet"
+        pq.write_table(part, path)
+        assert (
+            pond_subprocess("copy", f"host+series://{path}", "/jfk.series", env=env).returncode == 0
+        )
+    # tables of 64 KiB or more: large files, which a prune could remove
+    pq.write_table(table.slice(0, 4000), tmp_path / "t1.parquet", compression="none")
+    pq.write_table(table.slice(4000, 4000), tmp_path / "t2.parquet", compression="none")
+    for t in ("t1", "t2"):
+        r = pond_subprocess("copy", f"host+table://{tmp_path / t}.parquet", "/t.table", env=env)
+        assert r.returncode == 0
+    last = Pond.open(env["POND"]).txn_seq
+    for seq in range(2, last + 1):
+        r = pond_subprocess(
+            "cat",
+            "/jfk.series",
+            "--at-txn",
+            str(seq),
+            "--format",
+            "csv",
+            "--sql",
+            'SELECT * FROM source ORDER BY "Timestamp"',
+            env=env,
+        )
+        before[seq] = r.stdout if r.returncode == 0 else r.stderr
+    r = pond_subprocess("maintain", "--retention-hours", "0", env=env)
+    assert r.returncode == 0, r.stderr
+    assert b"superseded:" in r.stdout
+    for seq, out in before.items():
+        r = pond_subprocess(
+            "cat",
+            "/jfk.series",
+            "--at-txn",
+            str(seq),
+            "--format",
+            "csv",
+            "--sql",
+            'SELECT * FROM source ORDER BY "Timestamp"',
+            env=env,
+        )
+        assert (r.stdout if r.returncode == 0 else r.stderr) == out, seq
+    # bytes that are really gone: one line naming the path and the transaction, exit 3
+    pond = Pond.open(env["POND"])
+    first_table = pond.root().resolve("/t.table").versions()[0]
+    pond.layout.large_file(first_table.sha256).unlink(missing_ok=True)
+    if first_table.content is None:
+        r = pond_subprocess("cat", "/t.table", "--at-txn", str(first_table.txn_seq), env=env)
+        assert r.returncode == 3
+        assert r.stderr.decode().count("\n") == 1
+        assert (
+            "/t.table" in r.stderr.decode()
+            and f"transaction {first_table.txn_seq}" in r.stderr.decode()
+        )
+
+
+def test_at_txn_of_a_version_whose_bytes_are_gone_is_not_found(tmp_path):
+    pond = Pond.init(tmp_path / "pond")
+    with pond.transaction(["v1"]) as tx:
+        tx.root().write_file("/big.bin", b"A" * 100_000)
+    with pond.transaction(["v2"]) as tx:
+        tx.root().write_file("/big.bin", b"B" * 100_000)
+    first = pond.root().resolve("/big.bin").versions()[0]
+    pond.layout.large_file(first.sha256).unlink()
+    old = Pond.open(pond.path, at_txn=first.txn_seq)
+    with pytest.raises(NotFound, match=f"transaction {first.txn_seq}") as info:
+        old.root().resolve("/big.bin").read_bytes()
+    assert info.value.path == "/big.bin"
+
+
+# --------------------------------------------------------------------------------------------
+# readers while a writer compacts, collapses and vacuums
+# --------------------------------------------------------------------------------------------
+
+WRITER = """
+import sys
+import pyarrow as pa
+from duckpond import Pond
+p = Pond.open(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    t = pa.table({"Timestamp": pa.array([(1000 + i) * 1_000_000], pa.timestamp("us", "UTC")),
+                  "v": [float(i)]})
+    with p.transaction(["append"]) as tx:
+        tx.root().append_series("/d/s.series", t)
+"""
+
+
+def test_a_reader_that_opened_before_compaction_and_collapse_still_reads(tmp_path):
+    pond = Pond.init(tmp_path / "pond")
+    with pond.transaction(["setup"]) as tx:
+        tx.root().mkdir("/d")
+        for i in range(10):
+            t = pa.table(
+                {"Timestamp": pa.array([i * 1_000_000], pa.timestamp("us", "UTC")), "v": [1.0]}
+            )
+            tx.root().append_series("/d/s.series", t)
+    reader = Pond.open(pond.path)
+    node = reader.root().resolve("/d/s.series")  # the partition is loaded now
+    done = run_python(WRITER, str(pond.path), "40")  # compactions, collapses, vacuum
+    assert done.returncode == 0, done.stderr
+    assert node.read_table().num_rows == 10  # the snapshot it opened, still readable
+    assert Pond.open(pond.path).root().resolve("/d/s.series").read_table().num_rows == 50
+    assert Pond.open(pond.path).verify() == []
+
+
+# --------------------------------------------------------------------------------------------
+# many versions: no input size crashes the process
+# --------------------------------------------------------------------------------------------
+
+MANY = """
+import sys
+import pyarrow as pa
+from duckpond import Pond
+p = Pond.open(sys.argv[1])
+n = int(sys.argv[2])
+with p.transaction(["many"]) as tx:
+    r = tx.root()
+    for i in range(n):
+        t = pa.table({"Timestamp": pa.array([i * 1_000_000], pa.timestamp("us", "UTC")),
+                      "v": [float(i)]})
+        r.append_series("/s.series", t)
+"""
+
+
+@pytest.mark.slow
+def test_sql_over_twenty_thousand_versions(tmp_path):
+    n = 20_000
+    Pond.init(tmp_path / "pond")
+    done = run_python(MANY, str(tmp_path / "pond"), str(n), timeout=900)
+    assert done.returncode == 0, done.stderr
+    live = Pond.open(tmp_path / "pond").root().resolve("/s.series").live_versions()
+    assert len(live) < 16 * 4  # the transaction collapsed them (16 per level at most)
+    r = pond_subprocess(
+        "cat",
+        "/s.series",
+        "--format",
+        "csv",
+        "--sql",
+        "SELECT count(*) AS n, sum(v) AS s, min(v) AS lo, max(v) AS hi FROM source",
+        env={"POND": str(tmp_path / "pond")},
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = [float(x) for x in r.stdout.decode().splitlines()[1].split(",")]
+    assert got == [n, sum(range(n)), 0, n - 1]
+
+
+@pytest.mark.slow
+def test_sql_over_twenty_thousand_chunks_is_one_scan(tmp_path):
+    """20,000 uncollapsed chunk files registered as one table: no union per chunk, no crash."""
+    import pyarrow.parquet as pq
+
+    from duckpond import sql
+    from duckpond.tinyfs.tables import Chunk
+
+    n = 20_000
+    chunks = []
+    for i in range(n):
+        t = pa.table({"Timestamp": pa.array([i], pa.timestamp("us", "UTC")), "v": [float(i)]})
+        if i % 7 == 0:
+            t = t.append_column("w", pa.array([1], pa.int64()))  # schemas differ too
+        path = tmp_path / f"c{i}.parquet"
+        pq.write_table(t, path)
+        chunks.append(Chunk(t.schema, path=str(path)))
+    schema = pa.schema(
+        [("Timestamp", pa.timestamp("us", "UTC")), ("v", pa.float64()), ("w", pa.int64())]
+    )
+    ctx = sql.session()
+    sql.register_chunks(ctx, "source", chunks, schema)
+    got = sql.execute(ctx, "SELECT count(*) AS n, sum(v) AS s, sum(w) AS w FROM source")
+    assert got.to_pylist() == [{"n": n, "s": float(sum(range(n))), "w": (n + 6) // 7}]
