@@ -38,7 +38,7 @@ from duckpond.errors import (
 )
 from duckpond.layout import LOCK_FILE, TMP_PREFIX, PondLayout
 from duckpond.steward.control import ControlRecord, ControlTable, RecordType, TxnRecord
-from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories
+from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories, prune_cache
 from duckpond.steward.lock import WriteLock
 from duckpond.steward.maintenance import (
     AUTO_COMPACT_FILES,
@@ -596,6 +596,7 @@ class Pond:
             superseded = SupersededLog(self.layout).sweep(retention_hours)
             superseded += self._remove_superseded(retention_hours)
             orphans = self._remove_orphans()
+            prune_cache(self)  # derived data no current node uses
             return MaintenanceReport(
                 collapses=collapses,
                 files_before=before,
