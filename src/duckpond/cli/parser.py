@@ -213,7 +213,7 @@ def _attach_completers(subparsers: argparse._SubParsersAction[Any]) -> None:
     for name, sub in subparsers.choices.items():
         for action in sub._actions:
             if (name, action.dest) in POND_PATH_ARGUMENTS:
-                action.completer = complete_pond_path  # type: ignore[attr-defined]
+                action.completer = complete_pond_path
 
 
 def complete_pond_path(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:

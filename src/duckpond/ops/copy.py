@@ -444,7 +444,7 @@ def copy_file_in(
             root.write_file(pond_path, f, file_type=FileType.TABLE)
             progress.advance(host.stat().st_size)
         else:
-            root.write_file(pond_path, _Counting(f, progress), file_type=FileType.DATA)  # type: ignore[arg-type]
+            root.write_file(pond_path, _Counting(f, progress), file_type=FileType.DATA)
     return CopyChange(shown, "updated" if existing is not None else "created", str(host))
 
 

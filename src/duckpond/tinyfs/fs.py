@@ -1199,7 +1199,7 @@ class WD:
         # a stream: validate its footer, then stream it in
         try:
             data.seek(0)
-            footer = tables.check_parquet(data, full)  # type: ignore[arg-type]
+            footer = tables.check_parquet(data, full)
             data.seek(0)
         except (AttributeError, OSError) as exc:
             raise InvalidData("a table must be given as a seekable stream", full) from exc
@@ -1351,7 +1351,7 @@ def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
         footer = tables.check_parquet(data, path)
         tables.check_columns(footer.schema.to_arrow_schema(), path)
         return pq.read_table(pa.BufferReader(data))
-    footer = tables.check_parquet(data, path)  # type: ignore[arg-type]
+    footer = tables.check_parquet(data, path)
     tables.check_columns(footer.schema.to_arrow_schema(), path)
     data.seek(0)
     return pq.read_table(data)
