@@ -279,3 +279,27 @@ def test_a_snapshot_without_the_part_id_column_still_decodes() -> None:
     )
     again = decode_directory(encode_directory({"f": entry}))
     assert again == {"f": entry}
+
+
+def test_a_moved_series_outlives_its_home_directory(tmp_path: Path) -> None:
+    """The directory a series was created in is removed after the move: the series' versions
+    (still in that directory's partition) stay readable, through maintenance and appends."""
+    pond = Pond.init(tmp_path / "pond")
+    model = Model()
+    with pond.transaction(["setup"]) as tx:
+        tx.root().mkdir("/a")
+        tx.root().mkdir("/b")
+        tx.root().append_series("/a/s.series", model.chunk([2, 9]))
+    with pond.transaction(["mv"]) as tx:
+        tx.root().rename("/a/s.series", "/b/")
+        tx.root().remove("/a", recursive=True)
+    with pond.transaction(["append"]) as tx:
+        tx.root().append_series("/b/s.series", model.chunk([-4]))
+    pond = Pond.open(tmp_path / "pond")
+    pond.maintain(retention_hours=0)
+    pond = Pond.open(tmp_path / "pond")
+    s = pond.root().resolve("/b/s.series")
+    v = s.read_table().column("v")
+    assert (len(v), pc.sum(v).as_py(), pc.min(v).as_py(), pc.max(v).as_py()) == (3, 7, -4, 9)
+    assert [x.version for x in s.appended_versions()] == [1, 2]  # maintain may add a collapse
+    assert pond.verify() == []
