@@ -301,5 +301,7 @@ def test_a_moved_series_outlives_its_home_directory(tmp_path: Path) -> None:
     s = pond.root().resolve("/b/s.series")
     v = s.read_table().column("v")
     assert (len(v), pc.sum(v).as_py(), pc.min(v).as_py(), pc.max(v).as_py()) == (3, 7, -4, 9)
-    assert [x.version for x in s.appended_versions()] == [1, 2]  # maintain may add a collapse
-    assert pond.verify() == []
+    assert [x.version for x in s.appended_versions()] == [1, 2]  # maintain added a collapse
+    collapse = s.versions()[-1]
+    assert collapse.extended_attributes.get("collapses") and collapse.part_id == s.node.part_id
+    assert len(s.live_versions()) == 1  # read through the collapse, in the home partition
