@@ -4,10 +4,12 @@
 #   -> joined and downsampled series (1h 2h 4h 12h 24h) -> a static website in demo/site.
 # The HydroVu devices come from the HydroVu-compatible test server, started here on loopback and
 # serving the same bundled real readings (it stands in for www.hydrovu.com).
+# DUCKPOND_PY and DUCKPOND_POND name another python and pond (an installed wheel: the CI test of a
+# user install runs this script with them, from a copy of scripts/, examples/ and data/ only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-POND_BIN=.venv/bin/pond
+PY=${DUCKPOND_PY:-.venv/bin/python}
+POND_BIN=${DUCKPOND_POND:-.venv/bin/pond}
 export POND="$PWD/demo/pond"
 rm -rf demo
 mkdir -p demo

@@ -64,7 +64,9 @@ __all__ = [
     "SymlinkLoop",
     "UsageError",
     "first_line",
+    "is_unprintable",
     "os_error",
+    "printable",
     "translate_errors",
 ]
 
@@ -94,7 +96,8 @@ EXIT_STATUSES: dict[ExitCode, tuple[str, str]] = {
         "usage error or invalid path",
         "unknown option or `--format`, no pond given, `[abc` (bad glob), `..` above the root in a "
         "glob, removing `/`, unknown factory or factory command, undefined pipeline variable, a "
-        "secret option not given as `${env:VAR}`, a name that is not UTF-8",
+        "secret option not given as `${env:VAR}`, a name or path that is not UTF-8, a new name "
+        "with a control character or line break",
     ),
     ExitCode.NOT_FOUND: (
         "not found",
@@ -131,6 +134,41 @@ EXIT_STATUSES: dict[ExitCode, tuple[str, str]] = {
 }
 
 
+#: Characters :func:`printable` escapes: C0 and C1 controls and DEL (a newline would split a
+#: listing's line, ESC starts a terminal sequence), and the Unicode line and paragraph separators.
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def is_unprintable(char: str) -> bool:
+    """Whether :func:`printable` escapes ``char``: a control character (C0, DEL, C1), a line or
+    paragraph separator (U+2028, U+2029) or a surrogate (a name that was not UTF-8)."""
+    code = ord(char)
+    return (
+        code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029) or 0xD800 <= code <= 0xDFFF
+    )
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on one line of a terminal: each control character, line separator
+    and surrogate is written as a backslash escape (``\\n``, ``\\t``, ``\\x1b``; a byte that was
+    not UTF-8, decoded by ``os.fsdecode``, as ``\\xe9``). Other text, backslashes included, is
+    unchanged, so the escapes are for reading, not for parsing back."""
+    if not any(is_unprintable(c) for c in text):
+        return text
+    return "".join(_escape(c) if is_unprintable(c) else c for c in text)
+
+
 def first_line(exc: BaseException, *, limit: int = 500) -> str:
     """The first non-empty line of ``str(exc)`` (the type's name if there is none), at most
     ``limit`` characters."""
@@ -149,14 +187,14 @@ class PondError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
 
     def __init__(self, message: str, path: str | None = None) -> None:
-        self.message = " ".join(str(message).split())  # always one line
+        self.message = printable(" ".join(str(message).split()))  # always one line
         self.path = path
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
         if self.path is None:
             return self.message
-        return f"{self.path}: {self.message}"
+        return f"{printable(str(self.path))}: {self.message}"
 
 
 class NotFound(PondError, FileNotFoundError):
@@ -267,7 +305,8 @@ def translate_errors(path: str | None = None, *, what: str = "") -> Iterator[Non
     Known: deltalake's ``CommitFailedError`` (:class:`ConflictError`), ``TableNotFoundError``
     (:class:`NotAPond`) and other ``DeltaError`` s (:class:`InvalidData`: the stored table is not
     what it should be); pyarrow's ``ArrowInvalid``/``ArrowTypeError``/``ArrowNotImplementedError``
-    (:class:`InvalidData`); ``UnicodeDecodeError`` (:class:`InvalidData`); ``OSError`` by errno
+    (:class:`InvalidData`); ``UnicodeDecodeError`` (:class:`InvalidData`); ``UnicodeEncodeError``
+    (:class:`InvalidPath`: a host path that is not UTF-8 given to deltalake); ``OSError`` by errno
     (missing: :class:`NotFound`, EACCES: :class:`ReadOnly`, ENOSPC/EIO/...: :class:`HostError`).
     :class:`PondError` passes through; anything else is re-raised unchanged (a bug).
 
@@ -304,6 +343,8 @@ def _translate(exc: Exception, path: str | None, what: str) -> PondError | None:
         return InvalidData(prefix + first_line(exc), path)
     if isinstance(exc, UnicodeDecodeError):
         return InvalidData(prefix + "not valid UTF-8 text", path)
+    if isinstance(exc, UnicodeEncodeError):  # a path or name with bytes that were not UTF-8
+        return InvalidPath(prefix + "not valid UTF-8", path)
     if isinstance(exc, OSError):
         return os_error(exc, path, what)
     return None

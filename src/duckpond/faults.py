@@ -24,6 +24,11 @@ POINTS: Final = {
     "after-data-commit": "a transaction: the data commit made, its control record not yet",
     "after-control-record": "a transaction: committed and recorded, after-commit hooks not run",
     "maintain-after-compact": "maintain: compacted, not yet vacuumed",
+    "maintain-after-vacuum": "maintain: vacuumed, no checkpoint written yet",
+    "maintain-after-checkpoint": "maintain: checkpoints written, superseded and orphan files not "
+    "yet deleted",
+    "copy-file-done": "copy in: one more host file staged (large files written), not committed",
+    "apply-resource-done": "pond apply: one more resource staged, not committed",
     "push-after-upload": "backup push: an object uploaded (each one), the manifest not yet written",
     "push-before-manifest": "backup push: every object uploaded, the manifest not yet written",
     "restore-before-rename": "restore: the pond checked whole in its staging folder, not moved",

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from duckpond import faults
 from duckpond.errors import InvalidData, NotFound, UsageError
 from duckpond.factories.registry import FACTORIES, Registry, describe_errors
 from duckpond.ops.copy import CopyOptions, HostSource, check_csv_source
@@ -308,11 +309,13 @@ def apply_files(
     *,
     args: tuple[str, ...] | None = None,
     registry: Registry | None = None,
+    dry_run: bool = False,
 ) -> ApplyReport:
     """Apply the pipelines in host files, all in ONE transaction, in the order given.
 
     Relative host paths of each start at its own folder; a pond path may be the target of one
-    document only, across all the files.
+    document only, across all the files. ``dry_run``: report the changes, commit nothing
+    (``txn_seq`` of the report is ``None``).
 
     Raises:
         NotFound: no such file. Otherwise as :func:`apply`.
@@ -337,7 +340,7 @@ def apply_files(
             seen=seen,
         )
     recorded = args if args is not None else ("apply", *(a for p in paths for a in ("-f", str(p))))
-    return _apply_planned(pond, planned, recorded)
+    return _apply_planned(pond, planned, recorded, dry_run=dry_run)
 
 
 def apply_file(
@@ -352,13 +355,16 @@ def apply_file(
     return apply_files(pond, [path], variables, args=args, registry=registry)
 
 
-def _apply_planned(pond: Pond, planned: list[_Planned], args: tuple[str, ...]) -> ApplyReport:
+def _apply_planned(
+    pond: Pond, planned: list[_Planned], args: tuple[str, ...], *, dry_run: bool = False
+) -> ApplyReport:
     changes: list[ApplyChange] = []
-    with pond.transaction(args) as tx:
+    with pond.transaction(args, dry_run=dry_run) as tx:
         root = tx.root()
         for p in planned:
             changes.extend(_apply_one(root, p))
-        committed = tx.staged_count > 0 or pond.fs.dirty
+            faults.point("apply-resource-done")
+        committed = (tx.staged_count > 0 or pond.fs.dirty) and not dry_run
         seq = tx.seq
     return ApplyReport(tuple(changes), seq if committed else None)
 

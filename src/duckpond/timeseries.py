@@ -1,7 +1,7 @@
 """Arrow helpers for series data: find the time column and normalize it to µs UTC.
 
 Inside the pond there is one time type, :data:`TIME_TYPE` = ``timestamp[us, tz=UTC]``
-(DESIGN.md, "One time unit inside the pond"). Everything that enters a series goes through
+(docs/design.md, "Naming and times"). Everything that enters a series goes through
 :func:`normalize_series`, which converts the time column from whatever the source had:
 
 * ``timestamp`` of any unit. Zoned values are instants and are only converted to µs. Naive values

@@ -208,7 +208,7 @@ CASES = [
     # the pond itself and the command line
     Case("at-txn-never", ("list", "--at-txn", "99"), 3, ("transaction 99",)),
     Case("at-txn-zero", ("list", "--at-txn", "0"), 2, ("--at-txn", "1 or more")),
-    Case("unknown-command", ("lst",), 2, ("invalid choice", "lst")),
+    Case("unknown-command", ("lst",), 2, ("unknown command", "lst", "did you mean 'list'")),
     Case("missing-argument", ("mv", "/d"), 2, ("dst",)),
     Case("init-existing", ("init",), 4, ("already holds a pond",)),
 ]

@@ -102,8 +102,8 @@ def test_appended_day_rewrites_only_its_partitions(pond: Pond, tmp_path: Path) -
     assert append(pond, "2017-01-01T00:00:00+00:00", "2017-01-02T00:00:00+00:00") == 48
     m = export(pond, ["/red"], out)
     new = [
-        "red/res=1d/year=2017/month=01/part.parquet",
-        "red/res=1h/year=2017/month=01/part.parquet",
+        "red/res=1d/year=2017/month=1/part.parquet",
+        "red/res=1h/year=2017/month=1/part.parquet",
     ]
     assert list(m.changes.written) == new
     assert len(m.changes.unchanged) == len(parts) and m.changes.removed == ()
@@ -143,8 +143,8 @@ def test_late_rows_rewrite_only_the_month_they_fall_in(pond: Pond, tmp_path: Pat
         tx.root().append_series("/raw/b01.series", shifted, time_column="Timestamp")
     m = export(pond, ["/red"], out)
     assert list(m.changes.written) == [
-        "red/res=1d/year=2016/month=07/part.parquet",
-        "red/res=1h/year=2016/month=07/part.parquet",
+        "red/res=1d/year=2016/month=7/part.parquet",
+        "red/res=1h/year=2016/month=7/part.parquet",
     ]
     after = snapshot(out)
     for rel, (data, mtime) in before.items():
@@ -157,22 +157,22 @@ def test_late_rows_rewrite_only_the_month_they_fall_in(pond: Pond, tmp_path: Pat
 def test_partitions_that_no_longer_exist_are_removed(pond: Pond, tmp_path: Path) -> None:
     out = tmp_path / "out"
     export(pond, ["/red"], out)
-    (out / "red/res=1h/year=2016/month=03/.part.parquet.tmp").write_bytes(b"torn")  # a crash's
+    (out / "red/res=1h/year=2016/month=3/.part.parquet.tmp").write_bytes(b"torn")  # a crash's
     unrelated = out / "red" / "notes.txt"
     unrelated.write_text("not ours")
     m = export(pond, ["/red"], out, start="2016-06-01", end="2016-08-01")
     gone = [r for r in m.changes.removed if r.endswith("part.parquet")]
     assert len(gone) == 2 * 9  # 11 months before, 2 now, at 2 resolutions
-    assert "red/res=1h/year=2016/month=03/.part.parquet.tmp" in m.changes.removed
+    assert "red/res=1h/year=2016/month=3/.part.parquet.tmp" in m.changes.removed
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "manifest.json",
         "red/notes.txt",
-        "red/res=1d/year=2016/month=06/part.parquet",
-        "red/res=1d/year=2016/month=07/part.parquet",
-        "red/res=1h/year=2016/month=06/part.parquet",
-        "red/res=1h/year=2016/month=07/part.parquet",
+        "red/res=1d/year=2016/month=6/part.parquet",
+        "red/res=1d/year=2016/month=7/part.parquet",
+        "red/res=1h/year=2016/month=6/part.parquet",
+        "red/res=1h/year=2016/month=7/part.parquet",
     ]
-    assert not (out / "red/res=1h/year=2016/month=03").exists()  # emptied directories go
+    assert not (out / "red/res=1h/year=2016/month=3").exists()  # emptied directories go
     # other partition levels: every old part is replaced and removed
     m = export(pond, ["/red"], out, temporal=["year"], start="2016-06-01", end="2016-08-01")
     assert sorted(m.changes.written) == [

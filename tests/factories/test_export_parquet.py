@@ -43,8 +43,8 @@ def test_layout_manifest_and_parts(exported_pond, tmp_path):
     # 2016-02 .. 2017-03: 14 months
     h1, d1 = m.series
     assert [f.file for f in h1.files][:2] == [
-        "ex/b01/res=1h/year=2016/month=02/part.parquet",
-        "ex/b01/res=1h/year=2016/month=03/part.parquet",
+        "ex/b01/res=1h/year=2016/month=2/part.parquet",
+        "ex/b01/res=1h/year=2016/month=3/part.parquet",
     ]
     assert len(h1.files) == 14 == len(d1.files)
     whole = exported_pond.root().resolve("/ex/b01/res=1h.series").read_table()
@@ -84,8 +84,8 @@ def test_start_end_and_temporal_levels_and_clean_reexport(exported_pond, tmp_pat
     )
     files = m.series[0].files
     assert [f.file.split("res=1h/")[1] for f in files] == [
-        "year=2016/month=07/day=08/part.parquet",
-        "year=2016/month=07/day=09/part.parquet",
+        "year=2016/month=7/day=8/part.parquet",
+        "year=2016/month=7/day=9/part.parquet",
     ]
     assert files[0].start_us == us("2016-07-08T00:00:00+00:00")
     assert files[0].rows == 13  # the 12 h hole leaves 13 of 24 hourly buckets
@@ -100,7 +100,7 @@ def test_start_end_and_temporal_levels_and_clean_reexport(exported_pond, tmp_pat
         end="2016-07-10",
     )
     left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet"))
-    assert left == ["ex/b01/res=1h/year=2016/month=07/day=09/part.parquet"]
+    assert left == ["ex/b01/res=1h/year=2016/month=7/day=9/part.parquet"]
     # no temporal partitioning: one part per series
     m = export(exported_pond, ["/ex/b01/res=24h.series"], tmp_path / "flat", temporal=[])
     assert [f.file for f in m.series[0].files] == ["ex/b01/res=24h/part.parquet"]

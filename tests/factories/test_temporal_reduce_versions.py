@@ -12,6 +12,7 @@ from factory_testlib import B01_CSV, TIME, H, compare_reduced, duckdb_reduce
 
 from duckpond.errors import InvalidData
 from duckpond.factories.base import EmptyInputWarning
+from duckpond.factories.reduce import segment_seconds
 from duckpond.factories.registry import mknod
 from duckpond.formats import read_csv_series
 
@@ -52,6 +53,20 @@ def _stats(pond, path: str):
     return pond.fs.dynamic_object(pond.root().resolve(path)).stats
 
 
+SEGMENT_US = segment_seconds(SECONDS.values()) * 1_000_000
+
+
+def _segment_set(t: pa.Table) -> set[int]:
+    """The segments a version of these rows overlaps (from its min to its max time)."""
+    ts = t.column("Timestamp").cast(pa.int64())
+    lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+    return set(range(lo // SEGMENT_US, hi // SEGMENT_US + 1))
+
+
+def _segments(t: pa.Table) -> int:
+    return len(_segment_set(t))
+
+
 def test_out_of_order_overlapping_versions_full_compute(fpond, b01):
     chunks = _chunks(b01)
     with fpond.transaction(["load"]) as tx:
@@ -75,11 +90,20 @@ def test_incremental_merge_matches_a_full_recompute(fpond, b01):
         with fpond.transaction(["append"]) as tx:
             tx.root().append_series("/s.series", chunks[i])
         _check(fpond, "/r", pa.concat_tables(chunks[: i + 1]))
-        assert _stats(fpond, "/r").merged == i
-    assert _stats(fpond, "/r").full == 1
+        # only the segments the new version's rows fall in were computed, the rest reused
+        stats = _stats(fpond, "/r")
+        assert stats.passes == 1 + i
+        assert stats.computed == sum(_segments(c) for c in chunks[: i + 1])
+        assert stats.reused == sum(
+            len(_segment_set(pa.concat_tables(chunks[:k])) - _segment_set(chunks[k]))
+            for k in range(1, i + 1)
+        )
+    # a new process takes every segment from the persistent cache
     fresh = Pond.open(fpond.path, factories=resolver)
     _check(fresh, "/r", pa.concat_tables(chunks))
-    assert _stats(fresh, "/r").full == 1 and _stats(fresh, "/r").merged == 0
+    stats = _stats(fresh, "/r")
+    assert stats.passes == 0 and stats.computed == 0
+    assert stats.loaded == _segments(pa.concat_tables(chunks))
 
 
 def test_incremental_window_through_a_join(fpond, b01):
@@ -102,8 +126,8 @@ def test_incremental_window_through_a_join(fpond, b01):
         for res, seconds in SECONDS.items():
             ours = fpond.root().resolve(f"/r/res={res}.series").read_table()
             compare_reduced(ours, duckdb_reduce(so_far, [COL], seconds), {f"B.{COL}": COL}, AGGS)
-        assert _stats(fpond, "/r").windowed == step
-    assert _stats(fpond, "/r").full == 1
+        assert _stats(fpond, "/r").passes == 1 + step
+    assert _stats(fpond, "/r").computed == sum(_segments(t) for t in (even, late_odd, early_odd))
 
 
 def test_cached_until_an_input_or_the_config_changes(fpond, b01):
@@ -116,7 +140,7 @@ def test_cached_until_an_input_or_the_config_changes(fpond, b01):
     first = fpond.root().resolve("/r/res=1h.series").read_table()
     again = fpond.root().resolve("/r/res=1h.series").read_table()
     assert again is first
-    assert _stats(fpond, "/r").full == 1
+    assert _stats(fpond, "/r").passes == 1 and _stats(fpond, "/r").cached == 1
     # another process changes the config; this one sees it after a refresh (its next txn)
     other = Pond.open(fpond.path, factories=resolver)
     with other.transaction(["mknod"]) as tx:

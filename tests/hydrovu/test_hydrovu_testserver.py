@@ -188,7 +188,7 @@ def test_runs_from_a_wheel_install_in_any_directory(tmp_path: Path) -> None:
         text=True,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = wheels.glob("duckpond-*.whl")
+    (wheel,) = wheels.glob("duckpond_lake-*.whl")
     installed = subprocess.run(
         [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
         capture_output=True,

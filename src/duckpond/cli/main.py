@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 
-from duckpond.errors import ExitCode, PondError, first_line, os_error
+from duckpond.errors import ExitCode, PondError, first_line, os_error, printable
 
 __all__ = ["main", "run"]
 
@@ -28,11 +28,17 @@ __all__ = ["main", "run"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pond`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     from duckpond import diagnostics
+    from duckpond.cli.common import OUTPUT
     from duckpond.cli.parser import CliUsageError, build_parser
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    OUTPUT.set(None)
     diagnostics.configure()
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (pond completion SHELL)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # prints them and exits the process
     try:
         args = parser.parse_args(argv)
     except CliUsageError as exc:
@@ -43,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code
         return ExitCode.OK if exc.code is None else ExitCode.USAGE
     args.argv = _recorded_args(argv)
+    OUTPUT.set(args)
+    if OUTPUT.verbose:
+        diagnostics.configure("debug" if OUTPUT.verbose > 1 else "info")
     try:
         with _warnings_as_lines():
             return int(args.func(args) or 0)
@@ -101,8 +110,9 @@ def _warnings_as_lines() -> Iterator[None]:
 
 def _fail(message: str, *, hint: bool = False) -> None:
     from duckpond import diagnostics
+    from duckpond.cli.common import OUTPUT
 
-    debug = diagnostics.level_from_env() == "debug"
+    debug = diagnostics.level_from_env() == "debug" or OUTPUT.verbose > 1
     if debug and sys.exc_info()[0] is not None:
         import traceback
 
@@ -113,21 +123,30 @@ def _fail(message: str, *, hint: bool = False) -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
         pass
-    print(f"pond: {' '.join(message.split())}", file=sys.stderr)
+    print(f"pond: {printable(' '.join(message.split()))}", file=sys.stderr)
+
+
+#: Global options that do not change what a command does (not recorded in the log); those
+#: with a value (``--pond PATH``) are followed by it.
+_UNRECORDED_VALUE = frozenset({"--pond", "--color"})
+_UNRECORDED_FLAG = frozenset({"-q", "--quiet", "-v", "--verbose", "-vv", "-vvv"})
 
 
 def _recorded_args(argv: list[str]) -> list[str]:
-    """The command line a transaction records: argv without the global ``--pond`` option."""
+    """The command line a transaction records: argv without the global ``--pond``, ``--color``,
+    ``-q`` and ``-v`` options."""
     out: list[str] = []
     skip = False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if skip:
             skip = False
             continue
-        if arg == "--pond":
+        if arg == "--":  # what follows belongs to the command
+            return out + argv[i:]
+        if arg in _UNRECORDED_VALUE:
             skip = True
             continue
-        if arg.startswith("--pond="):
+        if arg.split("=", 1)[0] in _UNRECORDED_VALUE or arg in _UNRECORDED_FLAG:
             continue
         out.append(arg)
     return out

@@ -2,14 +2,17 @@
 
 Layout under ``out_dir``::
 
-    <name>/res=<R>/year=YYYY/month=MM/part.parquet    a res=<R>.series (e.g. temporal-reduce)
-    <name>/year=YYYY/month=MM/part.parquet            any other series or table with a time column
+    <name>/res=<R>/year=YYYY/month=M/part.parquet     a res=<R>.series (e.g. temporal-reduce)
+    <name>/year=YYYY/month=M/part.parquet             any other series or table with a time column
     manifest.json
 
 ``<name>`` is derived from the pond path: for ``/reduced/all/res=1h.series`` it is the parent's
 path ``reduced/all`` and the resolution is ``1h``; for ``/derived/JFK.series`` it is
 ``derived/JFK`` (suffix ``.series``/``.table`` dropped) with no resolution. The temporal partition
-levels are any prefix of ``year, month, day, hour`` (UTC, zero-padded: ``month=07``), or none.
+levels are any prefix of ``year, month, day, hour`` (UTC), or none. Partition values are written
+as plain integers (``month=7``, not ``07``), as Spark and Hive write them, so every Hive-aware
+reader infers an integer column: DuckDB ``BIGINT`` (a zero-padded ``07`` would be ``VARCHAR``
+there), polars ``Int64``, pyarrow ``int32`` (its inference of every Hive integer), Spark ``int``.
 
 Each ``part.parquet`` is SNAPPY-compressed, sorted by time, and holds ``Timestamp``
 (``timestamp[us, tz=UTC]``; the series' time column renamed if it had another name) then the
@@ -32,7 +35,7 @@ removed.
                  "resolution": "1h", "seconds": 3600, "time_column": "Timestamp",
                  "columns": ["B01.WaterTemperature.C.avg", ...], "rows": 18320,
                  "start_us": ..., "end_us": ...,
-                 "files": [{"file": "reduced/all/res=1h/year=2013/month=01/part.parquet",
+                 "files": [{"file": "reduced/all/res=1h/year=2013/month=1/part.parquet",
                             "start_us": ..., "end_us": ..., "rows": 744, "bytes": 31337}]}]}
 
 Times are µs since the epoch, UTC; ``start_us``/``end_us`` of a file are its first and last
@@ -458,8 +461,8 @@ def _partition_dirs(first_us: int, levels: tuple[str, ...]) -> list[str]:
     from datetime import UTC, datetime, timedelta
 
     t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=first_us)
-    fmt = {"year": f"{t.year:04d}", "month": f"{t.month:02d}", "day": f"{t.day:02d}"}
-    fmt["hour"] = f"{t.hour:02d}"
+    # plain integers (month=7): readers infer an integer column (module docstring)
+    fmt = {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour}
     return [f"{level}={fmt[level]}" for level in levels]
 
 

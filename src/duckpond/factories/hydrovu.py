@@ -33,8 +33,8 @@ Secrets
     names restrict the run to those (inactive ones included, if named).
 
     1. OAuth2 client credentials, then ``GET v1/sispec/friendlynames`` and ``GET
-       v1/locations/list`` (see :mod:`duckpond.hydrovu.client`, which follows DESIGN.md "HydroVu
-       (In-Situ cloud) API, as used").
+       v1/locations/list`` (see :mod:`duckpond.hydrovu.client`, which follows docs/design.md,
+       "HydroVu API, as used").
     2. ``<folder>/names.table`` (:meth:`FriendlyNames.to_arrow`: ``kind, id, name``) and
        ``<folder>/locations.table`` (:meth:`Location.to_arrow`: ``id, name, description,
        latitude, longitude``) get a new version only when their content changed.

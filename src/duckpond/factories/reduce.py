@@ -25,31 +25,44 @@ Output schema per resolution::
 for each input column in input order, aggregations in config order. Values are read as float64;
 NaN counts as missing (null), like an empty CSV cell. Every row of every version of the input
 counts: versions may arrive out of order and overlap in time (duplicate times are two samples).
+With ``columns`` unset, the columns of stored inputs come in the order of their merged schema;
+columns only a dynamic input has follow, in the order they first appear in time.
 
 How it is computed (and kept up to date)
-    The input is aggregated once, at the base width ``g`` = gcd of the resolutions, into partial
-    aggregates per bucket and column (sum, non-null count, min, max) by one DataFusion query that
-    reads large Parquet versions in place. Every resolution is a multiple of ``g``, so each is an
-    exact roll-up of the partials (sum of sums, sum of counts, min of mins, max of maxes) — one
-    pass over the raw data for all resolutions. The partials are kept in the node's object (one
-    per process and pond), keyed by the input's :class:`~duckpond.factories.base.Lineage`:
+    Time is cut into *segments*: epoch-aligned spans of ``S`` µs, ``S`` the smallest multiple of
+    every resolution (their lcm) of at least :data:`SEGMENT_TARGET_S` seconds, so every bucket of
+    every resolution lies in one segment. A segment's content depends only on the input rows
+    inside it, so its key is a digest of the node's lineage shape (config, inputs) and of the
+    input *leaves* (appended series versions: :class:`~duckpond.tinyfs.lineage.Leaf`) whose
+    event-time span overlaps it. Per segment and resolution the node keeps *partial aggregates*
+    per bucket and column (sum, non-null count, min, max: only those the aggregations need);
+    an output is the segments' partials in time order, turned into avg/min/max/count.
 
-    - nothing changed: outputs are served from memory;
-    - stored series gained versions: only the new versions are aggregated, and their partials are
-      merged in (sums and counts add, mins and maxes combine), exact whatever their time range;
-    - a time-local dynamic input (``timeseries-join``, ``sql-derived`` with ``time_local``) over
-      stored series that gained versions: only the base buckets inside the new versions' event
-      time span are recomputed, from a read of that window;
-    - anything else (a config changed, a version disappeared, a foreign input): full recompute.
+    A read computes the current keys and takes each segment from, in turn: this process's
+    memory, the persistent cache (:mod:`duckpond.factories.cache`, ``$POND/cache/
+    temporal-reduce/<node id>/s<S>-<n>.dpc``, :data:`FILE_SEGMENTS` consecutive segments per
+    entry file, each checked by checksum and by key), else a computation from the raw input
+    rows inside the missing segments only: one pass (DataFusion for large inputs, reading Parquet
+    in place) aggregating at the base width ``g`` = gcd of the resolutions, rolled up exactly to
+    each resolution (sum of sums, sum of counts, min of mins, max of maxes). Computed segments
+    are written back to the cache files that hold them (readers write without the write lock).
+
+    So an append costs the segments its rows fall in; late data (a version with old times)
+    recomputes only the segments it overlaps; a collapse changes nothing (the leaves of a series
+    are its appended versions, whatever collapses merged them into); a config change, a
+    removed or replaced input change every key (a full recompute). Inputs that are not
+    time-local (``sql-derived`` without ``time_local``, another node's ``res=`` series) or whose
+    leaves have unknown time bounds are one segment keyed by the whole lineage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -62,18 +75,45 @@ from duckpond.factories.registry import Factory
 from duckpond.sql import quote, register_table, ts_literal
 from duckpond.times import Window, parse_resolution
 from duckpond.timeseries import TIME_TYPE
-from duckpond.tinyfs.lineage import Lineage, added_window
+from duckpond.tinyfs.lineage import Lineage
 from duckpond.tinyfs.model import FILE_SERIES
 from duckpond.tinyfs.tables import Chunk
 
 if TYPE_CHECKING:
+    from duckpond.factories.cache import Cache
     from duckpond.tinyfs.fs import NodePath
 
-__all__ = ["FACTORY", "ReduceConfig", "ReduceDir", "ReducedSeries"]
+__all__ = [
+    "FACTORY",
+    "FILE_SEGMENTS",
+    "SEGMENT_TARGET_S",
+    "ReduceConfig",
+    "ReduceDir",
+    "ReduceStats",
+    "ReducedBlocks",
+    "ReducedSeries",
+    "segment_seconds",
+]
 
 Aggregation = Literal["avg", "min", "max", "count"]
 _SEP = "\x1f"  # separates a column name from its partial statistic in internal names
 _STATS = ("sum", "count", "min", "max")
+_US = 1_000_000
+
+#: Segments are at least this long (s): the span a late or new version makes recompute.
+SEGMENT_TARGET_S: Final = 16 * 86_400
+#: Consecutive segments kept in one cache entry file (the unit a reader rewrites).
+FILE_SEGMENTS: Final = 16
+#: Version of what cache entries hold; a change makes every entry of an older one a miss.
+CACHE_FORMAT: Final = 1
+
+
+def segment_seconds(seconds: Iterable[int]) -> int | None:
+    """The segment length (s) for these resolutions (s): the smallest multiple of their lcm of
+    at least :data:`SEGMENT_TARGET_S`; ``None`` when that overflows µs in int64."""
+    lcm = math.lcm(*seconds)
+    out = lcm * max(1, -(-SEGMENT_TARGET_S // lcm))
+    return out if out * _US < (1 << 62) else None
 
 
 def _resolution(text: str) -> str:
@@ -168,48 +208,6 @@ def _combine(
     return pa.table(out)
 
 
-def _splice(old: pa.Table, fresh: pa.Table, lo: int, hi: int) -> pa.Table:
-    """``old`` (sorted by its first column) with rows in ``[lo, hi)`` replaced by ``fresh``."""
-    t = old.column(0)
-    if old.num_rows == 0 or pc.less(pc.max(t), pa.scalar(lo, t.type)).as_py():
-        return _concat_sorted(old, fresh.cast(old.schema))  # the usual append at the end
-    keep = old.filter(
-        pc.or_(pc.less(t, pa.scalar(lo, t.type)), pc.greater_equal(t, pa.scalar(hi, t.type)))
-    )
-    if fresh.num_rows == 0:
-        return keep
-    return _concat_sorted(keep, fresh.cast(keep.schema))
-
-
-def _concat_sorted(a: pa.Table, b: pa.Table) -> pa.Table:
-    """Two tables sorted by their first column, as one sorted table."""
-    if a.num_rows == 0:
-        return b
-    if b.num_rows == 0:
-        return a
-    if pc.less(pc.max(a.column(0)), pc.min(b.column(0))).as_py():
-        out = pa.concat_tables([a, b])  # the usual case, an append at the end: still sorted
-    else:
-        out = pa.concat_tables([a, b]).sort_by(a.schema.names[0])
-    # each update adds chunks; many small chunks make every later operation slower
-    return out.combine_chunks() if out.column(0).num_chunks > 16 else out
-
-
-def _align(tables: list[pa.Table]) -> list[pa.Table]:
-    names: dict[str, pa.DataType] = {}
-    for t in tables:
-        for f in t.schema:
-            names.setdefault(f.name, f.type)
-    out = []
-    for t in tables:
-        cols = [
-            t.column(n) if n in t.column_names else pa.nulls(t.num_rows, typ)
-            for n, typ in names.items()
-        ]
-        out.append(pa.table(cols, names=list(names)))
-    return out
-
-
 def _empty_partials(columns: list[str], stats: tuple[str, ...]) -> pa.Table:
     fields = [pa.field("__b", pa.int64())]
     for c in columns:
@@ -235,10 +233,11 @@ def _compute_partials(
     columns: list[str],
     base_s: int,
     stats: tuple[str, ...],
-    window: Window | None,
+    windows: list[Window] | None,
     path: str,
 ) -> pa.Table:
-    """Partial statistics per base bucket (``__b``, µs) and column, unordered."""
+    """Partial statistics per base bucket (``__b``, µs) and column, unordered, of the rows
+    inside ``windows`` (half-open, bounded, disjoint; ``None``: every row)."""
     if not sources or not columns:
         return _empty_partials(columns, stats)
     size = 0
@@ -248,8 +247,18 @@ def _compute_partials(
         elif src.part.table is not None:
             size += src.part.table.nbytes
     if size <= ARROW_ENGINE_MAX_BYTES:
-        return _partials_arrow(sources, columns, base_s, stats, window)
-    return _partials_datafusion(sources, columns, base_s, stats, window, path)
+        return _partials_arrow(sources, columns, base_s, stats, windows)
+    return _partials_datafusion(sources, columns, base_s, stats, windows, path)
+
+
+def _in_windows(ts: Any, windows: list[Window]) -> Any:
+    """Boolean mask: int64 µs ``ts`` inside any of ``windows``."""
+    mask = None
+    for w in windows:
+        assert w.start is not None and w.end is not None
+        inside = pc.and_(pc.greater_equal(ts, w.start), pc.less(ts, w.end))
+        mask = inside if mask is None else pc.or_(mask, inside)
+    return mask
 
 
 def _partials_arrow(
@@ -257,14 +266,12 @@ def _partials_arrow(
     columns: list[str],
     base_s: int,
     stats: tuple[str, ...],
-    window: Window | None,
+    windows: list[Window] | None,
 ) -> pa.Table:
     """:func:`_compute_partials` with pyarrow (small inputs): same buckets, NaN as null."""
     import pyarrow.parquet as pq
 
-    from duckpond.tinyfs.tables import filter_window
-
-    width = base_s * 1_000_000
+    width = base_s * _US
     pieces = []
     for src in sources:
         present = [c for c in columns if c in src.part.schema.names]
@@ -272,12 +279,15 @@ def _partials_arrow(
             t = src.part.table.select([src.time_column, *present])
         else:
             t = pq.read_table(src.part.path, columns=[src.time_column, *present])
-        if window is not None:
-            t = filter_window(t, src.time_column, window)
         ts = t.column(src.time_column)
         if ts.type != TIME_TYPE:
             ts = ts.cast(TIME_TYPE)
-        arrays: dict[str, Any] = {"__b": _floor(ts.cast(pa.int64()), width)}
+        ts = ts.cast(pa.int64())
+        if windows is not None:
+            mask = _in_windows(ts, windows)
+            t = t.filter(mask)
+            ts = ts.filter(mask)
+        arrays: dict[str, Any] = {"__b": _floor(ts, width)}
         for k, c in enumerate(columns):
             if c in present:
                 v = t.column(c).cast(pa.float64())
@@ -302,7 +312,7 @@ def _partials_datafusion(
     columns: list[str],
     base_s: int,
     stats: tuple[str, ...],
-    window: Window | None,
+    windows: list[Window] | None,
     path: str,
 ) -> pa.Table:
     """:func:`_compute_partials` in one DataFusion pass (``date_bin`` with the epoch origin)."""
@@ -327,10 +337,12 @@ def _partials_datafusion(
             else:
                 exprs.append(f"CAST(NULL AS DOUBLE) AS __v{k}")
         where = ""
-        if window is not None:
-            lo, hi = window
-            assert lo is not None and hi is not None
-            where = f" WHERE {tc} >= {ts_literal(lo)} AND {tc} < {ts_literal(hi)}"
+        if windows is not None:
+            spans = []
+            for w in windows:
+                assert w.start is not None and w.end is not None
+                spans.append(f"({tc} >= {ts_literal(w.start)} AND {tc} < {ts_literal(w.end)})")
+            where = f" WHERE {' OR '.join(spans)}"
         selects.append(f"SELECT {', '.join(exprs)} FROM {quote(name)}{where}")
     sql_stat = {"sum": "sum", "count": "count", "min": "min", "max": "max"}
     aggs = [
@@ -351,28 +363,109 @@ def _partials_datafusion(
     return result.cast(schema)
 
 
+def _slices(table: pa.Table, bounds: list[tuple[int, int]]) -> list[pa.Table]:
+    """The rows of ``table`` (sorted by its int64 first column) inside each ``[lo, hi)``."""
+    import numpy as np
+
+    b = table.column(0).to_numpy()
+    out = []
+    for lo, hi in bounds:
+        i, j = (int(x) for x in np.searchsorted(b, [lo, hi], side="left"))
+        out.append(table.slice(i, j - i))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
-# The state kept per node
+# Segments and the state kept per node
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which segments the current lineage has, and their keys.
+
+    ``segment_us`` is ``None`` when the input is one segment (index 0) keyed by the whole
+    lineage (inputs that are not time-local, or leaves without time bounds)."""
+
+    segment_us: int | None
+    keys: dict[int, str]  # segment index -> key, ascending
+    persist: bool  # whether entries may be written to the persistent cache
+
+    def bounds(self, index: int) -> tuple[int | None, int | None]:
+        """The segment's time span ``[lo, hi)`` in µs (``None``: unbounded)."""
+        if self.segment_us is None:
+            return None, None
+        return index * self.segment_us, (index + 1) * self.segment_us
+
+
+#: A column of the input as a segment saw it: (name, Arrow type, numeric).
+_Field = tuple[str, str, bool]
+
+
+@dataclass(eq=False)
+class _Seg:
+    """One segment: its key; once known (computed, or from a cache entry's header) the input
+    columns its rows came with, the columns reduced and, per resolution, the first and last
+    bucket start; its rows per resolution (config order: ``__b`` then
+    ``<column>\x1f<stat>``) once loaded or computed."""
+
+    index: int
+    key: str
+    known: bool = False
+    entry: str | None = None  # the cache entry its rows are in (when found there)
+    schema: tuple[_Field, ...] = ()
+    time_columns: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int] | None, ...] = ()
+    tables: tuple[pa.Table, ...] | None = None
+
+    def fill(
+        self,
+        schema: tuple[_Field, ...],
+        time_columns: tuple[str, ...],
+        columns: tuple[str, ...],
+        tables: tuple[pa.Table, ...],
+    ) -> None:
+        """Record what a computation gave (its rows per resolution, sorted by ``__b``)."""
+        self.schema, self.time_columns, self.columns = schema, time_columns, columns
+        self.tables = tables
+        self.spans = tuple(
+            (t.column(0)[0].as_py(), t.column(0)[-1].as_py()) if t.num_rows else None
+            for t in tables
+        )
+        self.known = True
 
 
 @dataclass
 class _State:
     lineage: Lineage
-    columns: list[str]
-    seen: frozenset[str]  # every input column name seen (numeric or not)
-    partials: pa.Table  # sorted by __b
+    plan: _Plan
+    segments: list[_Seg]  # in time order
+    columns: list[str]  # the output columns (before .avg etc.)
     outputs: dict[str, pa.Table] = field(default_factory=dict)
 
 
 @dataclass
 class ReduceStats:
-    """How reads were served (for tests and benchmarks): counts per path taken."""
+    """How reads were served (for tests and benchmarks).
 
-    full: int = 0
-    merged: int = 0
-    windowed: int = 0
+    Attributes:
+        cached: reads whose lineage had not changed (served from memory).
+        reused: segments taken from this process's memory when the lineage changed.
+        found: segments found current in the persistent cache (by its entries' headers).
+        loaded: segments whose rows were read from the persistent cache.
+        computed: segments computed from the raw input.
+        passes: computations (each reads the raw rows of one or more segments).
+        written: cache entry files written.
+    """
+
     cached: int = 0
+    reused: int = 0
+    found: int = 0
+    loaded: int = 0
+    computed: int = 0
+    passes: int = 0
+    written: int = 0
 
 
 class ReduceDir(FactoryNode):
@@ -405,6 +498,10 @@ class ReduceDir(FactoryNode):
     def base_seconds(self) -> int:
         return math.gcd(*self.config.seconds().values())
 
+    @property
+    def _stats_needed(self) -> tuple[str, ...]:
+        return _stats_needed(self.config.aggregations)
+
     # -- lineage and update ----------------------------------------------------------------
 
     def _inputs(self) -> tuple[list[Match], Lineage]:
@@ -428,11 +525,35 @@ class ReduceDir(FactoryNode):
             state = self._update()
             out = state.outputs.get(resolution)
             if out is None:
-                out = self._output(state, resolution)
+                r = self.config.resolutions.index(resolution)
+                self._ensure(state, state.segments)
+                out = self._output(state, r, state.segments)
                 state.outputs[resolution] = out
             return out
 
+    def blocks(self) -> dict[str, ReducedBlocks]:
+        """Every resolution (name -> :class:`ReducedBlocks`) as the inputs are now: read by time
+        window, each window keyed by the segments it overlaps."""
+        with self.computing():
+            state = self._update()
+        return {r: ReducedBlocks(self, state, r) for r in self.config.resolutions}
+
+    def cache_entries(self) -> dict[str, frozenset[str]]:
+        """The cache entries the current lineage uses: entry key -> its current segment keys
+        (:class:`duckpond.factories.cache.CacheUser`, for ``pond maintain``)."""
+        with self.computing():
+            matches, lineage = self._inputs()
+            plan = self._plan(matches, lineage)
+        if not plan.persist:
+            return {}
+        out: dict[str, set[str]] = {}
+        for index, key in plan.keys.items():
+            out.setdefault(self._entry(plan, index), set()).add(key)
+        return {k: frozenset(v) for k, v in out.items()}
+
     def _update(self) -> _State:
+        """The state of the current lineage: every segment known (from memory, a cache entry's
+        header, else computed now); rows are loaded when an output needs them."""
         matches, lineage = self._inputs()
         st = self._state
         if st is not None and st.lineage == lineage:
@@ -440,67 +561,320 @@ class ReduceDir(FactoryNode):
             return st
         if not matches:
             warn_empty(self.path, "input", self.config.input)
-        if st is not None:
-            ext = added_window(st.lineage, lineage)
-            if ext is not None:
-                added, window = ext
-                new = None
-                if all(m.stored for m in matches):
-                    new = self._merge(st, matches, added, lineage)
-                    if new is not None:
-                        self.stats.merged += 1
-                elif window is not None and lineage.time_local:
-                    new = self._windowed(st, matches, window, lineage)
-                    if new is not None:
-                        self.stats.windowed += 1
-                if new is not None:
-                    self._state = new
-                    return new
-        self.stats.full += 1
-        sources, schema_names, columns = self._prepare(matches, None, None)
-        stats = _stats_needed(self.config.aggregations)
-        partials = _compute_partials(
-            sources, columns, self.base_seconds, stats, None, self.path
-        ).sort_by("__b")
-        self._state = _State(lineage, columns, frozenset(schema_names), partials)
-        return self._state
+        plan = self._plan(matches, lineage)
+        known = {seg.key: seg for seg in st.segments} if st is not None else {}
+        segs: dict[int, _Seg] = {}
+        for index, key in plan.keys.items():
+            if key in known:
+                segs[index] = known[key]
+                self.stats.reused += 1
+        cache = self._cache() if plan.persist else None
+        if cache is not None and len(segs) < len(plan.keys):
+            entries = {self._entry(plan, i) for i in plan.keys if i not in segs}
+            for entry in sorted(entries):
+                for seg in self._headers(cache, entry, plan):
+                    if seg.index not in segs:
+                        segs[seg.index] = seg
+                        self.stats.found += 1
+        for index, key in plan.keys.items():
+            segs.setdefault(index, _Seg(index, key))
+        state = _State(lineage, plan, [segs[i] for i in plan.keys], [])
+        self._ensure(state, [seg for seg in state.segments if not seg.known], matches)
+        state.columns = self._columns(matches, state.segments)
+        self._state = state
+        return state
 
-    def _prepare(
-        self,
-        matches: list[Match],
-        window: Window | None,
-        versions: dict[str, set[tuple[int, str | None]]] | None,
-    ) -> tuple[list[_Source], list[str], list[str]]:
-        # a partial update (versions or window given) sees only part of the input: configured
-        # columns it lacks are simply absent there, not an error
-        """Sources to aggregate, all column names seen and the columns to reduce."""
+    def _overlapping(self, state: _State, start: int, end: int) -> list[_Seg]:
+        """The segments (in time order) whose span overlaps ``[start, end)``."""
+        width = state.plan.segment_us
+        if width is None:
+            return list(state.segments)
+        import bisect
+
+        indices = [seg.index for seg in state.segments]
+        i = bisect.bisect_left(indices, start // width)
+        j = bisect.bisect_right(indices, (end - 1) // width)
+        return state.segments[i:j]
+
+    def _ensure(
+        self, state: _State, want: Sequence[_Seg], matches: list[Match] | None = None
+    ) -> None:
+        """Give every segment of ``want`` its rows: from the cache entry its header was found
+        in, else computed (in one pass); entries holding computed segments are rewritten."""
+        need = [seg for seg in want if seg.tables is None]
+        if not need:
+            return
+        plan = state.plan
+        cache = self._cache() if plan.persist else None
+        failed = self._load_rows(cache, plan, need)
+        if not failed:
+            return
+        # every entry a computed segment goes into is rewritten whole: its other segments'
+        # rows are needed too (from the entry as it is now, else computed with the rest)
+        rewrite = {self._entry(plan, seg.index) for seg in failed}
+        others = [
+            seg
+            for seg in state.segments
+            if seg.tables is None and seg not in failed and self._entry(plan, seg.index) in rewrite
+        ]
+        failed += self._load_rows(cache, plan, others)
+        failed.sort(key=lambda seg: seg.index)
+        if matches is None:
+            matches = self._inputs()[0]
+        self._compute(matches, plan, failed)
+        self.stats.computed += len(failed)
+        self.stats.passes += 1
+        if cache is not None:
+            for entry in sorted(rewrite):
+                held = [seg for seg in state.segments if self._entry(plan, seg.index) == entry]
+                self.stats.written += self._save(cache, entry, plan, held)
+
+    def _plan(self, matches: list[Match], lineage: Lineage) -> _Plan:
+        """The segments of the current lineage (see the module docstring) and their keys."""
+        leaves = lineage.leaves
+        persist = not any(m.lineage().shape.startswith("opaque:") for m in matches)
+        seg_s = segment_seconds(self.config.seconds().values())
+        dynamic_only = any(not m.stored for m in matches) and not leaves
+        whole = (
+            seg_s is None
+            or not lineage.time_local
+            or dynamic_only
+            or any(leaf.min_us is None or leaf.max_us is None for leaf in leaves)
+        )
+        prefix = f"{CACHE_FORMAT}\0{lineage.shape}\0".encode()
+        text = {
+            leaf: f"{leaf.node_id}:{leaf.version}:{leaf.sha256}:{leaf.min_us}:{leaf.max_us}"
+            for leaf in leaves
+        }
+        if whole:
+            h = hashlib.sha256(prefix + b"whole\0")
+            h.update("\n".join(sorted(text.values())).encode())
+            return _Plan(None, {0: h.hexdigest()}, persist)
+        assert seg_s is not None
+        width = seg_s * _US
+        by_index: dict[int, list[str]] = {}
+        for leaf, t in text.items():
+            assert leaf.min_us is not None and leaf.max_us is not None
+            for index in range(leaf.min_us // width, leaf.max_us // width + 1):
+                by_index.setdefault(index, []).append(t)
+        keys = {}
+        for index in sorted(by_index):
+            h = hashlib.sha256(prefix + f"{seg_s}\0{index}\0".encode())
+            h.update("\n".join(sorted(by_index[index])).encode())
+            keys[index] = h.hexdigest()
+        return _Plan(width, keys, persist)
+
+    # -- the persistent cache --------------------------------------------------------------
+
+    def _cache(self) -> Cache | None:
+        from duckpond.factories.cache import cache_of
+
+        return cache_of(self.nodepath.fs)
+
+    def _entry(self, plan: _Plan, index: int) -> str:
+        """The cache entry (``<factory>/<node id>/<name>``) holding segment ``index``."""
+        if plan.segment_us is None:
+            name = "all"
+        else:
+            name = f"s{plan.segment_us // _US}-{index // FILE_SEGMENTS}"
+        return f"{self.factory}/{self.node_id}/{name}"
+
+    def _header_base(self, plan: _Plan) -> dict[str, Any]:
+        return {
+            "format": CACHE_FORMAT,
+            "factory": self.factory,
+            "node": self.node_id,
+            "resolutions": list(self.config.resolutions),
+            "stats": list(self._stats_needed),
+            "segment_us": plan.segment_us,
+        }
+
+    def _records(self, header: dict[str, Any], plan: _Plan) -> list[dict[str, Any]]:
+        """The segment records of an entry's header (none if it is of another kind)."""
+        base = self._header_base(plan)
+        if any(header.get(k) != v for k, v in base.items()):
+            return []
+        records = header.get("segments")
+        return records if isinstance(records, list) else []
+
+    def _headers(self, cache: Cache, entry: str, plan: _Plan) -> list[_Seg]:
+        """The current segments of cache entry ``entry``, known from its header (rows not
+        loaded); none if it is missing, corrupt or of another shape."""
+        header = cache.header(entry)
+        if header is None:
+            return []
+        n_res = len(self.config.resolutions)
+        out = []
+        try:
+            for h in self._records(header, plan):
+                index, key = int(h["index"]), str(h["key"])
+                if plan.keys.get(index) != key:
+                    continue
+                spans = tuple(None if x is None else (int(x[0]), int(x[1])) for x in h["spans"])
+                if len(spans) != n_res:
+                    return []
+                seg = _Seg(index, key, True, entry)
+                seg.schema = tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"])
+                seg.time_columns = tuple(str(c) for c in h["time_columns"])
+                seg.columns = tuple(str(c) for c in h["columns"])
+                seg.spans = spans
+                out.append(seg)
+        except (KeyError, TypeError, ValueError):
+            return []  # an entry of another shape: recomputed, never served
+        return out
+
+    def _load_rows(self, cache: Cache | None, plan: _Plan, segs: list[_Seg]) -> list[_Seg]:
+        """Load the rows of ``segs`` from the entries their headers were found in; returns the
+        segments that could not be loaded (no entry, corrupt, or replaced by another key)."""
+        failed: list[_Seg] = []
+        by_entry: dict[str, list[_Seg]] = {}
+        for seg in segs:
+            if seg.entry is None or cache is None:
+                failed.append(seg)
+            else:
+                by_entry.setdefault(seg.entry, []).append(seg)
+        for entry, group in by_entry.items():
+            rows = self._rows(cache, entry, plan) if cache is not None else {}
+            for seg in group:
+                got = rows.get(seg.key)
+                if got is None or got[0] != seg.columns:
+                    failed.append(seg)
+                else:
+                    seg.tables = got[1]
+                    self.stats.loaded += 1
+        return failed
+
+    def _rows(
+        self, cache: Cache, entry: str, plan: _Plan
+    ) -> dict[str, tuple[tuple[str, ...], tuple[pa.Table, ...]]]:
+        """Segment key -> (columns, rows per resolution) of every segment of a cache entry."""
+        found = cache.get(entry)
+        if found is None:
+            return {}
+        table = found.table
+        stats = self._stats_needed
+        n_res = len(self.config.resolutions)
+        out = {}
+        try:
+            offset = 0
+            for h in self._records(found.header, plan):
+                counts = [int(n) for n in h["rows"]]
+                if len(counts) != n_res:
+                    return {}
+                columns = tuple(str(c) for c in h["columns"])
+                names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
+                tables = []
+                for n in counts:
+                    tables.append(table.slice(offset, n).select(names))
+                    offset += n
+                out[str(h["key"])] = (columns, tuple(tables))
+            if offset != table.num_rows:
+                return {}
+        except (KeyError, TypeError, ValueError, pa.ArrowException):
+            return {}  # an entry of another shape: recomputed, never served
+        return out
+
+    def _save(self, cache: Cache, entry: str, plan: _Plan, segs: list[_Seg]) -> int:
+        """Write the segments of one cache entry (returns 1 if written)."""
+        stats = self._stats_needed
+        columns: list[str] = []
+        for seg in segs:
+            columns += [c for c in seg.columns if c not in columns]
+        parts = []
+        for seg in segs:
+            assert seg.tables is not None
+            parts += [_order(t, columns, stats) for t in seg.tables]
+        table = pa.concat_tables(parts) if parts else _empty_partials(columns, stats)
+        header = self._header_base(plan)
+        header["path"] = self.path
+        header["keys"] = [seg.key for seg in segs]
+        header["segments"] = [
+            {
+                "index": seg.index,
+                "key": seg.key,
+                "schema": [list(f) for f in seg.schema],
+                "time_columns": list(seg.time_columns),
+                "columns": list(seg.columns),
+                "rows": [t.num_rows for t in seg.tables or ()],
+                "spans": [None if x is None else list(x) for x in seg.spans],
+            }
+            for seg in segs
+        ]
+        written = cache.put(entry, header, table)
+        if written:
+            for seg in segs:
+                seg.entry = entry
+        return int(written)
+
+    # -- computing segments ----------------------------------------------------------------
+
+    def _compute(self, matches: list[Match], plan: _Plan, segs: list[_Seg]) -> None:
+        """Compute the rows of ``segs`` from the raw input rows inside them (one pass)."""
         from duckpond.tinyfs.tables import merged_schema
 
+        width = plan.segment_us
+        missing = [seg.index for seg in segs]
+        windows = None if width is None else _runs(list(plan.keys), set(missing), width)
+        sources, schemas, time_columns = self._sources(matches, windows)
+        schema = merged_schema(schemas) if schemas else pa.schema([])
+        numeric = [f.name for f in schema if f.name not in time_columns and _numeric(f.type)]
+        if self.config.columns is None:
+            columns = numeric
+        else:
+            columns = [c for c in self.config.columns if c in numeric]
+        stats = self._stats_needed
+        partials = _compute_partials(
+            sources, columns, self.base_seconds, stats, windows, self.path
+        ).sort_by("__b")
+        base = self.base_seconds * _US
+        rolled = []
+        for r in self.config.resolutions:
+            w = self.config.seconds()[r] * _US
+            rolled.append(partials if w == base else _combine(partials, w, stats).sort_by("__b"))
+        fields = tuple((f.name, str(f.type), _numeric(f.type)) for f in schema)
+        tcs = tuple(sorted(time_columns))
+        if width is None:
+            for seg in segs:
+                seg.fill(fields, tcs, tuple(columns), tuple(rolled))
+            return
+        bounds = [(i * width, (i + 1) * width) for i in missing]
+        per_res = [_slices(t, bounds) for t in rolled]
+        for k, seg in enumerate(segs):
+            seg.fill(fields, tcs, tuple(columns), tuple(p[k] for p in per_res))
+
+    def _sources(
+        self, matches: list[Match], windows: list[Window] | None
+    ) -> tuple[list[_Source], list[pa.Schema], set[str]]:
+        """The chunks holding rows inside ``windows`` (all rows if ``None``), their schemas and
+        time columns."""
+        span = None
+        if windows is not None:
+            span = Window(windows[0].start, windows[-1].end)
         sources: list[_Source] = []
         schemas: list[pa.Schema] = []
         time_columns: set[str] = set()
         for m in matches:
             if m.stored:
-                chosen = m.versions
-                if versions is not None:  # appended versions, live or held by a collapse
-                    keep = versions.get(m.nodepath.node.node_id, set())
-                    history = m.nodepath.versions()
-                    chosen = tuple(v for v in history if (v.version, v.sha256) in keep)
-                    if not chosen:
-                        continue
+                versions = m.versions
+                if windows is not None:
+                    versions = tuple(
+                        v
+                        for v in versions
+                        if any(w.overlaps(v.min_event_time, v.max_event_time) for w in windows)
+                    )
+                if not versions:
+                    continue
                 tc = m.time_column or self._detect_tc(m)
-                for chunk in m.chunks(window, chosen):
+                for chunk in m.chunks(None, versions):
                     sources.append(_Source(chunk, tc))
                     schemas.append(chunk.schema)
             else:
-                table = m.read(window)
+                table = m.read(span)
                 tc = m.time_column or self._detect_tc(m, table.schema)
                 sources.append(_Source(Chunk(table.schema, table=table), tc))
                 schemas.append(table.schema)
             time_columns.add(tc)
-        schema = merged_schema(schemas) if schemas else pa.schema([])
-        partial = versions is not None or window is not None
-        return sources, list(schema.names), self._columns(schema, time_columns, partial=partial)
+        return sources, schemas, time_columns
 
     def _detect_tc(self, m: Match, schema: pa.Schema | None = None) -> str:
         from duckpond.timeseries import detect_time_column
@@ -512,155 +886,56 @@ class ReduceDir(FactoryNode):
                 f"input: {m.path} has no time column ({exc.message})", self.path
             ) from None
 
-    def _columns(
-        self, schema: pa.Schema, time_columns: set[str], *, partial: bool = False
-    ) -> list[str]:
+    def _columns(self, matches: list[Match], segs: list[_Seg]) -> list[str]:
+        """The output columns: those of the stored inputs' merged schema, then those only the
+        segments saw (dynamic inputs), in time order; checked against ``columns``."""
+        from duckpond.tinyfs.tables import merged_schema
+
+        fields: dict[str, tuple[str, bool]] = {}
+        time_columns: set[str] = set()
+        stored = [m for m in matches if m.stored]
+        if stored:
+            for f in merged_schema([m.schema() for m in stored]):
+                fields[f.name] = (str(f.type), _numeric(f.type))
+            time_columns |= {m.time_column or self._detect_tc(m) for m in stored}
+        for seg in segs:
+            time_columns |= set(seg.time_columns)
+            for name, typ, num in seg.schema:
+                if name not in fields or (fields[name][1] and not num):
+                    fields[name] = (typ, num)
         if self.config.columns is None:
-            return [f.name for f in schema if f.name not in time_columns and _numeric(f.type)]
-        if partial:
-            return [c for c in self.config.columns if c in schema.names]
-        if not schema.names:
+            return [n for n, (_, num) in fields.items() if num and n not in time_columns]
+        if not fields:
             return list(self.config.columns)
         for i, c in enumerate(self.config.columns):
-            if c not in schema.names:
-                shown = ", ".join(n for n in schema.names if n not in time_columns)
+            if c not in fields:
+                shown = ", ".join(n for n in fields if n not in time_columns)
                 raise InvalidData(
                     f"columns[{i}]: {c!r} is not a column of the input (columns: {shown})",
                     self.path,
                 )
-            typ = schema.field(c).type
-            if not (
-                pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ)
-            ):
+            typ, num = fields[c]
+            if not num:
                 raise InvalidData(f"columns[{i}]: {c!r} is {typ}, not numeric", self.path)
         return list(self.config.columns)
 
-    def _extend_columns(self, st: _State, names: list[str], columns: list[str]) -> list[str] | None:
-        """The state's columns plus new ones, or None if a known column changed kind."""
-        out = list(st.columns)
-        for c in columns:
-            if c not in st.columns:
-                if c in st.seen:
-                    return None  # was there but not reduced (e.g. its type changed): recompute
-                out.append(c)
-        return out
-
-    def _merge(
-        self, st: _State, matches: list[Match], added: frozenset[Any], lineage: Lineage
-    ) -> _State | None:
-        """Aggregate only the added stored versions and merge their partials in (exact)."""
-        wanted: dict[str, set[tuple[int, str | None]]] = {}
-        for leaf in added:
-            wanted.setdefault(leaf.node_id, set()).add((leaf.version, leaf.sha256))
-        sources, names, columns = self._prepare(matches, None, wanted)
-        all_columns = self._extend_columns(st, names, columns)
-        if all_columns is None:
-            return None
-        stats = _stats_needed(self.config.aggregations)
-        new = _compute_partials(sources, columns, self.base_seconds, stats, None, self.path)
-        if new.num_rows == 0:
-            return _State(lineage, st.columns, st.seen | frozenset(names), st.partials, st.outputs)
-        old = st.partials
-        new = _order(new, all_columns, stats)
-        touched = pc.is_in(old.column("__b"), value_set=new.column("__b"))
-        if pc.any(touched).as_py():
-            # only the buckets that got new rows are combined; the rest are carried over
-            both = pa.concat_tables(_align([old.filter(touched), new]))
-            new = _order(_combine(both, None, stats), all_columns, stats)
-            old = old.filter(pc.invert(touched))
-        new = new.sort_by("__b")
-        old = _order(old, all_columns, stats)
-        merged = _concat_sorted(old, new)
-        bounds = pc.min_max(new.column("__b"))
-        changed = Window(
-            bounds["min"].as_py(), bounds["max"].as_py() + self.base_seconds * 1_000_000
-        )
-        return self._patched(st, lineage, all_columns, names, merged, changed)
-
-    def _windowed(
-        self, st: _State, matches: list[Match], window: Window, lineage: Lineage
-    ) -> _State | None:
-        """Recompute the base buckets covering ``window`` from a read of that window only."""
-        g = self.base_seconds * 1_000_000
-        assert window.start is not None and window.end is not None
-        lo = window.start - (window.start % g)
-        hi = window.end + (-window.end % g)
-        sources, names, columns = self._prepare(matches, Window(lo, hi), None)
-        all_columns = self._extend_columns(st, names, columns)
-        if all_columns is None:
-            return None
-        stats = _stats_needed(self.config.aggregations)
-        new = _compute_partials(
-            sources, columns, self.base_seconds, stats, Window(lo, hi), self.path
-        )
-        b = st.partials.column("__b")
-        keep = st.partials.filter(pc.or_(pc.less(b, lo), pc.greater_equal(b, hi)))
-        merged = pa.concat_tables(_align([keep, new]))
-        merged = _order(merged, all_columns, stats).sort_by("__b")
-        return self._patched(st, lineage, all_columns, names, merged, Window(lo, hi))
-
-    def _patched(
-        self,
-        st: _State,
-        lineage: Lineage,
-        columns: list[str],
-        names: list[str],
-        partials: pa.Table,
-        changed: Window,
-    ) -> _State:
-        """The new state; outputs already computed are patched in the changed span only."""
-        new = _State(lineage, columns, st.seen | frozenset(names), partials)
-        if columns != st.columns:
-            return new  # the output schema changed: outputs are rebuilt when read
-        if not st.outputs:
-            return new
-        stats = _stats_needed(self.config.aggregations)
-        res_list = list(st.outputs)
-        widths = [self.config.seconds()[r] * 1_000_000 for r in res_list]
-        assert changed.start is not None and changed.end is not None
-        c_lo, c_hi = changed.start, changed.end
-        spans = [(c_lo - c_lo % w, c_hi + (-c_hi % w)) for w in widths]
-        # the base rows any resolution needs, selected once (partials are sorted by __b)
-        b = partials.column("__b")
-        lo_all = min(lo for lo, _ in spans)
-        hi_all = max(hi for _, hi in spans)
-        wide = partials.filter(pc.and_(pc.greater_equal(b, lo_all), pc.less(b, hi_all)))
-        n = wide.num_rows
-        # every resolution's rows stacked, rolled up in one group-by (it has a fixed cost)
-        stacked = pa.concat_tables([wide] * len(res_list))
-        tag = pa.array([i for i in range(len(res_list)) for _ in range(n)], pa.int64())
-        width = pa.array([w for w in widths for _ in range(n)], pa.int64())
-        lo_col = pa.array([sp[0] for sp in spans for _ in range(n)], pa.int64())
-        hi_col = pa.array([sp[1] for sp in spans for _ in range(n)], pa.int64())
-        sb = stacked.column("__b")
-        inside = pc.and_(pc.greater_equal(sb, lo_col), pc.less(sb, hi_col))
-        stacked = stacked.set_column(0, "__b", _floor(sb, width)).append_column("__r", tag)
-        rolled = _combine(stacked.filter(inside), None, stats, keys=("__r",))
-        rolled = rolled.sort_by([("__r", "ascending"), ("__b", "ascending")])
-        fresh_all = self._outputs(rolled.drop_columns(["__r"]), columns, None)
-        counts = {int(r): 0 for r in range(len(res_list))}
-        for r in rolled.column("__r").to_pylist():
-            counts[r] += 1
-        offset = 0
-        for i, res in enumerate(res_list):
-            fresh = fresh_all.slice(offset, counts[i])
-            offset += counts[i]
-            new.outputs[res] = _splice(st.outputs[res], fresh, *spans[i])
-        return new
-
     # -- outputs ---------------------------------------------------------------------------
 
-    def _output(self, state: _State, resolution: str) -> pa.Table:
-        width = self.config.seconds()[resolution] * 1_000_000
-        return self._outputs(state.partials, state.columns, width)
+    def _output(self, state: _State, r: int, segs: Sequence[_Seg]) -> pa.Table:
+        """Output rows of resolution number ``r`` from ``segs`` (in time order, rows loaded)."""
+        stats = self._stats_needed
+        parts = []
+        for seg in segs:
+            assert seg.tables is not None
+            parts.append(_order(seg.tables[r], state.columns, stats))
+        if parts:
+            partials = pa.concat_tables(parts).combine_chunks()
+        else:
+            partials = _empty_partials(state.columns, stats)
+        return self._outputs(partials, state.columns)
 
-    def _outputs(self, partials: pa.Table, columns_in: list[str], width: int | None) -> pa.Table:
-        """Output rows (schema in the module docstring) from base partials rolled up to
-        ``width`` µs (``None``: already rolled up)."""
-        stats = _stats_needed(self.config.aggregations)
-        rolled = partials
-        if width is not None and width != self.base_seconds * 1_000_000:
-            rolled = _combine(rolled, width, stats).sort_by("__b")
+    def _outputs(self, rolled: pa.Table, columns_in: list[str]) -> pa.Table:
+        """Output rows (schema in the module docstring) from partials already rolled up."""
         columns: list[pa.Array | pa.ChunkedArray] = [rolled.column("__b").cast(TIME_TYPE)]
         names = [self.config.time_column]
         for c in columns_in:
@@ -690,11 +965,29 @@ class ReduceDir(FactoryNode):
         return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
+def _runs(indices: list[int], missing: set[int], width: int) -> list[Window]:
+    """Windows covering the ``missing`` segments among ``indices`` (ascending) and no other of
+    ``indices``: consecutive missing ones share a window (segments not in ``indices`` hold no
+    rows, so a window may cross them)."""
+    out: list[Window] = []
+    run: list[int] = []
+    for i in indices:
+        if i in missing:
+            run.append(i)
+            continue
+        if run:
+            out.append(Window(run[0] * width, (run[-1] + 1) * width))
+            run = []
+    if run:
+        out.append(Window(run[0] * width, (run[-1] + 1) * width))
+    return out
+
+
 def _numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
-def _order(partials: pa.Table, columns: list[str], stats: tuple[str, ...]) -> pa.Table:
+def _order(partials: pa.Table, columns: Sequence[str], stats: tuple[str, ...]) -> pa.Table:
     names = ["__b"] + [f"{c}{_SEP}{s}" for c in columns for s in stats]
     have = partials.column_names
     if have == names:
@@ -743,6 +1036,66 @@ class ReducedSeries:
         from duckpond.tinyfs.tables import parquet_bytes
 
         return parquet_bytes(self.read_table())
+
+    def blocks(self) -> ReducedBlocks:
+        """This series read by time window, each window with a key (for the site renderer)."""
+        return self.parent.blocks()[self.resolution]
+
+
+class ReducedBlocks:
+    """One resolution of a reduce as it is now, read by time window, each window with a key
+    that changes whenever its rows may (a :class:`duckpond.site.render.BlockSource`).
+
+    The time column is named ``Timestamp`` whatever the node's ``time_column``. Keys and spans
+    come from the segments' records (no rows are read); :meth:`read` loads or computes only the
+    segments that overlap the window. The object stands for the reduce as it was when made: a
+    later change of the inputs is seen by a new one.
+    """
+
+    def __init__(self, parent: ReduceDir, state: _State, resolution: str) -> None:
+        self.parent = parent
+        self.state = state
+        self.resolution = resolution
+        self.index = parent.config.resolutions.index(resolution)
+
+    @property
+    def column_names(self) -> list[str]:
+        """``Timestamp`` then ``<column>.<aggregation>`` for each output column."""
+        names = ["Timestamp"]
+        for c in self.state.columns:
+            names += [f"{c}.{agg}" for agg in self.parent.config.aggregations]
+        return names
+
+    def span(self) -> tuple[int, int] | None:
+        """The first and last bucket start (µs), ``None`` if there are no rows."""
+        spans = [s.spans[self.index] for s in self.state.segments if s.spans[self.index]]
+        if not spans:
+            return None
+        first, last = spans[0], spans[-1]
+        assert first is not None and last is not None
+        return first[0], last[1]
+
+    def key(self, start_us: int, end_us: int) -> str:
+        """A digest of the output columns and of the keys of the segments overlapping
+        ``[start_us, end_us)``: equal keys, equal rows."""
+        h = hashlib.sha256(f"{CACHE_FORMAT}\0{self.resolution}\0".encode())
+        h.update("\0".join(self.column_names).encode())
+        for seg in self.parent._overlapping(self.state, start_us, end_us):
+            h.update(b"\0" + seg.key.encode())
+        return h.hexdigest()
+
+    def read(self, start_us: int, end_us: int) -> pa.Table:
+        """The rows with bucket start in ``[start_us, end_us)`` (schema of
+        :mod:`duckpond.factories.reduce`, time column named ``Timestamp``)."""
+        from duckpond.tinyfs.tables import filter_window
+
+        parent = self.parent
+        with parent.computing():
+            segs = parent._overlapping(self.state, start_us, end_us)
+            parent._ensure(self.state, segs)
+            out = parent._output(self.state, self.index, segs)
+        out = filter_window(out, parent.config.time_column, Window(start_us, end_us))
+        return out.rename_columns(self.column_names)
 
 
 FACTORY = Factory(

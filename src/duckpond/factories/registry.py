@@ -200,7 +200,7 @@ class Registry(Mapping[str, Factory]):
         """A new registry: these factories plus the built-ins."""
         return Registry([*self._all().values(), *extra])
 
-    def get(self, name: str, default: Any = None) -> Factory:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Factory:
         """The factory called ``name``.
 
         Raises:

@@ -1,4 +1,4 @@
-"""``sitegen``: the static website of the pond's downsampled series (DESIGN.md, The website).
+"""``sitegen``: the static website of the pond's downsampled series (README.md, "Why uPlot and hyparquet").
 
 A ``sitegen`` node holds the site's config; ``pond run <node> build DIR`` writes the site into the
 host folder ``DIR`` (open ``DIR/index.html`` from disk or serve ``DIR`` with any web server), and
@@ -304,12 +304,18 @@ def _configured_chart(
 
 
 def _reduced(root: WD, match: NodePath) -> list[tuple[str, int, Any]]:
-    """(resolution name, seconds, table) of the ``res=<R>.series`` below ``match``."""
+    """(resolution name, seconds, rows) of the ``res=<R>.series`` below ``match``: the rows of a
+    ``temporal-reduce`` output as :class:`~duckpond.factories.reduce.ReducedBlocks` (read block
+    by block, only where they changed), of any other series as a table."""
     from duckpond.factories.export import read_timestamped
     from duckpond.times import parse_resolution
     from duckpond.tinyfs.fs import WD as _WD
 
     found = []
+    owner = root.fs.dynamic_object(match) if match.is_dynamic else None
+    by_key = getattr(owner, "blocks", None)
+    # a temporal-reduce: every resolution read block by block, by key (one look at its inputs)
+    blocks = by_key() if by_key is not None else {}
     for child in _WD(root.fs, match).list("."):
         m = _RES_FILE.match(child.name)
         if m is None or child.is_dir:
@@ -318,7 +324,10 @@ def _reduced(root: WD, match: NodePath) -> list[tuple[str, int, Any]]:
             seconds = parse_resolution(m.group(1))
         except ValueError:
             continue
-        found.append((m.group(1), seconds, read_timestamped(child, "sitegen")))
+        if m.group(1) in blocks:
+            found.append((m.group(1), seconds, blocks[m.group(1)]))
+        else:
+            found.append((m.group(1), seconds, read_timestamped(child, "sitegen")))
     return sorted(found, key=lambda r: r[1])
 
 
@@ -368,6 +377,8 @@ def _page(
     cfg: PageConfig,
     config: SitegenConfig,
 ) -> PageSpec:
+    import pyarrow as pa
+
     from duckpond.site.render import PageSpec, Resolution
     from duckpond.tinyfs.glob import substitute
 
@@ -394,6 +405,8 @@ def _page(
             seconds=seconds,
             table=table.select(["Timestamp", *[c for c in table.column_names if c in keep]]),
         )
+        if isinstance(table, pa.Table)
+        else Resolution(name=name, seconds=seconds, source=table)
         for name, seconds, table in reduced
     )
     return PageSpec(

@@ -89,7 +89,7 @@ class SqlDerived(FactoryNode):
         self._cache: tuple[Lineage, pa.Table] | None = None
 
     @property
-    def file_type(self) -> str:  # type: ignore[override]
+    def file_type(self) -> str:
         return FILE_SERIES if self.config.output == "series" else FILE_TABLE
 
     @property

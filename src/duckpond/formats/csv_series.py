@@ -244,6 +244,7 @@ def _read_table(
             table = read(dict.fromkeys(times.text, pa.binary()))
         except pa.ArrowInvalid:
             raise InvalidData(f"not valid UTF-8 text ({first_line(exc)})", src.path) from exc
+    _check_closed_quotes(table, src)
     _check_utf8(table, src.path)
     if drop_trailing:
         table = _drop_empty_trailing(table, src.path)
@@ -395,6 +396,29 @@ def _drop_empty_trailing(table: pa.Table, path: str | None) -> pa.Table:
     if not empty:
         raise InvalidData(f"column {table.num_columns} of the header has no name", path)
     return table.remove_column(table.num_columns - 1)
+
+
+def _check_closed_quotes(table: pa.Table, src: _Source) -> None:
+    """A quoted field that is never closed runs to the end of the file: pyarrow (like Python's
+    csv) then reads the rest of the file, rows included, as one text cell. Such a cell is in
+    the last row and holds a line break; only then is the file read again to count its quotes
+    (an odd count: a quote without its pair)."""
+    if table.num_rows == 0:
+        return
+    last = table.slice(table.num_rows - 1)
+    if not any(
+        pa.types.is_string(col.type) and "\n" in (col[0].as_py() or "") for col in last.columns
+    ):
+        return
+    quotes = 0
+    with translate_errors(src.path, what="reading CSV"), pa.input_stream(src.reopen()) as stream:
+        while chunk := stream.read(1 << 20):
+            quotes += chunk.count(b'"')
+    if quotes % 2:
+        raise InvalidData(
+            f"a quoted field is never closed: row {table.num_rows} holds the rest of the file",
+            src.path,
+        )
 
 
 def _check_utf8(table: pa.Table, path: str | None) -> None:

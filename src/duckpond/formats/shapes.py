@@ -94,8 +94,12 @@ class Layout:
 
 
 def split_line(line: str, delimiter: str) -> list[str]:
-    """The fields of one CSV line (quotes honoured)."""
-    return next(csv.reader([line], delimiter=delimiter), [])
+    """The fields of one CSV line (quotes honoured; a line with a field longer than Python's csv
+    limit, 128 KiB, a data line and never a header, is split at each delimiter)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return line.split(delimiter)
 
 
 def _best_delimiter(line: str) -> str:

@@ -1,6 +1,6 @@
 """HydroVu (In-Situ cloud) support: the API client.
 
-The API is the one DESIGN.md describes ("HydroVu (In-Situ cloud) API, as used"), served at
+The API is the one docs/design.md describes ("HydroVu API, as used"), served at
 ``https://www.hydrovu.com/public-api/``. :mod:`duckpond.hydrovu.client` holds the client; the
 loopback server that speaks the same API for tests, demos and benchmarks is
 :mod:`duckpond.testing.hydrovu_server`.

@@ -1,7 +1,7 @@
 """A robust client for the HydroVu (In-Situ cloud) public API.
 
-The API (``https://www.hydrovu.com/public-api/``, as DESIGN.md "HydroVu (In-Situ cloud) API, as
-used" records it):
+The API (``https://www.hydrovu.com/public-api/``, as docs/design.md, "HydroVu API,
+as used" records it):
 
 - ``POST oauth/token``: OAuth2 client credentials (form fields ``grant_type=client_credentials``,
   ``client_id``, ``client_secret``, ``scope="read:locations read:data"``) ->
@@ -17,7 +17,7 @@ used" records it):
   its value back as the request header ``x-isi-start-page`` and stops when a response has none.
 
 Times: the API speaks whole **seconds** since the Unix epoch (UTC). Everything this module returns
-to the pond is ``timestamp[us, tz=UTC]`` (DESIGN.md: one time unit inside the pond).
+to the pond is ``timestamp[us, tz=UTC]`` (docs/design.md: "Naming and times").
 
 Robustness (issue 6):
 
@@ -176,7 +176,7 @@ class Location:
 
 
 def column_name(scope: str, parameter: str, unit: str) -> str:
-    """The pond column name ``<scope>.<parameter>.<unit>`` (DESIGN.md: Timeseries pipeline).
+    """The pond column name ``<scope>.<parameter>.<unit>`` (docs/design.md: "Naming and times").
 
     ``parameter`` and ``unit`` are sanitized with :func:`sanitize_name`; ``scope`` is the user's
     own configuration and is used as given. ``column_name("B01", "Temperature", "C")`` is

@@ -12,7 +12,10 @@ Sources (copy in) say what they become, by URL scheme (:data:`SCHEMES`):
 =========================  ===============================================================
 
 ``host://rel/path`` (two slashes) is relative to the working directory (or ``base_dir``). A host
-folder is copied recursively (each file by the folder's scheme); symlinks are followed.
+folder is copied recursively (each file by the folder's scheme); symlinks are followed, and a
+dangling one, a loop and anything that is not a file or directory are skipped with a
+:class:`SkippedWarning` (:func:`host_files`). A host name that cannot be a pond name (not UTF-8, a
+control character) refuses the whole copy before anything changes.
 
 What a copy onto an existing pond file does (the same for every caller):
 
@@ -37,20 +40,27 @@ file of the union of their versions, dynamic nodes as computed.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
+from duckpond import faults
 from duckpond.errors import (
     AlreadyExists,
     InvalidData,
+    InvalidPath,
     NotADirectory,
     NotFound,
+    SymlinkLoop,
     UsageError,
+    printable,
     translate_errors,
 )
+from duckpond.steward.hooks import PondWarning
 from duckpond.tinyfs.model import FileType
 
 if TYPE_CHECKING:
@@ -65,6 +75,7 @@ __all__ = [
     "CopyOptions",
     "HostSource",
     "Progress",
+    "SkippedWarning",
     "copy_file_in",
     "copy_in",
     "copy_out",
@@ -180,7 +191,20 @@ def parse_host_url(text: str) -> tuple[str, Path] | None:
         raise UsageError(f"unknown source scheme {scheme + '://'!r} (use {known})", text)
     if not rest:
         raise UsageError("no host path after the scheme", text)
-    return scheme, Path(rest)
+    return scheme, Path(host_path_text(rest))
+
+
+def host_path_text(rest: str, *, windows: bool = os.name == "nt") -> str:
+    """The host path of a URL after its ``scheme://``.
+
+    On Windows (``windows``), ``/C:/data/f.csv`` (from ``host:///C:/data/f.csv``, the
+    ``file:///C:/...`` form of RFC 8089) is ``C:/data/f.csv``; ``C:\\data\\f.csv`` (from
+    ``host://C:\\data\\f.csv``) is taken as written. Elsewhere ``/C:/x`` is a POSIX path.
+    """
+    drive = len(rest) >= 4 and rest[0] == "/" and rest[1].isalpha() and rest[2] == ":"
+    if windows and drive and rest[3] in "/\\":
+        return rest[1:]
+    return rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +217,22 @@ class HostFile:
     size: int = 0
 
 
+class SkippedWarning(PondWarning):
+    """A host entry a copy left out: a dangling symlink, a symlink back to a folder being copied
+    (a loop), or something that is not a regular file or directory (a FIFO, socket, device)."""
+
+
 def host_files(sources: Sequence[HostSource]) -> list[HostFile]:
     """Expand sources: each file, and each folder recursively (directories first, sorted).
 
+    Symlinks in a folder are followed: a link to a directory is copied as a directory of what it
+    holds, a link to a file as that file. A link that dangles, a link to a folder the walk is
+    inside (a loop), and entries that are neither files nor directories are skipped, each with a
+    :class:`SkippedWarning` naming it. Every name is checked before anything is copied.
+
     Raises:
-        NotFound, ReadOnly: a host folder cannot be listed.
+        InvalidPath: a name in a folder is not UTF-8 or holds a control character (the host path
+            is named, escaped). NotFound, ReadOnly: a host folder cannot be listed.
     """
     out: list[HostFile] = []
     if sum(str(s.path) == STDIN for s in sources) > 1:
@@ -211,16 +246,68 @@ def host_files(sources: Sequence[HostSource]) -> list[HostFile]:
             continue
         out.append(HostFile(s, "", None))
         with translate_errors(str(s.path), what="listing a host folder"):
-            for dirpath, dirnames, filenames in os.walk(s.path, onerror=_raise, followlinks=True):
-                dirnames.sort()
-                here = Path(dirpath)
-                rel_dir = here.relative_to(s.path).as_posix()
-                for d in dirnames:
-                    out.append(HostFile(s, _rel(rel_dir, d), None))
-                for f in sorted(filenames):
-                    path = here / f
-                    out.append(HostFile(s, _rel(rel_dir, f), path, path.stat().st_size))
+            out.extend(_walk_folder(s))
     return out
+
+
+def _walk_folder(source: HostSource) -> Iterator[HostFile]:
+    """The directories and files below a host folder (see :func:`host_files`)."""
+    top = source.path
+    st = top.stat()
+    #: (st_dev, st_ino) of each directory from the top down to the one being listed
+    chains: dict[str, tuple[tuple[int, int], ...]] = {str(top): ((st.st_dev, st.st_ino),)}
+    for dirpath, dirnames, filenames in os.walk(top, onerror=_raise, followlinks=True):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(top).as_posix()
+        chain = chains.pop(dirpath)
+        kept = []
+        for d in sorted(dirnames):
+            path = here / d
+            _check_host_name(d, path)
+            try:
+                st = path.stat()
+            except FileNotFoundError:  # vanished since listed
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in chain:
+                _skipped(path, "a symlink to a folder this copy is inside (a loop)")
+                continue
+            chains[str(path)] = (*chain, key)
+            kept.append(d)
+            yield HostFile(source, _rel(rel_dir, d), None)
+        dirnames[:] = kept
+        for f in sorted(filenames):
+            path = here / f
+            _check_host_name(f, path)
+            try:
+                st = path.stat()
+            except OSError as exc:
+                if not path.is_symlink() or exc.errno not in (errno.ENOENT, errno.ELOOP):
+                    raise
+                why = "dangling" if exc.errno == errno.ENOENT else "in a loop of symlinks"
+                _skipped(path, f"a symlink to {path.readlink()}: {why}")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                _skipped(path, "not a regular file")
+                continue
+            yield HostFile(source, _rel(rel_dir, f), path, st.st_size)
+
+
+def _check_host_name(name: str, path: Path) -> None:
+    """A host name that cannot be a pond name is refused here, naming the host path (escaped),
+    before the copy changes anything."""
+    from duckpond.tinyfs.paths import validate_name
+
+    try:
+        validate_name(name, str(path))
+    except InvalidPath as exc:
+        raise InvalidPath(f"cannot be copied: {exc.message}", str(path)) from None
+
+
+def _skipped(path: Path | str, why: str) -> None:
+    import warnings
+
+    warnings.warn(SkippedWarning(f"{printable(str(path))}: skipped: {why}"), stacklevel=4)
 
 
 def _raise(exc: OSError) -> None:
@@ -294,6 +381,7 @@ def copy_in(
             continue
         progress.describe(f"copying {f.host.name}")
         changes.append(copy_file_in(root, f.source, f.host, pond_path, options, progress=progress))
+        faults.point("copy-file-done")
     return changes
 
 
@@ -356,7 +444,7 @@ def copy_file_in(
             root.write_file(pond_path, f, file_type=FileType.TABLE)
             progress.advance(host.stat().st_size)
         else:
-            root.write_file(pond_path, _Counting(f, progress), file_type=FileType.DATA)  # type: ignore[arg-type]
+            root.write_file(pond_path, _Counting(f, progress), file_type=FileType.DATA)
     return CopyChange(shown, "updated" if existing is not None else "created", str(host))
 
 
@@ -489,6 +577,8 @@ class _Counting:
 def pond_files(root: WD, patterns: Sequence[str]) -> list[NodePath]:
     """Files matched by the globs (directories expanded, symlinks followed), by path, once each.
 
+    A symlink that dangles (or is in a loop) is left out with a :class:`SkippedWarning`.
+
     Raises:
         NotFound: a pattern matches nothing (with no wildcard: the precise cause).
     """
@@ -503,20 +593,31 @@ def pond_files(root: WD, patterns: Sequence[str]) -> list[NodePath]:
                 root.resolve(pattern)  # raises the precise cause
             raise NotFound("no match", pattern)
         for node in matches:
-            target = root.resolve(node.path) if node.is_symlink else node
+            target = _follow(root, node)
+            if target is None:
+                continue
             if not target.is_dir:
                 seen.setdefault(node.path, NodePath(node.fs, node.parts, target.node))
                 continue
             for sub in root.open_dir(node.path).walk():
                 if sub.is_dir:
                     continue
-                if sub.is_symlink:
-                    resolved = root.resolve(sub.path)
-                    if resolved.is_dir:
-                        continue
-                    sub = NodePath(sub.fs, sub.parts, resolved.node)
-                seen.setdefault(sub.path, sub)
+                resolved = _follow(root, sub)
+                if resolved is None or resolved.is_dir:
+                    continue
+                seen.setdefault(sub.path, NodePath(sub.fs, sub.parts, resolved.node))
     return [seen[p] for p in sorted(seen)]
+
+
+def _follow(root: WD, node: NodePath) -> NodePath | None:
+    """What ``node`` is after its symlinks, or ``None`` (warned) for a dangling one."""
+    if not node.is_symlink:
+        return node
+    try:
+        return root.resolve(node.path)
+    except (NotFound, SymlinkLoop) as exc:
+        _skipped(node.path, exc.message)
+        return None
 
 
 def _prefix(text: str | None) -> str | None:

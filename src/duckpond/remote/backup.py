@@ -359,6 +359,29 @@ class PushReport:
         return line
 
 
+def _claim(pond: Pond, remote: Remote, plan: PushPlan) -> int:
+    """Write the remote's ``pond.json`` (it was empty); returns the bytes written."""
+    from duckpond.times import now_us
+
+    spec = BackupSpec(
+        plan.pond_id, format_version=pond.settings.get("format_version"), created_us=now_us()
+    )
+    body = spec.to_bytes()
+    remote.put_bytes(POND_JSON, body)
+    return len(body)
+
+
+def _merge_manifests(
+    remote: Remote, plan: PushPlan, new_entries: dict[str, ManifestEntry], newest: str
+) -> tuple[str, int]:
+    """Replace every manifest (the new one ``newest`` too) with one merged manifest; returns
+    its key and bytes. The merged one is written before the others are deleted."""
+    merged = {**plan.manifests.entries, **new_entries}
+    key, n = _put_manifest(remote, plan, merged, merged=True)
+    remote.delete([*plan.manifests.keys, newest])
+    return key, n
+
+
 def apply_push(
     pond: Pond,
     remote: Remote,
@@ -379,16 +402,7 @@ def apply_push(
     """
     started = time.perf_counter()
     n_workers = max(1, workers or remote.workers)
-    overhead = 0
-    if plan.claim:
-        from duckpond.times import now_us
-
-        spec = BackupSpec(
-            plan.pond_id, format_version=pond.settings.get("format_version"), created_us=now_us()
-        )
-        body = spec.to_bytes()
-        remote.put_bytes(POND_JSON, body)
-        overhead += len(body)
+    overhead = _claim(pond, remote, plan) if plan.claim else 0
     new_entries: dict[str, ManifestEntry] = dict(plan.adopt)
     sent: list[str] = []
     vanished = list(plan.vanished)
@@ -439,11 +453,8 @@ def apply_push(
     if failure is not None:
         raise failure
     if manifest_key is not None and len(plan.manifests.keys) + 1 > MAX_MANIFESTS:
-        merged = {**plan.manifests.entries, **new_entries}
-        merged_key, n = _put_manifest(remote, plan, merged, merged=True)
+        manifest_key, n = _merge_manifests(remote, plan, new_entries, manifest_key)
         overhead += n
-        remote.delete([*plan.manifests.keys, manifest_key])
-        manifest_key = merged_key
     report = PushReport(
         url=remote.url,
         objects_sent=len(sent),

@@ -19,7 +19,7 @@ base name                              instrument  parameter         unit
 
 Vendor names with the unit in parentheses (``Parameter (unit) (serial)``) are those of In-Situ,
 YSI and logger CSV exports (see the instrument-files issue). A dotted name of three or more parts
-follows DESIGN.md's ``<instrument>.<parameter>.<unit>``, so its last part is the unit even when
+follows docs/design.md's ``<instrument>.<parameter>.<unit>``, so its last part is the unit even when
 it is not in :data:`UNITS` (it is then shown as written). A two-part name is
 ``<parameter>.<unit>`` only when the second part is a known unit (in :data:`UNITS` or the site's
 ``units`` map), else ``<instrument>.<parameter>`` with no unit. A column with no unit gets a chart

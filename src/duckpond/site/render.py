@@ -170,15 +170,34 @@ class PartFile:
     rows: int
 
 
+class BlockSource(Protocol):
+    """The rows of one resolution, read by time window, each window with a key.
+
+    ``key(start, end)`` must change whenever the rows with bucket start in ``[start, end)`` may
+    change (a ``temporal-reduce`` output: the keys of its segments there), and reads nothing;
+    ``read(start, end)`` gives those rows (Timestamp + ``<column>.<stat>`` columns); ``span()``
+    is the first and last bucket start (µs), ``None`` when there are no rows.
+    """
+
+    def span(self) -> tuple[int, int] | None: ...
+
+    def key(self, start_us: int, end_us: int) -> str: ...
+
+    def read(self, start_us: int, end_us: int) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Resolution:
     """A bucket width (``name`` such as ``"1h"``, ``seconds`` = 3600) and its rows: Parquet
-    ``files`` and/or an Arrow ``table`` (Timestamp + ``<column>.<stat>`` columns)."""
+    ``files`` and/or an Arrow ``table`` (Timestamp + ``<column>.<stat>`` columns), or a
+    :class:`BlockSource` (``source``), read block by block: a block whose key is the one the
+    last build recorded, and whose files are still there, is neither read nor written again."""
 
     name: str
     seconds: int
     files: tuple[PartFile, ...] = ()
     table: Any = None
+    source: BlockSource | None = None
 
 
 @dataclass(frozen=True)
@@ -354,6 +373,12 @@ def data_decimals(values: Any) -> int:
     more (computed or noisy data) get four significant digits of the largest magnitude (21.37 ->
     2), at most 6. No finite value: 2.
     """
+    return _decimals_of([_decimal_stats(values)])
+
+
+def _decimal_stats(values: Any) -> list[float]:
+    """What :func:`data_decimals` needs of ``values``, combinable over parts of the values:
+    ``[finite values, largest magnitude, largest rounding error at 0..4 decimals]``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -363,12 +388,21 @@ def data_decimals(values: Any) -> int:
     arr = arr.cast(pa.float64())
     arr = arr.filter(pc.is_finite(arr))
     if len(arr) == 0:
-        return 2
+        return [0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     biggest = float(pc.max(pc.abs(arr)).as_py() or 0.0)
+    errs = [float(pc.max(pc.abs(pc.subtract(pc.round(arr, d), arr))).as_py()) for d in range(5)]
+    return [len(arr), biggest, *errs]
+
+
+def _decimals_of(parts: Sequence[Sequence[float]]) -> int:
+    """:func:`data_decimals` of values whose parts have these :func:`_decimal_stats`."""
+    parts = [p for p in parts if p[0]]
+    if not parts:
+        return 2
+    biggest = max(p[1] for p in parts)
     tol = 1e-9 * max(1.0, biggest)
     for d in range(5):
-        err = pc.max(pc.abs(pc.subtract(pc.round(arr, d), arr))).as_py()
-        if err is not None and err <= tol:
+        if max(p[2 + d] for p in parts) <= tol:
             return d
     mag = math.floor(math.log10(biggest)) if biggest > 0 else 0
     return min(6, max(0, 3 - mag))
@@ -588,23 +622,47 @@ class _PageData:
     inline: tuple[str, int, int, bytes] | None  # resolution, range start, end, Parquet bytes
 
 
-def _publish_page(page: PageSpec, outputs: dict[str, bytes]) -> _PageData:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+#: Version of what a block record (:class:`_Build`) stands for: the published encoding and the
+#: summaries; a change makes every recorded block be read and written again.
+BLOCK_FORMAT = 1
 
+
+@dataclass
+class _Build:
+    """What a build knows of the last one, and records for the next: per block of a
+    :class:`BlockSource` its key, rows, span, bytes and (finest resolution) summaries."""
+
+    out_dir: Path
+    rebuild: bool
+    previous: dict[str, Any]  # block url -> record of the last build
+    records: dict[str, Any] = field(default_factory=dict)  # this build's
+    kept: dict[str, int] = field(default_factory=dict)  # files left as they are -> bytes
+
+
+def _publish_page(page: PageSpec, outputs: dict[str, bytes], build: _Build) -> _PageData:
     columns = _value_columns(page)
     ordered = sorted(page.resolutions, key=lambda r: r.seconds)
     blocks_s = block_seconds([r.seconds for r in ordered])
     tables: dict[str, Any] = {}
     published: list[tuple[Resolution, int, list[_Block]]] = []
-    for res in ordered:
+    finest_records: list[dict[str, Any]] | None = None
+    for i, res in enumerate(ordered):
         if not _RES_NAME.match(res.name) or res.seconds <= 0:
             raise UsageError(f"bad resolution {res.name!r} ({res.seconds} s)", page.slug)
+        base = f"data/{page.slug}/res={res.name}/"
+        block_us = blocks_s[res.seconds] * US
+        if res.source is not None and res.table is None and not res.files:
+            blocks, records = _source_blocks(
+                page, res.source, columns, base, block_us, outputs, build, summarize=i == 0
+            )
+            if i == 0:
+                finest_records = records
+            published.append((res, blocks_s[res.seconds], blocks))
+            continue
         table = _resolution_table(res, columns, page.slug)
         tables[res.name] = table
-        base = f"data/{page.slug}/res={res.name}/"
-        blocks: list[_Block] = []
-        for start, rows in _blocks(table, blocks_s[res.seconds] * US):
+        blocks = []
+        for start, rows in _blocks(table, block_us):
             url = base + _block_name(start)
             data = _encode(rows)
             outputs[url] = data
@@ -616,7 +674,140 @@ def _publish_page(page: PageSpec, outputs: dict[str, bytes]) -> _PageData:
         published.append((res, blocks_s[res.seconds], blocks))
 
     finest = ordered[0]
-    ftable = tables[finest.name]
+    if finest_records is None:
+        latest, decimals, data_start, data_end = _page_stats(page, tables[finest.name], finest)
+    else:
+        latest, decimals, data_start, data_end = _page_stats_of(page, finest_records, finest)
+    inline = None
+    if data_end > data_start:
+        import pyarrow.compute as pc
+
+        start, end = default_range(data_start, data_end)
+        res = choose_resolution(ordered, start, end)
+        t = tables.get(res.name)
+        if t is None:
+            assert res.source is not None
+            t = _normalize(
+                res.source.read(start - res.seconds * US + 1, end),
+                columns,
+                f"{page.slug} res={res.name}",
+            )
+        ts = t.column(TIME_COLUMN).cast("int64")
+        mask = pc.and_(pc.greater(pc.add(ts, res.seconds * US), start), pc.less(ts, end))
+        inline = (res.name, start, end, _encode(t.filter(mask)))
+    return _PageData(page, published, data_start, data_end, latest, decimals, inline)
+
+
+def _source_blocks(
+    page: PageSpec,
+    source: BlockSource,
+    columns: list[str],
+    base: str,
+    block_us: int,
+    outputs: dict[str, bytes],
+    build: _Build,
+    *,
+    summarize: bool,
+) -> tuple[list[_Block], list[dict[str, Any]]]:
+    """The blocks of a resolution read from a :class:`BlockSource`: a block whose key and files
+    are those the last build recorded is kept as it is, unread; the others are read, encoded
+    and recorded (with their summaries if ``summarize``: the page's finest resolution)."""
+    span = source.span()
+    if span is None:
+        return [], []
+    salt = json.dumps([BLOCK_FORMAT, block_us, columns, summarize]).encode()
+    blocks: list[_Block] = []
+    records: list[dict[str, Any]] = []
+    start = span[0] // block_us * block_us
+    while start <= span[1]:
+        url = base + _block_name(start)
+        key = hashlib.sha256(salt + source.key(start, start + block_us).encode()).hexdigest()
+        rec: dict[str, Any] = build.previous.get(url) or {}
+        if build.rebuild or not _intact(build.out_dir, url, rec, key, summarize):
+            rows = _normalize(source.read(start, start + block_us), columns, url)
+            rec = {"key": key, "rows": rows.num_rows}
+            if rows.num_rows:
+                data = _encode(rows)
+                script = _part_script(url, data)
+                outputs[url] = data
+                outputs[url + ".js"] = script
+                ts = rows.column(TIME_COLUMN)
+                rec.update(
+                    start_us=int(ts[0].value),
+                    end_us=int(ts[-1].value),
+                    bytes=len(data),
+                    js_bytes=len(script),
+                )
+                if summarize:
+                    rec["summary"] = _block_summary(page, rows)
+        elif rec["rows"]:
+            build.kept[url] = rec["bytes"]
+            build.kept[url + ".js"] = rec["js_bytes"]
+        build.records[url] = rec
+        if rec["rows"]:
+            blocks.append(_Block(url, rec["start_us"], rec["end_us"], rec["rows"], rec["bytes"]))
+            records.append(rec)
+        start += block_us
+    return blocks, records
+
+
+def _intact(out_dir: Path, url: str, rec: Any, key: str, summarize: bool) -> bool:
+    """Whether the last build's record of block ``url`` has this key and its files are there
+    with the sizes it wrote (an empty block has no files)."""
+    if not isinstance(rec, dict) or rec.get("key") != key or not isinstance(rec.get("rows"), int):
+        return False
+    if not rec["rows"]:
+        return True
+    try:
+        return (
+            (out_dir / url).stat().st_size == rec["bytes"]
+            and (out_dir / f"{url}.js").stat().st_size == rec["js_bytes"]
+            and isinstance(rec["start_us"], int)
+            and isinstance(rec["end_us"], int)
+            and (not summarize or isinstance(rec["summary"], dict))
+        )
+    except (OSError, KeyError, TypeError):
+        return False
+
+
+def _block_summary(page: PageSpec, rows: Any) -> dict[str, Any]:
+    """What the page needs of a block of its finest resolution: per series its last value
+    (time, avg, count) and the :func:`_decimal_stats` of its min/max (and of its avg)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    latest: dict[str, Any] = {}
+    decimals: dict[str, Any] = {}
+    for chart in page.charts:
+        for s in chart.series:
+            avg = rows.column(f"{s.column}.avg")
+            valid = rows.filter(pc.is_valid(avg))
+            latest[s.column] = None
+            if valid.num_rows:
+                latest[s.column] = [
+                    int(valid.column(TIME_COLUMN)[-1].value),
+                    float(valid.column(f"{s.column}.avg")[-1].as_py()),
+                    valid.column(f"{s.column}.count")[-1].as_py(),
+                ]
+            readings = pa.chunked_array(
+                [*rows.column(f"{s.column}.min").chunks, *rows.column(f"{s.column}.max").chunks],
+                pa.float64(),
+            )
+            decimals[s.column] = {
+                "readings": int(pc.count(readings).as_py()),
+                "minmax": _decimal_stats(readings),
+                "avg": _decimal_stats(avg),
+            }
+    return {"latest": latest, "decimals": decimals}
+
+
+def _page_stats(
+    page: PageSpec, ftable: Any, finest: Resolution
+) -> tuple[dict[str, _Latest | None], dict[str, int], int, int]:
+    """Latest values, decimals and the data's span from the finest resolution's rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     latest: dict[str, _Latest | None] = {}
     decimals: dict[str, int] = {}
     for chart in page.charts:
@@ -645,22 +836,38 @@ def _publish_page(page: PageSpec, outputs: dict[str, bytes]) -> _PageData:
                 if pc.count(readings).as_py() == 0:
                     readings = avg
                 decimals[s.column] = data_decimals(readings)
-
     if ftable.num_rows:
         fts = ftable.column(TIME_COLUMN)
-        data_start = int(fts[0].value)
-        data_end = int(fts[-1].value) + finest.seconds * US
-    else:
-        data_start = data_end = 0
-    inline = None
-    if data_end > data_start:
-        start, end = default_range(data_start, data_end)
-        res = choose_resolution(ordered, start, end)
-        t = tables[res.name]
-        ts = t.column(TIME_COLUMN).cast("int64")
-        mask = pc.and_(pc.greater(pc.add(ts, res.seconds * US), start), pc.less(ts, end))
-        inline = (res.name, start, end, _encode(t.filter(mask)))
-    return _PageData(page, published, data_start, data_end, latest, decimals, inline)
+        return latest, decimals, int(fts[0].value), int(fts[-1].value) + finest.seconds * US
+    return latest, decimals, 0, 0
+
+
+def _page_stats_of(
+    page: PageSpec, records: list[dict[str, Any]], finest: Resolution
+) -> tuple[dict[str, _Latest | None], dict[str, int], int, int]:
+    """:func:`_page_stats` from the records of the finest resolution's blocks (time order)."""
+    latest: dict[str, _Latest | None] = {}
+    decimals: dict[str, int] = {}
+    for chart in page.charts:
+        for s in chart.series:
+            found = next(
+                (
+                    r["summary"]["latest"][s.column]
+                    for r in reversed(records)
+                    if r["summary"]["latest"][s.column] is not None
+                ),
+                None,
+            )
+            latest[s.column] = _Latest(int(found[0]), float(found[1]), found[2]) if found else None
+            if s.decimals is not None:
+                decimals[s.column] = s.decimals
+                continue
+            parts = [r["summary"]["decimals"][s.column] for r in records]
+            which = "minmax" if sum(p["readings"] for p in parts) else "avg"
+            decimals[s.column] = _decimals_of([p[which] for p in parts])
+    if not records:
+        return latest, decimals, 0, 0
+    return latest, decimals, records[0]["start_us"], records[-1]["end_us"] + finest.seconds * US
 
 
 # ---------------------------------------------------------------------------------------------
@@ -940,7 +1147,10 @@ def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> Site
     build_us = spec.build_time_us if spec.build_time_us is not None else time.time_ns() // 1000
     outputs: dict[str, bytes] = {}
     vendor = _vendor_files(outputs)
-    pages = [_publish_page(page, outputs) for page in spec.pages]
+    previous = _previous_manifest(out_dir)
+    blocks = previous.get("blocks")
+    build = _Build(out_dir, rebuild, blocks if isinstance(blocks, dict) and not rebuild else {})
+    pages = [_publish_page(page, outputs, build) for page in spec.pages]
 
     env = _environment()
     nav = [
@@ -1004,34 +1214,57 @@ def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> Site
         )
     for name, data in spec.files:
         outputs[name] = data
-    return _write_outputs(out_dir, outputs, rebuild, tuple(p.spec.slug for p in pages))
+    slugs = tuple(p.spec.slug for p in pages)
+    files = previous.get("files")
+    return _write_outputs(out_dir, outputs, rebuild, slugs, build, files)
+
+
+def _previous_manifest(out_dir: Path) -> dict[str, Any]:
+    """The manifest of the last build into ``out_dir`` (empty if missing or unreadable)."""
+    try:
+        found = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _write_outputs(
-    out_dir: Path, outputs: dict[str, bytes], rebuild: bool, pages: tuple[str, ...]
+    out_dir: Path,
+    outputs: dict[str, bytes],
+    rebuild: bool,
+    pages: tuple[str, ...],
+    build: _Build,
+    previous: Any,
 ) -> SiteReport:
+    """Write ``outputs`` (those whose bytes changed), remove the files of the last build
+    (``previous``: its manifest's list) that this one neither writes nor keeps, and write the
+    manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    unchanged: list[Path] = []
+    written: list[str] = []
+    unchanged: list[str] = list(build.kept)
     for rel in sorted(outputs):
         target = out_dir / rel
         (written if write_if_changed(target, outputs[rel], rebuild=rebuild) else unchanged).append(
-            Path(rel)
+            rel
         )
-    manifest = out_dir / MANIFEST
-    try:
-        previous = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        previous = []
-    stale = sorted({Path(rel) for rel in previous if isinstance(rel, str) and rel not in outputs})
+    everything = set(outputs) | set(build.kept)
+    previous = previous if isinstance(previous, list) else []
+    stale = sorted({rel for rel in previous if isinstance(rel, str) and rel not in everything})
     remove_files(out_dir, [out_dir / p for p in stale])
-    files = sorted(Path(p) for p in outputs)
+    files = sorted(everything)
+    listing = {"files": files, "blocks": build.records}
     write_if_changed(
-        manifest,
-        (json.dumps({"files": [p.as_posix() for p in files]}, indent=0) + "\n").encode(),
+        out_dir / MANIFEST,  # compact: it records every block (and the C encoder is ~10x faster)
+        (json.dumps(listing, separators=(",", ":"), sort_keys=True) + "\n").encode(),
         rebuild=rebuild,
     )
-    total = sum(len(b) for b in outputs.values())
+    total = sum(len(b) for b in outputs.values()) + sum(build.kept.values())
     return SiteReport(
-        out_dir, tuple(files), total, pages, tuple(written), tuple(unchanged), tuple(stale)
+        out_dir,
+        tuple(map(Path, files)),
+        total,
+        pages,
+        tuple(map(Path, written)),
+        tuple(map(Path, sorted(unchanged))),
+        tuple(map(Path, stale)),
     )

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from duckpond.errors import translate_errors
 from duckpond.tinyfs.model import now_us
+from duckpond.tlogfs.opening import open_table, update_table
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -152,10 +153,17 @@ class ControlTable:
 
     @classmethod
     def open(cls, path: Path) -> ControlTable:
-        from deltalake import DeltaTable
+        """Load the control table (retrying while a writer's log cleanup races the opening:
+        :mod:`duckpond.tlogfs.opening`).
 
-        with translate_errors(str(path), what="opening the control table"):
-            return cls(path, DeltaTable(str(path)))
+        Raises:
+            NotAPond: no table at ``path``. InvalidData: it cannot be loaded.
+        """
+        return cls(path, open_table(path, what="opening the control table"))
+
+    def refresh(self) -> None:
+        """Load the commits made since (retrying a concurrent log cleanup, like :meth:`open`)."""
+        update_table(self.table, self.path, what="reading the control table")
 
     def append(self, records: Iterable[ControlRecord]) -> None:
         """Append records (one Delta commit)."""
@@ -175,8 +183,8 @@ class ControlTable:
             cols["key"].append(r.key)
             cols["value"].append(r.value)
         table = pa.Table.from_pydict(cols, schema=CONTROL_SCHEMA)
+        self.refresh()
         with translate_errors(str(self.path), what="writing the control table"):
-            self.table.update_incremental()
             write_deltalake(self.table, table, mode="append")
             if self._files is None:
                 self._files = len(self.table.file_uris())
@@ -195,8 +203,8 @@ class ControlTable:
         tail of the log, not all of it)."""
         import pyarrow.parquet as pq
 
+        self.refresh()
         with translate_errors(str(self.path), what="reading the control table"):
-            self.table.update_incremental()
             actions = pa.table(self.table.get_add_actions(flatten=True))
             paths = actions.column("path").to_pylist()
             times = actions.column("modification_time").to_pylist()

@@ -29,6 +29,7 @@ __all__ = [
     "CommitHookWarning",
     "PondWarning",
     "builtin_factories",
+    "prune_cache",
     "run_after_commit",
 ]
 
@@ -43,6 +44,10 @@ AFTER_COMMIT: Final = "duckpond.remote.hooks:after_commit"
 
 #: The built-in factory resolver (``module:function``).
 FACTORIES: Final = "duckpond.factories:resolver"
+
+#: ``pond maintain``'s pruning of the derived-data cache (``module:function``, called with the
+#: pond; see :mod:`duckpond.factories.cache`).
+CACHE_PRUNE: Final = "duckpond.factories.cache:prune"
 
 
 class PondWarning(UserWarning):
@@ -80,3 +85,10 @@ def builtin_factories(
     """The :data:`~duckpond.tinyfs.dynamic.FactoryResolver` of the built-in factories."""
     resolver = _load(FACTORIES)
     return resolver(nodepath, name, config)  # type: ignore[no-any-return]
+
+
+def prune_cache(pond: Pond) -> None:
+    """Delete the derived-data cache entries no current node uses (``pond maintain``); only
+    when the pond has a cache folder, so a pond without one imports nothing."""
+    if pond.layout.cache.is_dir():
+        _load(CACHE_PRUNE)(pond)

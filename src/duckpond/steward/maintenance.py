@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Final
 
 from duckpond import diagnostics
@@ -79,25 +79,35 @@ def compact(table: DeltaTable, part_ids: Iterable[str] | None, *, what: str) -> 
     return removed
 
 
-def vacuum(table: DeltaTable, retention_hours: int, *, full: bool = False) -> list[str]:
+def vacuum(
+    table: DeltaTable, retention_hours: int, *, full: bool = False, keep: Collection[str] = ()
+) -> list[str]:
     """Delete files the table no longer uses, removed more than ``retention_hours`` ago.
 
     ``full`` also finds files no remove action names (a crashed writer's leftovers), by listing
-    the table's folder.
+    the table's folder. ``keep``: names (relative to the table's folder) that are not the table's
+    and must stay (the control table's folder holds the write lock): the files are listed, then
+    all others deleted here.
     """
     from deltalake import CommitProperties
 
     props = CommitProperties(custom_metadata={"duckpond_maintenance": "vacuum"})
     with translate_errors(str(table.table_uri), what="vacuum"):
-        return list(
-            table.vacuum(
-                retention_hours=retention_hours,
-                dry_run=False,
-                enforce_retention_duration=False,
-                commit_properties=props,
-                full=full,
-            )
+        files = table.vacuum(
+            retention_hours=retention_hours,
+            dry_run=bool(keep),
+            enforce_retention_duration=False,
+            commit_properties=props,
+            full=full,
         )
+        if not keep:
+            return list(files)
+        base = table.table_uri.removeprefix("file://")
+        deleted = [f for f in files if f not in keep]
+        for rel in deleted:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(base, rel))  # noqa: PTH108, PTH118
+        return deleted
 
 
 class SupersededLog:

@@ -36,9 +36,9 @@ from duckpond.errors import (
     first_line,
     translate_errors,
 )
-from duckpond.layout import TMP_PREFIX, PondLayout
+from duckpond.layout import LOCK_FILE, TMP_PREFIX, PondLayout
 from duckpond.steward.control import ControlRecord, ControlTable, RecordType, TxnRecord
-from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories
+from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_factories, prune_cache
 from duckpond.steward.lock import WriteLock
 from duckpond.steward.maintenance import (
     AUTO_COMPACT_FILES,
@@ -51,7 +51,9 @@ from duckpond.times import now_us
 from duckpond.tinyfs.dynamic import FactoryResolver
 from duckpond.tinyfs.fs import FS, WD, NodePath
 from duckpond.tinyfs.model import DIR_PHYSICAL, ROOT_ID, NodeVersion, encode_directory
+from duckpond.tinyfs.paths import check_utf8
 from duckpond.tlogfs.delta import APP_ID, OPLOG_SCHEMA, DeltaPersistence
+from duckpond.tlogfs.opening import retry_log_race
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -168,6 +170,9 @@ class Pond:
         self._lock = WriteLock(self.layout.lock)
         self._in_txn = False
         self._settings: dict[str, str] | None = None
+        #: (data table version, txn_seq at that version): deltalake reads the txn_seq lazily from
+        #: the log files listed at load, which a writer's log cleanup may delete meanwhile.
+        self._seq_at: tuple[int, int] | None = None
 
     # -- create / open --------------------------------------------------------------------
 
@@ -183,9 +188,10 @@ class Pond:
 
         Raises:
             AlreadyExists: ``path`` already holds a pond or other files.
-            NotFound: the parent directory does not exist.
+            NotFound: the parent directory does not exist. InvalidPath: it is not UTF-8.
         """
         root = Path(path)
+        check_utf8(str(root))  # deltalake takes UTF-8 paths only
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             held = "a pond" if PondLayout(root).is_pond() else "files"
             raise AlreadyExists(f"the directory already holds {held}", str(root))
@@ -221,20 +227,19 @@ class Pond:
         Raises:
             NotAPond: no pond there. NotFound: ``at_txn`` was never committed.
         """
-        from deltalake import DeltaTable
-
         layout = PondLayout.of(path)
         if not layout.is_pond():
             raise NotAPond(
                 "not a pond (no data and control tables; run 'pond init')", str(layout.root)
             )
-        with translate_errors(str(layout.root), what="opening the pond"):
-            data = DeltaTable(str(layout.data))
+        data, seq = retry_log_race(lambda: _load(layout), layout.root, what="opening the pond")
         control = ControlTable.open(layout.control)
         _log.debug("opened pond path=%s data_version=%d", layout.root, data.version())
-        if at_txn is not None and not _committed(control, data, at_txn):
+        if at_txn is not None and not _committed(control, data, seq, at_txn):
             raise NotFound(f"transaction {at_txn} was never committed", None)
-        return cls(layout.root, data, control, at_txn=at_txn, factories=factories)
+        pond = cls(layout.root, data, control, at_txn=at_txn, factories=factories)
+        pond._seq_at = (data.version(), seq)
+        return pond
 
     # -- reading --------------------------------------------------------------------------
 
@@ -247,7 +252,12 @@ class Pond:
         """The last committed transaction's sequence number (as of ``at_txn`` if set)."""
         if self.at_txn is not None:
             return self.at_txn
-        return int(self._persistence.table.transaction_version(APP_ID) or 0)
+        table = self._persistence.table
+        version = table.version()
+        if self._seq_at is None or self._seq_at[0] != version:
+            with translate_errors(str(self.path), what="reading the pond"):
+                self._seq_at = (version, int(table.transaction_version(APP_ID) or 0))
+        return self._seq_at[1]
 
     @property
     def data_version(self) -> int:
@@ -316,8 +326,14 @@ class Pond:
     # -- transactions ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self, args: Sequence[str] = ()) -> Iterator[Transaction]:
+    def transaction(
+        self, args: Sequence[str] = (), *, dry_run: bool = False
+    ) -> Iterator[Transaction]:
         """Open a transaction; commits once on success, nothing on an exception.
+
+        With ``dry_run`` the block runs against a writable tree as a real transaction's would
+        (the same checks, the same errors) and then everything is discarded: nothing is
+        committed or recorded, and large files it wrote are deleted (``pond apply/rm -n``).
 
         Transactions that a crash left pending are settled first (as :meth:`recover` does). After
         a commit, with the lock released, the after-commit hooks run (auto push, auto mirror
@@ -344,6 +360,16 @@ class Pond:
             started = time.perf_counter()
             persistence = self._persistence
             persistence.refresh()
+            if dry_run:
+                tx = Transaction(self, self.txn_seq + 1, new_node_id(), tuple(map(str, args)))
+                persistence.begin(tx.seq)
+                self.fs.read_only = False
+                try:
+                    yield tx
+                finally:
+                    self.fs.discard()
+                    persistence.rollback()
+                return
             self._settle_pending()
             tx = Transaction(self, self.txn_seq + 1, new_node_id(), tuple(str(a) for a in args))
             self.control.append([ControlRecord(RecordType.BEGIN, tx.seq, tx.txn_id, tx.args)])
@@ -558,15 +584,19 @@ class Pond:
             if vacuum:
                 hours = int(retention_hours)
                 vacuumed += _vacuum(table, hours, full=True)
-                vacuumed += _vacuum(self.control.table, hours, full=True)
+                # the control folder also holds the write lock (this process holds it)
+                vacuumed += _vacuum(self.control.table, hours, full=True, keep={LOCK_FILE})
+            faults.point("maintain-after-vacuum")
             with translate_errors(str(self.path), what="maintenance"):
                 table.create_checkpoint()
                 self.control.table.update_incremental()
                 self.control.table.create_checkpoint()
+            faults.point("maintain-after-checkpoint")
             persistence.refresh()
             superseded = SupersededLog(self.layout).sweep(retention_hours)
             superseded += self._remove_superseded(retention_hours)
             orphans = self._remove_orphans()
+            prune_cache(self)  # derived data no current node uses
             return MaintenanceReport(
                 collapses=collapses,
                 files_before=before,
@@ -670,18 +700,26 @@ def _stored_series(root: WD) -> Iterator[NodePath]:
                 yield node
 
 
-def _committed(control: ControlTable, data: DeltaTable, txn_seq: int) -> bool:
-    """Whether transaction ``txn_seq`` committed data (the control log says so, or, for a
-    transaction whose record was never written, the data table's commit metadata does)."""
-    if txn_seq > int(data.transaction_version(APP_ID) or 0):
+def _load(layout: PondLayout) -> tuple[DeltaTable, int]:
+    """The data table at its latest version and the txn_seq of that version, read together (the
+    txn_seq is read from the log files listed at load: :mod:`duckpond.tlogfs.opening`)."""
+    from deltalake import DeltaTable
+
+    data = DeltaTable(str(layout.data))
+    return data, int(data.transaction_version(APP_ID) or 0)
+
+
+def _committed(control: ControlTable, data: DeltaTable, last: int, txn_seq: int) -> bool:
+    """Whether transaction ``txn_seq`` committed data (``last``: the latest txn_seq; the control
+    log says so, or, for a transaction whose record was never written, the data table's commit
+    metadata does)."""
+    if txn_seq > last:
         return False
     for t in control.transactions(since=txn_seq):
         if t.txn_seq == txn_seq and t.data_version is not None:
             return True
-    with translate_errors(str(control.path), what="time travel"):
-        return any(
-            h.get("txn_seq") is not None and int(h["txn_seq"]) == txn_seq for h in data.history()
-        )
+    history = retry_log_race(data.history, control.path.parent, what="time travel")
+    return any(h.get("txn_seq") is not None and int(h["txn_seq"]) == txn_seq for h in history)
 
 
 def _build_pond(root: Path) -> None:
@@ -733,13 +771,9 @@ def _remove_stale_builds(root: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from duckpond.steward.lock import process_alive  # os.kill(pid, 0) kills it on Windows
+
+    return process_alive(pid)
 
 
 def _rmtree(path: Path) -> None:

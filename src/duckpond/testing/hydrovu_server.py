@@ -3,7 +3,7 @@
 Part of DuckPond's test and demo kit (:mod:`duckpond.testing`): the HydroVu collector and
 :mod:`duckpond.hydrovu.client` are tested against this server over real HTTP instead of a mocked
 client. It implements the subset of
-``https://www.hydrovu.com/public-api/`` that DESIGN.md ("HydroVu (In-Situ cloud) API, as used")
+``https://www.hydrovu.com/public-api/`` that docs/design.md ("HydroVu API, as used")
 describes:
 
 - ``POST oauth/token``: OAuth2 client credentials (form fields or HTTP Basic) ->

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from duckpond.errors import InvalidPath
+from duckpond.tinyfs.paths import check_utf8
 
 __all__ = [
     "DIR_KINDS",
@@ -208,14 +209,15 @@ def compile_glob(pattern: str) -> GlobPattern:
         The compiled pattern (cached: compiling the same text twice is cheap).
 
     Raises:
-        InvalidPath: empty pattern, NUL, an unclosed ``[``, a reversed range ``[z-a]``, ``**``
-            mixed with other characters in one component, ``..`` above the root of an absolute
-            pattern. ``.path`` is the pattern.
+        InvalidPath: empty pattern, NUL, not UTF-8, an unclosed ``[``, a reversed range
+            ``[z-a]``, ``**`` mixed with other characters in one component, ``..`` above the
+            root of an absolute pattern. ``.path`` is the pattern.
     """
     if not isinstance(pattern, str) or pattern == "":
         raise InvalidPath("empty glob pattern", str(pattern))
     if "\x00" in pattern:
         raise InvalidPath("a glob pattern may not contain NUL", pattern.replace("\x00", "\\0"))
+    check_utf8(pattern)
     return _compile_glob(pattern)
 
 

@@ -30,4 +30,5 @@ COMMANDS = (
     "backup",
     "restore",
     "mirror",
+    "completion",
 )

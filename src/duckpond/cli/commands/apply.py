@@ -1,4 +1,4 @@
-"""``pond apply -f FILE [-v KEY=VALUE ...]``: apply a YAML pipeline in one transaction."""
+"""``pond apply -f FILE [-e KEY=VALUE ...] [-n]``: apply YAML pipelines in one transaction."""
 
 from __future__ import annotations
 
@@ -35,28 +35,39 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
         metavar="KEY=VALUE",
         help="a template variable (repeatable); overrides the environment",
     )
+    from duckpond.cli.common import add_dry_run
+
+    add_dry_run(
+        p,
+        "print the changes applying would make ('would create  ...'), commit nothing (the "
+        "same checks and errors as a real apply)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from duckpond.cli.common import key_values, open_pond
+    from duckpond.cli.common import OUTPUT, info, key_values, open_pond
+    from duckpond.errors import printable
     from duckpond.pipeline import apply_files
 
     variables = key_values(args.var, "-e")
     pond = open_pond(args)
-    report = apply_files(pond, args.file, variables, args=tuple(args.argv))
+    report = apply_files(pond, args.file, variables, args=tuple(args.argv), dry_run=args.dry_run)
     changes = [c for c in report.changes if c.action != "unchanged"]
     if not changes:
-        print("nothing changed")
+        info("nothing would change" if args.dry_run else "nothing changed")
         return 0
-    width = max(len(c.action) for c in changes)
+    if OUTPUT.quiet and not args.dry_run:
+        return 0
+    actions = [("would " + c.action if args.dry_run else c.action) for c in changes]
+    width = max(len(a) for a in actions)
     lines = [
-        f"{c.action:<{width}}  {c.kind:<5}  {c.path}" + (f"  ({c.detail})" if c.detail else "")
-        for c in changes
+        f"{a:<{width}}  {c.kind:<5}  {c.path}" + (f"  ({c.detail})" if c.detail else "")
+        for a, c in zip(actions, changes, strict=True)
     ]
     if report.txn_seq is not None:
         lines.append(f"committed transaction {report.txn_seq}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0

@@ -183,7 +183,6 @@ def _print_table(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
     """A rich table of the first and last rows, with the row count."""
     from collections import deque
 
-    from rich.console import Console
     from rich.table import Table
 
     half = TABLE_ROWS // 2
@@ -219,11 +218,12 @@ def _print_table(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
     table.caption = f"{count} row{'s' if count != 1 else ''} × {len(names)} column" + (
         "s" if len(names) != 1 else ""
     )
-    from duckpond.cli.common import stdout_is_tty
+    from duckpond.cli.common import console, stdout_is_tty
 
-    # On a terminal rich fits the table to its width; elsewhere nothing is folded.
-    console = Console() if stdout_is_tty() else Console(width=100_000, highlight=False)
-    console.print(table, crop=False)
+    # On a terminal rich fits the table to its width; elsewhere nothing is folded. Colors follow
+    # --color and NO_COLOR.
+    out = console() if stdout_is_tty() else console(width=100_000, highlight=False)
+    out.print(table, crop=False)
 
 
 def _cell(value: Any) -> str:

@@ -1,4 +1,14 @@
-"""``pond describe PATH...``: type, versions, schema, time column and bounds, row counts."""
+"""``pond describe PATH...``: type, versions, schema, time column and bounds, row counts.
+
+``--format json``: one object per entry (JSON Lines): ``path``; ``symlink`` (``{"target",
+"resolves_to"}`` for a symlink, described as what it points to, else ``null``); ``type``;
+``dynamic``; ``factory``; ``versions`` (stored versions); ``txns`` (``[first, last]``
+transaction that wrote them); ``created``/``modified`` (ISO-8601 UTC, µs); ``entries`` (a
+directory's); ``size`` (bytes); ``sha256`` (a data file's latest version); ``time_column``;
+``min_event_time``/``max_event_time``; ``rows``; ``rows_by_version`` (``[{"version", "rows"}]``
+of a series' stored versions); ``schema`` (``[{"name", "type", "nullable"}]``). Fields that do
+not apply are ``null``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.fs import WD, NodePath
+
+
+JSON_FIELDS = (
+    "path, symlink, type, dynamic, factory, versions, txns, created, modified, entries, size, "
+    "sha256, time_column, min_event_time, max_event_time, rows, rows_by_version, schema"
+)
 
 
 def add_parser(
@@ -21,6 +37,9 @@ def add_parser(
         "series). A PATH with wildcards is a glob. Times are UTC.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="pond path or glob")
+    from duckpond.cli.common import add_format
+
+    add_format(p, f"one object per entry (JSON Lines): {JSON_FIELDS}")
     p.set_defaults(func=run)
 
 
@@ -33,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     pond = open_pond(args)
     wd = pond.root()
-    blocks: list[str] = []
+    found: list[NodePath] = []
     for pattern in args.paths:
         if has_magic(pattern):
             matches = list(wd.glob(pattern))
@@ -41,9 +60,67 @@ def run(args: argparse.Namespace) -> int:
                 raise NotFound("no match", pattern)
         else:
             matches = [wd.resolve(pattern, follow=False)]
-        blocks.extend(describe(wd, nodepath) for nodepath in matches)
-    sys.stdout.write("\n".join(blocks))
+        found.extend(matches)
+    if args.format == "json":
+        from duckpond.cli.common import emit_json
+
+        emit_json(describe_json(wd, nodepath) for nodepath in found)
+        return 0
+    sys.stdout.write("\n".join(describe(wd, nodepath) for nodepath in found))
     return 0
+
+
+def describe_json(wd: WD, nodepath: NodePath) -> dict[str, Any]:
+    """One entry of ``pond describe --format json`` (fields: the module docstring)."""
+    from duckpond.cli.common import json_time
+    from duckpond.tinyfs.model import FileType
+
+    out: dict[str, Any] = {"path": nodepath.path, "symlink": None}
+    if nodepath.is_symlink:
+        target = nodepath.readlink()
+        nodepath = wd.resolve(nodepath.path)
+        out["symlink"] = {"target": target, "resolves_to": nodepath.path}
+    st = nodepath.stat()
+    history = nodepath.versions()
+    txns = sorted({v.txn_seq for v in history})
+    out.update(
+        type=str(st.file_type),
+        dynamic=st.dynamic,
+        factory=st.factory,
+        versions=len(history),
+        txns=[txns[0], txns[-1]] if txns else None,
+        created=json_time(st.created),
+        modified=json_time(st.modified),
+        entries=None,
+        size=None,
+        sha256=None,
+        time_column=None,
+        min_event_time=None,
+        max_event_time=None,
+        rows=None,
+        rows_by_version=None,
+        schema=None,
+    )
+    if nodepath.is_dir:
+        out["entries"] = len(wd.list(nodepath.path))
+        return out
+    out["size"] = st.size
+    if st.file_type == FileType.DATA:
+        out["sha256"] = history[-1].sha256 if history else None
+        return out
+    out["time_column"] = st.time_column
+    out["min_event_time"] = json_time(st.min_event_time)
+    out["max_event_time"] = json_time(st.max_event_time)
+    counts = _row_counts(nodepath) or []
+    if st.file_type == FileType.SERIES and not nodepath.is_dynamic:
+        out["rows"] = sum(n for _, n in counts)
+        out["rows_by_version"] = [{"version": v, "rows": n} for v, n in counts]
+    else:
+        out["rows"] = counts[-1][1] if counts else 0
+    out["schema"] = [
+        {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in nodepath.schema()
+    ]
+    return out
 
 
 def describe(wd: WD, nodepath: NodePath) -> str:
@@ -73,13 +150,13 @@ def describe(wd: WD, nodepath: NodePath) -> str:
     field("modified", format_time(st.modified, precise=True))
     if nodepath.is_dir:
         field("entries", len(wd.list(nodepath.path)))
-        return "\n".join(lines) + "\n"
+        return _text(lines)
     field("size", f"{st.size} bytes ({format_bytes(st.size)})")
     latest = history[-1] if history else None
     if st.file_type == FileType.DATA:
         if latest is not None and latest.sha256:
             field("sha256", latest.sha256)
-        return "\n".join(lines) + "\n"
+        return _text(lines)
     if st.time_column:
         field("time column", st.time_column)
     if st.min_event_time is not None:
@@ -95,7 +172,14 @@ def describe(wd: WD, nodepath: NodePath) -> str:
     for f in schema:
         note = "" if f.nullable else "  not null"
         lines.append(f"    {f.name:<{width}}  {f.type}{note}")
-    return "\n".join(lines) + "\n"
+    return _text(lines)
+
+
+def _text(lines: list[str]) -> str:
+    """The lines of a description, each on one line (control characters escaped)."""
+    from duckpond.errors import printable
+
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _versions(nodepath: NodePath, history: list[Any]) -> str:

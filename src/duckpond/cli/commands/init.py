@@ -19,10 +19,10 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from duckpond.cli.common import pond_path
+    from duckpond.cli.common import info, pond_path
     from duckpond.steward.pond import Pond
 
     path = args.path or pond_path(args)
     pond = Pond.init(path)
-    print(f"created pond {pond.pond_id} at {pond.path}")
+    info(f"created pond {pond.pond_id} at {pond.path}")
     return 0

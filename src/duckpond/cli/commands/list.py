@@ -1,4 +1,11 @@
-"""``pond list [PATTERN] [-l] [-a]``: paths matching a glob, sorted."""
+"""``pond list [PATTERN] [-l] [-a] [--format json]``: paths matching a glob, sorted.
+
+``--format json`` prints one JSON object per entry (JSON Lines): ``path``, ``type`` (the
+FileType: ``dir:physical``, ``file:series``, ...), ``dynamic`` (bool), ``size`` (bytes; ``null``
+for a directory or a dynamic node), ``version`` (latest stored version, 0 if none), ``modified``
+(ISO-8601 UTC, µs, of the latest version, or ``null``), ``target`` (a symlink's target, else
+``null``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.fs import WD, NodePath
+
+
+JSON_FIELDS = "path, type, dynamic, size (bytes), version, modified (UTC), target (symlinks)"
 
 
 def add_parser(
@@ -28,6 +38,9 @@ def add_parser(
         help="also type, size (bytes), version and modification time (UTC)",
     )
     p.add_argument("-a", "--all", action="store_true", help="include names starting with '.'")
+    from duckpond.cli.common import add_format
+
+    add_format(p, f"one object per entry (JSON Lines): {JSON_FIELDS}")
     p.set_defaults(func=run)
 
 
@@ -35,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import open_pond
-    from duckpond.errors import NotADirectory
+    from duckpond.errors import NotADirectory, printable
     from duckpond.tinyfs.glob import has_magic
 
     pond = open_pond(args)
@@ -46,10 +59,31 @@ def run(args: argparse.Namespace) -> int:
         nodepath = wd.resolve(args.pattern)
         if args.pattern.endswith("/") and not nodepath.is_dir:
             raise NotADirectory("not a directory", nodepath.path)
+    if args.format == "json":
+        from duckpond.cli.common import emit_json
+
+        emit_json(entry_json(nodepath) for nodepath in matches)
+        return 0
     lines = _long_lines(wd, matches) if args.long else [nodepath.path for nodepath in matches]
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
+    if lines:  # one path per line: control characters in names stored before they were refused
+        sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0
+
+
+def entry_json(nodepath: NodePath) -> dict[str, Any]:
+    """One entry of ``pond list --format json`` (fields: the module docstring)."""
+    from duckpond.cli.common import json_time
+
+    kind, size, version, modified = _long_fields(nodepath)
+    return {
+        "path": nodepath.path,
+        "type": str(kind),
+        "dynamic": nodepath.is_dynamic,
+        "size": None if size == "-" or nodepath.is_dynamic else int(size),
+        "version": version,
+        "modified": json_time(modified),
+        "target": nodepath.readlink() if nodepath.is_symlink else None,
+    }
 
 
 def _long_lines(wd: WD, matches: list[NodePath]) -> list[str]:

@@ -1,9 +1,21 @@
-"""``pond log``: one line per transaction (seq, start time, outcome, duration, command line)."""
+"""``pond log``: one line per transaction (seq, start time, outcome, duration, command line).
+
+``--format json``: one object per transaction, oldest first (JSON Lines): ``txn_seq`` (``null``
+when it committed no data and so used no number), ``txn_id``, ``started`` (ISO-8601 UTC, µs),
+``outcome`` (committed, completed, failed, pending, recovered, rolled-back), ``duration_ms``,
+``args`` (the command line, a list), ``error`` (or ``null``), ``data_version`` (the Delta
+version of its data commit, or ``null``).
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+JSON_FIELDS = (
+    "txn_seq (null if none used), txn_id, started (UTC), outcome, duration_ms, args (list), "
+    "error, data_version"
+)
 
 
 def add_parser(
@@ -20,6 +32,9 @@ def add_parser(
         "(completed, failed, rolled-back) used no sequence number and shows '-' instead. "
         "With --at-txn N, transactions up to N.",
     )
+    from duckpond.cli.common import add_format
+
+    add_format(p, f"one object per transaction (JSON Lines): {JSON_FIELDS}")
     p.set_defaults(func=run)
 
 
@@ -32,12 +47,30 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
 
     pond = open_pond(args)
     records = pond.log()
     if args.at_txn is not None:
         records = [r for r in records if r.txn_seq <= args.at_txn]
+    if args.format == "json":
+        from duckpond.cli.common import emit_json, json_time
+
+        emit_json(
+            {
+                "txn_seq": None if r.outcome in NO_SEQUENCE else r.txn_seq,
+                "txn_id": r.txn_id,
+                "started": json_time(r.started),
+                "outcome": r.outcome,
+                "duration_ms": r.duration_ms,
+                "args": list(r.args),
+                "error": r.error,
+                "data_version": r.data_version,
+            }
+            for r in records
+        )
+        return 0
     width = max((len(str(r.txn_seq)) for r in records), default=1)
     lines = []
     for r in records:
@@ -50,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
         if r.error and r.outcome in {"failed", "recovered", "rolled-back"}:
             line += f"  ({r.error})"
         lines.append(line)
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
+    if lines:  # one line per transaction: control characters in arguments are escaped
+        sys.stdout.write("\n".join(map(printable, lines)) + "\n")
     return 0

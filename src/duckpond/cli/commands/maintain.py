@@ -32,19 +32,29 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
         type=int,
         default=1,
         metavar="H",
-        help="delete only files unused for longer than H hours (default: 1)",
+        help="delete only files unused for longer than H hours (default: 1; 0 deletes them at "
+        "once, and a reader running meanwhile may then fail)",
+    )
+    from duckpond.cli.common import add_dry_run
+
+    add_dry_run(
+        p,
+        "print what maintenance would do (series runs to collapse, data files, files vacuum "
+        "and the large-file sweep would delete) and change nothing; takes no lock",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from duckpond.cli.common import open_pond, progress
+    from duckpond.cli.common import info, open_pond, progress
     from duckpond.errors import IntegrityError, UsageError
     from duckpond.units import format_bytes
 
     if args.retention_hours < 0:
         raise UsageError("--retention-hours must be 0 or more")
     pond = open_pond(args)
+    if args.dry_run:
+        return _dry_run(pond, args)
     with progress("maintaining the pond", None):
         report = pond.maintain(
             collapse=not args.no_collapse,
@@ -52,13 +62,13 @@ def run(args: argparse.Namespace) -> int:
             vacuum=not args.no_vacuum,
             retention_hours=args.retention_hours,
         )
-    print(f"collapsed:     {report.collapses} run(s) of series versions")
-    print(f"data files:    {report.files_before} -> {report.files_after}")
-    print(f"vacuumed:      {report.files_vacuumed} file(s)")
-    print(f"superseded:    {report.superseded_removed} chunk file(s) removed")
-    print(f"orphans:       {report.orphans_removed} large file(s) removed")
-    print(f"freed:         {format_bytes(report.bytes_freed)} ({report.bytes_freed} bytes)")
-    print(f"checkpoint:    data table version {report.checkpoint_version}")
+    info(f"collapsed:     {report.collapses} run(s) of series versions")
+    info(f"data files:    {report.files_before} -> {report.files_after}")
+    info(f"vacuumed:      {report.files_vacuumed} file(s)")
+    info(f"superseded:    {report.superseded_removed} chunk file(s) removed")
+    info(f"orphans:       {report.orphans_removed} large file(s) removed")
+    info(f"freed:         {format_bytes(report.bytes_freed)} ({report.bytes_freed} bytes)")
+    info(f"checkpoint:    data table version {report.checkpoint_version}")
     if args.verify:
         with progress("verifying every file version", None):
             problems = pond.verify()
@@ -66,5 +76,80 @@ def run(args: argparse.Namespace) -> int:
             print(f"problem:       {problem}")
         if problems:
             raise IntegrityError(f"{len(problems)} stored file version(s) fail their sha256")
-        print("verified:      every file version matches its sha256")
+        info("verified:      every file version matches its sha256")
     return 0
+
+
+def _dry_run(pond: Any, args: argparse.Namespace) -> int:
+    """What ``pond maintain`` would do, read from the pond without changing it."""
+    from deltalake import DeltaTable
+
+    from duckpond.errors import translate_errors
+    from duckpond.layout import TMP_PREFIX, PondLayout
+    from duckpond.tinyfs import collapse
+    from duckpond.tinyfs.model import FileType
+    from duckpond.tlogfs.delta import arrow_to_versions
+    from duckpond.units import format_bytes
+
+    layout = pond.layout
+    runs = merged = 0
+    if not args.no_collapse:
+        for node in pond.root().walk():
+            if node.is_dynamic or node.is_symlink or node.file_type != FileType.SERIES:
+                continue
+            for run in collapse.plan_all(node.versions()):
+                runs += 1
+                merged += len(run)
+    with translate_errors(str(layout.root), what="maintain --dry-run"):
+        data = DeltaTable(str(layout.data))
+        files = len(data.file_uris())
+        doomed: list[str] = []
+        if not args.no_vacuum:
+            for table in (data, DeltaTable(str(layout.control))):
+                doomed += table.vacuum(
+                    retention_hours=args.retention_hours,
+                    dry_run=True,
+                    enforce_retention_duration=False,
+                    full=True,
+                )
+    versions = list(arrow_to_versions(pond.oplog()))
+    referenced = {v.sha256 for v in versions if v.content is None and v.sha256}
+    superseded = _superseded(layout, versions, args.retention_hours)
+    orphans = orphan_bytes = 0
+    if layout.large_files.is_dir():
+        for entry in layout.large_files.iterdir():
+            sha = PondLayout.large_sha256(entry.name)
+            if entry.name.startswith(TMP_PREFIX) or (sha is not None and sha not in referenced):
+                orphans += 1
+                orphan_bytes += entry.stat().st_size
+    print(f"would collapse: {runs} run(s) of series versions ({merged} versions)")
+    print(f"data files:     {files}" + ("" if args.no_compact else " (small ones compacted)"))
+    print(f"would vacuum:   {len(doomed)} file(s) unused for more than {args.retention_hours} h")
+    print(f"superseded:     {superseded} chunk file(s) would be removed")
+    print(
+        f"orphans:        {orphans} large file(s) would be removed ({format_bytes(orphan_bytes)})"
+    )
+    return 0
+
+
+def _superseded(layout: Any, versions: list[Any], retention_hours: int) -> int:
+    """Large files of series chunks a collapse superseded longer ago than the retention."""
+    from duckpond.times import now_us
+    from duckpond.tinyfs import collapse
+    from duckpond.tinyfs.model import FileType
+
+    cutoff = now_us() - retention_hours * 3_600_000_000
+    by_node: dict[str, list[Any]] = {}
+    for v in versions:
+        if v.file_type == FileType.SERIES:
+            by_node.setdefault(v.node_id, []).append(v)
+    count = 0
+    for history in by_node.values():
+        holders = collapse.superseded_by(history)
+        for v in history:
+            holder = holders.get(v.version)
+            if holder is None or holder.timestamp > cutoff or v.content is not None:
+                continue
+            if v.sha256 and layout.large_file(v.sha256).exists():
+                count += 1
+    return count

@@ -20,15 +20,15 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from duckpond.cli.common import open_pond
+    from duckpond.cli.common import info, open_pond
 
     report = open_pond(args).recover()
     if not (report.committed or report.rolled_back):
-        print("nothing to recover")
+        info("nothing to recover")
     for seq in report.committed:
-        print(f"txn {seq}: committed before the crash; marked recovered")
+        info(f"txn {seq}: committed before the crash; marked recovered")
     for seq in report.rolled_back:
-        print(f"txn {seq}: not committed; marked rolled back")
+        info(f"txn {seq}: not committed; marked rolled back")
     if report.orphan_files_removed:
-        print(f"removed {report.orphan_files_removed} orphan large file(s)")
+        info(f"removed {report.orphan_files_removed} orphan large file(s)")
     return 0

@@ -19,6 +19,9 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
     p.add_argument(
         "-r", "--recursive", action="store_true", help="remove directories and their contents"
     )
+    from duckpond.cli.common import add_dry_run
+
+    add_dry_run(p, "print each path that would be removed ('would remove PATH'), remove nothing")
     p.set_defaults(func=run)
 
 
@@ -28,8 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from duckpond.ops.remove import remove
 
     try:
-        with write_transaction(args) as (_, root):
-            remove(root, args.paths, recursive=args.recursive)
+        with write_transaction(args, dry_run=args.dry_run) as (_, root):
+            removed = remove(root, args.paths, recursive=args.recursive)
     except DirectoryNotEmpty as exc:
         raise DirectoryNotEmpty("directory not empty (use 'pond rm -r')", exc.path) from exc
+    if args.dry_run:
+        import sys
+
+        sys.stdout.write("".join(f"would remove {path}\n" for path in removed))
     return 0

@@ -1,9 +1,22 @@
-"""``pond show``: the oplog, grouped by transaction."""
+"""``pond show``: the oplog, grouped by transaction.
+
+``--format json``: one object per node version, by transaction (JSON Lines): ``txn_seq``,
+``outcome`` and ``args`` of its transaction (``null`` if not recorded), ``path`` (where the node
+is now, ``null`` if it is no longer reachable), ``node_id``, ``type``, ``version``, ``size``
+(bytes, ``null`` for a directory), ``sha256`` (a large file's), ``timestamp`` (when written,
+ISO-8601 UTC, µs), ``min_event_time``/``max_event_time`` (a table or series chunk's time span),
+``collapses`` (the versions a collapse version holds, else ``null``).
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+JSON_FIELDS = (
+    "txn_seq, outcome, args, path (null: unreachable), node_id, type, version, size (bytes), "
+    "sha256, timestamp, min_event_time, max_event_time (UTC), collapses"
+)
 
 
 def add_parser(
@@ -20,6 +33,9 @@ def add_parser(
     p.add_argument(
         "--txn", metavar="N", type=int, action="append", help="only transaction N (repeatable)"
     )
+    from duckpond.cli.common import add_format
+
+    add_format(p, f"one object per node version (JSON Lines): {JSON_FIELDS}")
     p.set_defaults(func=run)
 
 
@@ -29,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from collections import defaultdict
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
 
     pond = open_pond(args)
@@ -44,6 +61,16 @@ def run(args: argparse.Namespace) -> int:
             continue
         by_txn[row["txn_seq"]].append(row)
     wanted = set(args.txn) if args.txn else None
+    if args.format == "json":
+        from duckpond.cli.common import emit_json
+
+        emit_json(
+            _row_json(r, records.get(seq), paths)
+            for seq in sorted(by_txn)
+            if wanted is None or seq in wanted
+            for r in sorted(by_txn[seq], key=lambda r: (paths.get(r["node_id"], "~"), r["version"]))
+        )
+        return 0
     out = []
     for seq in sorted(by_txn):
         if wanted is not None and seq not in wanted:
@@ -65,9 +92,38 @@ def run(args: argparse.Namespace) -> int:
                 )
             line += _collapse_note(r.get("extended_attributes"))
             out.append(line)
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
+    if out:  # control characters in paths and arguments are escaped
+        sys.stdout.write("\n".join(map(printable, out)) + "\n")
     return 0
+
+
+def _row_json(row: dict[str, Any], rec: Any, paths: dict[str, str]) -> dict[str, Any]:
+    from duckpond.cli.common import json_time
+
+    return {
+        "txn_seq": row["txn_seq"],
+        "outcome": rec.outcome if rec is not None else None,
+        "args": list(rec.args) if rec is not None else None,
+        "path": paths.get(row["node_id"]),
+        "node_id": row["node_id"],
+        "type": row["file_type"],
+        "version": row["version"],
+        "size": row["size"],
+        "sha256": row["sha256"],
+        "timestamp": json_time(_us(row["timestamp"])),
+        "min_event_time": json_time(row["min_event_time"]),
+        "max_event_time": json_time(row["max_event_time"]),
+        "collapses": _collapsed(row.get("extended_attributes")),
+    }
+
+
+def _collapsed(attributes: str | None) -> list[int] | None:
+    """The versions a collapse version holds, else ``None``."""
+    if not attributes or "collapses" not in attributes:
+        return None
+    import json
+
+    return [int(item[0]) for item in json.loads(attributes).get("collapses") or ()] or None
 
 
 def _collapse_note(attributes: str | None) -> str:

@@ -1,9 +1,20 @@
-"""``pond status``: the pond's identity, last transaction, pending recovery, size on disk."""
+"""``pond status``: the pond's identity, last transaction, pending recovery, size on disk.
+
+``--format json``: one object: ``pond`` (its path), ``id``, ``format``, ``created`` (ISO-8601
+UTC), ``as_of_txn`` (``--at-txn``, else ``null``), ``last_txn`` (``txn_seq``, ``started``,
+``args``; the last committed transaction), ``data_version``, ``pending`` (txn_seqs begun and
+never ended), ``size`` (bytes on disk).
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+JSON_FIELDS = (
+    "pond, id, format, created, as_of_txn, last_txn {txn_seq, started, args}, data_version, "
+    "pending (list), size (bytes)"
+)
 
 
 def add_parser(
@@ -19,6 +30,9 @@ def add_parser(
         "push from this pond and how many committed transactions it lacks (as this pond "
         "recorded its pushes; no remote is contacted).",
     )
+    from duckpond.cli.common import add_format
+
+    add_format(p, f"one object: {JSON_FIELDS}")
     p.set_defaults(func=run)
 
 
@@ -27,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from duckpond.cli.common import open_pond
+    from duckpond.errors import printable
     from duckpond.times import format_time
     from duckpond.units import format_bytes
 
@@ -40,6 +55,29 @@ def run(args: argparse.Namespace) -> int:
     pending = [r.txn_seq for r in records if r.outcome == "pending"]
     size = pond.disk_usage()
     created = settings.get("created_us")
+    if args.format == "json":
+        from duckpond.cli.common import emit_json, json_time
+
+        emit_json(
+            [
+                {
+                    "pond": str(pond.path),
+                    "id": pond.pond_id,
+                    "format": settings.get("format_version"),
+                    "created": json_time(int(created)) if created else None,
+                    "as_of_txn": args.at_txn,
+                    "last_txn": {
+                        "txn_seq": seq,
+                        "started": json_time(last.started) if last else None,
+                        "args": list(last.args) if last else None,
+                    },
+                    "data_version": pond.data_version,
+                    "pending": pending,
+                    "size": size,
+                }
+            ]
+        )
+        return 0
     rows = [
         ("pond", str(pond.path)),
         ("id", pond.pond_id),
@@ -69,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
             rows.append((f"backup {r.name}", f"{r.url}  {pushed}, {r.behind} txns behind"))
     if args.at_txn is not None:
         rows.insert(1, ("as of txn", str(args.at_txn)))
-    sys.stdout.write("".join(f"{k + ':':<14}{v}\n" for k, v in rows))
+    sys.stdout.write("".join(f"{k + ':':<14}{printable(v)}\n" for k, v in rows))
     return 0
