@@ -356,18 +356,19 @@ def _desired(pond: Pond) -> tuple[dict[str, Wanted], list[str]]:
                 want[rel] = Wanted(EntryKind.DIR, entry.node_id, "dir")
                 visit(entry.node_id, rel + "/")
                 continue
-            j = latest.get((dir_id, entry.node_id))
+            home = entry.part_id or dir_id  # a moved file keeps its home partition
+            j = latest.get((home, entry.node_id))
             if j is None or entry.file_type in (FileType.DIR_DYNAMIC, FileType.FILE_DYNAMIC):
                 skipped.append("/" + rel)
                 continue
-            v = row(dir_id, entry.node_id, j)
+            v = row(home, entry.node_id, j)
             if v.factory is not None:
                 skipped.append("/" + rel)
             elif v.file_type == FileType.SYMLINK:
                 target = _host_target(rel, (v.content or b"").decode("utf-8"))
                 want[rel] = Wanted(EntryKind.SYMLINK, v.node_id, f"symlink:{target}", target=target)
             else:
-                n = count[(dir_id, entry.node_id)] if v.file_type == FileType.SERIES else 1
+                n = count[(home, entry.node_id)] if v.file_type == FileType.SERIES else 1
                 source = f"{v.file_type}:{n}:{v.version}:{v.sha256}"
                 want[rel] = Wanted(EntryKind.FILE, v.node_id, source, latest=v, count=n)
 

@@ -369,6 +369,38 @@ class FSConformance:
         with pytest.raises(AlreadyExists):
             r.rename("/x", "/b/g")
 
+    def test_move_keeps_versions_where_they_are(self, fsx):
+        """A move changes directory entries only: away and back, every version is stored once,
+        later versions join the same history, and the node's children survive a directory move."""
+        r = fsx.root()
+        for d in ("/a", "/b", "/a/d"):
+            r.mkdir(d)
+        r.append_series("/a/s", series([1, 2], v=[1.0, 2.0]))
+        r.write_file("/a/d/f", b"d1")
+        fsx.commit()
+        r = fsx.root()
+        r.rename("/a/s", "/b")
+        fsx.commit()
+        r = fsx.root()
+        r.append_series("/b/s", series([3], v=[4.0]))  # a new version after the move
+        r.rename("/a/d", "/b/e")
+        fsx.commit()
+        r = fsx.root()
+        r.rename("/b/s", "/a/t")
+        r.write_file("/b/e/f", b"d2")
+        fsx.commit()
+        r = fsx.root()
+        s = r.resolve("/a/t")
+        assert [v.version for v in s.versions()] == [1, 2]
+        assert s.read_table().column("v").to_pylist() == [1.0, 2.0, 4.0]
+        f = r.resolve("/b/e/f")
+        assert (f.read_bytes(1), f.read_bytes()) == (b"d1", b"d2")
+        dirs = [np.node.node_id for np in r.walk() if np.is_dir] + [r.here.node.node_id]
+        store = fsx.fs.persistence
+        for node in (s.node.node_id, f.node.node_id):
+            stored = [v.version for p in dirs for v in store.partition(p).get(node, [])]
+            assert sorted(stored) == [1, 2]  # each version once, wherever the node went
+
     def test_walk_and_glob(self, fsx):
         r = fsx.root()
         for p in ["/s/b01/temp.series", "/s/b01/do.series", "/s/jfk/air.series", "/s/.hidden"]:

@@ -769,7 +769,7 @@ class WD:
 
     @staticmethod
     def _node_of(parent: Node, entry: DirEntry) -> Node:
-        part = entry.node_id if entry.is_dir else parent.node_id
+        part = entry.node_id if entry.is_dir else entry.part_id or parent.node_id
         return Node(entry.node_id, part, entry.file_type)
 
     def _child(self, nodepath: NodePath, name: str) -> Node | None:
@@ -1125,7 +1125,9 @@ class WD:
                 )
             blob = persistence.put_blob(data)
         node_id = existing.node_id if existing is not None else new_node_id()
-        prev_versions = self.fs.persistence.partition(parent.node.node_id).get(node_id, [])
+        # a new node lives in its parent's partition; an existing one where it always was
+        part_id = existing.part_id if existing is not None else parent.node.node_id
+        prev_versions = self.fs.persistence.partition(part_id).get(node_id, [])
         version = prev_versions[-1].version + 1 if prev_versions else 1
         if file_type == FILE_SERIES:
             from duckpond import timeseries
@@ -1151,7 +1153,7 @@ class WD:
         elif file_type == FILE_TABLE:
             blob = self._store_parquet(data, full)
         nv = NodeVersion(
-            part_id=parent.node.node_id,
+            part_id=part_id,
             node_id=node_id,
             file_type=file_type,
             version=version,
@@ -1167,7 +1169,7 @@ class WD:
         persistence.stage(nv)
         if entries is not None:
             entries[name] = DirEntry(name, node_id, file_type)
-        node = Node(node_id, parent.node.node_id, file_type)
+        node = Node(node_id, part_id, file_type)
         written = NodePath(self.fs, (*parent.parts, name), node)
         if file_type == FILE_SERIES:
             self.fs.appended[node_id] = written
@@ -1253,7 +1255,10 @@ class WD:
             raise AlreadyExists("already exists" + ("" if overwrite else " (use overwrite)"), full)
         entries = self.fs._entries_for_change(parent.node, full)
         node_id = existing.node_id if existing is not None else new_node_id()
-        part_id = node_id if directory else parent.node.node_id
+        if existing is not None:
+            part_id = existing.part_id
+        else:
+            part_id = node_id if directory else parent.node.node_id
         prev = self.fs.persistence.partition(part_id).get(node_id, [])
         self.fs.persistence.stage(
             NodeVersion(
@@ -1268,7 +1273,9 @@ class WD:
                 factory=factory,
             )
         )
-        entries[name] = DirEntry(name, node_id, file_type)
+        entries[name] = DirEntry(
+            name, node_id, file_type, entries[name].part_id if existing is not None else None
+        )
         self.fs._dynamic.pop(node_id, None)
         return NodePath(self.fs, (*parent.parts, name), Node(node_id, part_id, file_type))
 
@@ -1303,8 +1310,9 @@ class WD:
     def rename(self, src: str, dst: str) -> NodePath:
         """Move or rename ``src`` to ``dst`` within the pond.
 
-        If ``dst`` is an existing directory the node moves into it, keeping its name. A file's
-        versions are carried into the new parent's partition (part_id is the parent's id).
+        If ``dst`` is an existing directory the node moves into it, keeping its name. Only the
+        two directory entries change: the node's versions stay in its home partition, which the
+        new entry records when it is not the new parent's id (a move never copies versions).
 
         Raises:
             NotFound, AlreadyExists (``dst`` exists and is not a directory), InvalidPath (moving
@@ -1333,15 +1341,9 @@ class WD:
         sentries = self.fs._entries_for_change(sparent.node, sfull)
         dentries = self.fs._entries_for_change(dparent.node, dfull)
         entry = sentries.pop(slast)
-        dentries[dname] = DirEntry(dname, entry.node_id, entry.file_type)
-        new_part = child.part_id
-        if not entry.is_dir and dparent.node.node_id != sparent.node.node_id:
-            new_part = dparent.node.node_id
-            for v in self.fs.history(child):
-                self.fs.persistence.stage(v.with_(part_id=new_part))
-        return NodePath(
-            self.fs, (*dparent.parts, dname), Node(child.node_id, new_part, child.file_type)
-        )
+        home = None if entry.is_dir or child.part_id == dparent.node.node_id else child.part_id
+        dentries[dname] = DirEntry(dname, entry.node_id, entry.file_type, home)
+        return NodePath(self.fs, (*dparent.parts, dname), child)
 
 
 def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:

@@ -83,11 +83,15 @@ FILE_TYPES: Final = frozenset(FileType)
 ROOT_ID: Final = "00000000-0000-7000-8000-000000000000"
 
 #: Arrow schema of a directory snapshot (the ``content`` of a directory version, as Arrow IPC).
+#: ``part_id`` is the child's home partition when it is not the directory's own node_id (a file
+#: moved here from another directory keeps its versions where they are); null otherwise. A
+#: snapshot written before the column existed decodes as all null.
 DIRECTORY_SCHEMA: Final = pa.schema(
     [
         pa.field("name", pa.string(), nullable=False),
         pa.field("child_node_id", pa.string(), nullable=False),
         pa.field("file_type", pa.string(), nullable=False),
+        pa.field("part_id", pa.string(), nullable=True),
     ]
 )
 
@@ -110,11 +114,18 @@ def child_id(parent_id: str, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DirEntry:
-    """One entry of a directory: the child's name, node id and file type."""
+    """One entry of a directory: the child's name, node id and file type.
+
+    ``part_id`` is the partition holding the child's versions when it is not the default: a
+    directory's versions are in its own partition, any other node's in its parent directory's
+    (``None``). A node moved to another directory keeps its home partition (a move never copies
+    versions), so its entry in the new directory names it.
+    """
 
     name: str
     node_id: str
     file_type: str
+    part_id: str | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -126,7 +137,9 @@ class NodeVersion:
     """One version of one node: exactly one row of the oplog.
 
     Attributes:
-        part_id: partition: a directory's own node_id; for any other node its parent's node_id.
+        part_id: partition: a directory's own node_id; for any other node the node_id of the
+            directory it was created in (its home partition, kept when it moves: see
+            :class:`DirEntry`).
         node_id: UUID of the node (:data:`ROOT_ID` for the root).
         file_type: one of :data:`FILE_TYPES`.
         version: 1, 2, ... per node.
@@ -187,6 +200,7 @@ def encode_directory(entries: dict[str, DirEntry]) -> bytes:
             pa.array(names, pa.string()),
             pa.array([entries[n].node_id for n in names], pa.string()),
             pa.array([entries[n].file_type for n in names], pa.string()),
+            pa.array([entries[n].part_id for n in names], pa.string()),
         ],
         schema=DIRECTORY_SCHEMA,
     )
@@ -204,4 +218,7 @@ def decode_directory(content: bytes | None) -> dict[str, DirEntry]:
     names = table.column("name").to_pylist()
     ids = table.column("child_node_id").to_pylist()
     types = table.column("file_type").to_pylist()
-    return {n: DirEntry(n, i, t) for n, i, t in zip(names, ids, types, strict=True)}
+    if "part_id" not in table.column_names:  # a snapshot written before the column existed
+        return {n: DirEntry(n, i, t) for n, i, t in zip(names, ids, types, strict=True)}
+    homes = table.column("part_id").to_pylist()
+    return {n: DirEntry(n, i, t, p) for n, i, t, p in zip(names, ids, types, homes, strict=True)}
