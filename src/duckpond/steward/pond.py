@@ -589,8 +589,10 @@ class Pond:
             faults.point("maintain-after-vacuum")
             with translate_errors(str(self.path), what="maintenance"):
                 table.create_checkpoint()
+                table.cleanup_metadata()  # log entries older than the log retention
                 self.control.table.update_incremental()
                 self.control.table.create_checkpoint()
+                self.control.table.cleanup_metadata()
             faults.point("maintain-after-checkpoint")
             persistence.refresh()
             superseded = SupersededLog(self.layout).sweep(retention_hours)
