@@ -442,12 +442,12 @@ class CollectReport:
 
 def _watermark_s(root: WD, path: str) -> int:
     """Seconds since the epoch (UTC) to fetch from: max event time + 1 s, or 0."""
-    np = lookup(root, path)
-    if np is None:
+    node = lookup(root, path)
+    if node is None:
         return 0
-    if np.file_type != FILE_SERIES:
-        raise InvalidData(f"is a {np.file_type}; the collector needs a series here", path)
-    hi = np.stat().max_event_time
+    if node.file_type != FILE_SERIES:
+        raise InvalidData(f"is a {node.file_type}; the collector needs a series here", path)
+    hi = node.stat().max_event_time
     return 0 if hi is None else hi // _US_PER_S + 1
 
 
@@ -610,8 +610,8 @@ class HydroVuNode(FactoryNode):
         rows = []
         for device in self.config.devices:
             path = f"{prefix}/{device.effective_scope}.series"
-            np = lookup(root, path)
-            st = np.stat() if np is not None and np.file_type == FILE_SERIES else None
+            node = lookup(root, path)
+            st = node.stat() if node is not None and node.file_type == FILE_SERIES else None
             hi = st.max_event_time if st is not None else None
             rows.append(
                 {

@@ -324,10 +324,10 @@ def _sha256_file(path: str) -> tuple[str, int]:
 
 
 def _read_record(root: WD, path: str) -> dict[str, dict[str, Any]]:
-    np = lookup(root, path)
-    if np is None:
+    node = lookup(root, path)
+    if node is None:
         return {}
-    return {row["name"]: row for row in np.read_table().to_pylist()}
+    return {row["name"]: row for row in node.read_table().to_pylist()}
 
 
 def _matches(pattern: str, base: str, fmt: str, folder: str, node: str) -> dict[str, str]:
@@ -535,8 +535,8 @@ def _write_data(root: WD, planned: PlannedFile) -> tuple[str, None, str, int]:
             f"is a {existing.file_type}; the inbox writes a data file here", pond_path
         )
     with open(planned.source, "rb") as f:
-        np = root.write_file(pond_path, f, file_type=FILE_DATA)
-    stored = np.latest()
+        node = root.write_file(pond_path, f, file_type=FILE_DATA)
+    stored = node.latest()
     digest = stored.sha256 or planned.sha256
     size = stored.size if stored.size is not None else planned.size
     return ("created" if existing is None else "updated"), None, digest, size
@@ -588,11 +588,11 @@ class InboxNode(FactoryNode):
         self.refresh_config()
         folder = resolve_folder(self.nodepath, self.config.folder)
         prefix = folder.rstrip("/")  # "" for the root
-        np = lookup(self.nodepath.fs.root(), f"{prefix}/{RECORD_NAME}")
-        if np is None:
+        node = lookup(self.nodepath.fs.root(), f"{prefix}/{RECORD_NAME}")
+        if node is None:
             return RECORD_SCHEMA.empty_table()
         try:
-            return np.read_table()
+            return node.read_table()
         except NotFound:
             return RECORD_SCHEMA.empty_table()
 

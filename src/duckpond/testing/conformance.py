@@ -395,7 +395,7 @@ class FSConformance:
         assert s.read_table().column("v").to_pylist() == [1.0, 2.0, 4.0]
         f = r.resolve("/b/e/f")
         assert (f.read_bytes(1), f.read_bytes()) == (b"d1", b"d2")
-        dirs = [np.node.node_id for np in r.walk() if np.is_dir] + [r.here.node.node_id]
+        dirs = [node.node.node_id for node in r.walk() if node.is_dir] + [r.here.node.node_id]
         store = fsx.fs.persistence
         for node in (s.node.node_id, f.node.node_id):
             stored = [v.version for p in dirs for v in store.partition(p).get(node, [])]
@@ -486,8 +486,8 @@ class FSConformance:
     def test_integrity_error_on_corrupt_large_file(self, fsx):
         r = fsx.root()
         data = b"z" * (200 * 1024)
-        np = r.write_file("/big", data)
-        sha = np.latest().sha256
+        node = r.write_file("/big", data)
+        sha = node.latest().sha256
         fsx.commit()
         fsx.corrupt(sha)
         with pytest.raises(IntegrityError, match="sha256"):
@@ -523,9 +523,9 @@ class FSConformance:
 
         built = []
 
-        def resolver(np, factory, config):
+        def resolver(node, factory, config):
             assert factory == "numbers"
-            built.append(np.path)
+            built.append(node.path)
             return _Numbers(int(config))
 
         fsx.fs.factories = resolver
