@@ -17,7 +17,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pytest
 from cli_testlib import B01_CSV, JFK_CSV, RunCli, snapshot
 
 from duckpond.formats import read_csv_series
