@@ -489,6 +489,8 @@ def _diff_rows(base: dict[str, Any], old: NodePath | None, new: NodePath | None)
         a, b = read(old, None), read(new, None)
     else:
         a, b = read(old, None), read(new, None)
+    if a is None and b is None:
+        return Diff(**base, kind="same")
     tc = (new or old).time_column()  # type: ignore[union-attr]
     added, removed = _row_multiset_diff(a, b)
     if added.num_rows == 0 and removed.num_rows == 0:
