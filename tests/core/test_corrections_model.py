@@ -38,7 +38,9 @@ def table(rows: list[tuple[int, int]]) -> pa.Table:
 
 def content(t: pa.Table) -> Counter:
     ts = t.column("Timestamp").cast(pa.int64()).to_pylist()
-    return Counter(zip((x // H for x in ts), (int(v) for v in t.column("v").to_pylist())))
+    return Counter(
+        zip((x // H for x in ts), (int(v) for v in t.column("v").to_pylist()), strict=True)
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
