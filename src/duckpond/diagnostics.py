@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 __all__ = ["configure", "get_logger", "level_from_env"]
 
@@ -28,6 +29,22 @@ def level_from_env() -> str:
     return value if value in _LEVELS else "off"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (not the stream of the
+    first configure: a library caller or a test may have replaced it since)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str | None = None) -> None:
     """Send ``duckpond.*`` logs to stderr at ``level`` (default: from ``DUCKPOND_LOG``)."""
     global _configured
@@ -39,7 +56,7 @@ def configure(level: str | None = None) -> None:
         logger.propagate = False
         return
     if not _configured:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         _configured = True

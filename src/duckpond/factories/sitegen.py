@@ -1,5 +1,5 @@
-"""``sitegen``: the static website of the pond's downsampled series (README.md, "Why uPlot and
-hyparquet").
+"""``sitegen``: the static website of the pond's downsampled series (README.md, "Why uPlot
+and hyparquet").
 
 A ``sitegen`` node holds the site's config; ``pond run <node> build DIR`` writes the site into the
 host folder ``DIR`` (open ``DIR/index.html`` from disk or serve ``DIR`` with any web server), and
