@@ -136,6 +136,8 @@ def test_rm_rows_removes_a_window_keeps_history_and_survives_appends_and_collaps
     assert collapse.is_correction(fix) and fix.extended_attributes["removed"] == removed
     assert len(collapse.replaced(fix)) >= 1 and len(node.live_versions()) > 1
     # the diff says what went
+    r = run_cli("describe", "/b01.series")
+    assert r.code == 0 and f"1 correction(s), last: v{fix.version} (rm-rows)" in r.text, r.text
     r = run_cli("show", "--txn", str(after))
     assert r.code == 0 and f"rm-rows: replaces v{collapse.replaced(fix)[0]}" in r.text, r.text
     r = run_cli("diff", "/b01.series")
