@@ -455,6 +455,37 @@ def _sha256(host: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def replace_in(
+    root: WD, source: HostSource, pond_path: str, options: CopyOptions = CopyOptions()
+) -> CopyChange:
+    """``pond copy --replace``: the series at ``pond_path`` becomes the rows of one series
+    source (``host+series://`` or ``host+csv+series://``), as one correction version
+    superseding every current version (:func:`duckpond.ops.corrections.replace_series`);
+    created if missing.
+
+    Raises:
+        UsageError: the source is not a series source. InvalidData: the target is not a stored
+        series; bad content (naming the host file). NotFound: no such host file.
+    """
+    from duckpond.ops.corrections import replace_series
+
+    if source.file_type != FileType.SERIES:
+        raise UsageError(
+            "--replace takes a series source (host+series:// or host+csv+series://)",
+            source.given,
+        )
+    if str(source.path) != STDIN and source.path.is_dir():
+        raise UsageError("--replace takes one file, not a folder", source.given)
+    existing = root.lookup(pond_path)
+    if existing is not None and (existing.is_dir or existing.file_type != FileType.SERIES):
+        kind = "a directory" if existing.is_dir else f"a {existing.file_type}"
+        raise InvalidData(f"is {kind}; --replace replaces the content of a series", existing.path)
+    table, tc, attributes = _read_series(source, source.path, options)
+    replace_series(root, pond_path, table, time_column=tc, attributes=attributes)
+    action = "replaced" if existing is not None else "created"
+    return CopyChange(existing.path if existing is not None else pond_path, action)
+
+
 def _read_series(
     source: HostSource, host: Path, options: CopyOptions
 ) -> tuple[pa.Table, str, dict[str, Any]]:

@@ -30,6 +30,24 @@ The policy (size-tiered, like a log-structured merge):
   for a year of hourly appends, each row rewritten about log16(versions) times;
 - ``pond maintain`` merges every run of consecutive non-full live versions into chunks of up to
   :data:`FULL_ROWS` rows.
+
+Corrections (``pond revert``, ``pond copy --replace``, ``pond rm-rows``) are the other kind of
+superseding version: a *correction* holds new rows (its own content, not its children's) and
+supersedes the versions it lists in ``replaces``::
+
+    "replaces": [12, 31, 40]        the live versions whose rows it stands for (any content)
+    "correction": "rm-rows"         what made it (revert, replace, rm-rows): shown, not used
+
+A version listed in ``replaces`` stops being live (:func:`live`) but keeps its bytes: a
+correction holds other rows, so ``--at-txn`` of an earlier transaction reads the superseded
+version itself (its chunk is never queued for deletion, unlike a collapse's children). A later
+collapse may hold a correction like any live version.
+
+The *leaves* of a series (:func:`leaves`, its lineage: what dynamic nodes and the reduce cache
+key by) are the versions with content of their own (appended versions and corrections) that the
+live versions are made of: a collapse stands for its children's leaves, so a collapse changes
+no leaf; a correction is a new leaf and the leaves it superseded are gone, so every cache over
+the rows it changed recomputes. Versions of no rows are not leaves.
 """
 
 from __future__ import annotations
@@ -51,11 +69,14 @@ __all__ = [
     "child_table",
     "children",
     "first",
+    "is_correction",
+    "leaves",
     "level",
     "live",
     "merge_children",
     "plan_all",
     "plan_auto",
+    "replaced",
     "rows",
     "superseded_by",
 ]
@@ -68,6 +89,10 @@ FULL_ROWS: Final = 1_000_000
 FULL_BYTES: Final = 64 << 20
 
 COLLAPSES: Final = "collapses"
+#: The extended attribute of a correction: the version numbers it supersedes.
+REPLACES: Final = "replaces"
+#: The extended attribute naming what made a correction (``revert``, ``replace``, ``rm-rows``).
+CORRECTION: Final = "correction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +134,18 @@ def first(v: NodeVersion) -> int:
     return int(v.extended_attributes.get("first", v.version))
 
 
+def replaced(v: NodeVersion) -> list[int]:
+    """The version numbers a correction supersedes (empty for any other version)."""
+    return [int(n) for n in v.extended_attributes.get(REPLACES) or ()]
+
+
+def is_correction(v: NodeVersion) -> bool:
+    return REPLACES in v.extended_attributes
+
+
 def superseded_by(versions: Sequence[NodeVersion]) -> dict[int, NodeVersion]:
-    """Version number -> the collapse (among ``versions``) that holds it."""
+    """Version number -> the collapse (among ``versions``) that holds it (its rows are in the
+    collapse's chunk; a correction holds other rows and is not a holder here)."""
     out: dict[int, NodeVersion] = {}
     for v in versions:
         for c in children(v):
@@ -119,11 +154,30 @@ def superseded_by(versions: Sequence[NodeVersion]) -> dict[int, NodeVersion]:
 
 
 def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
-    """The versions no collapse among ``versions`` holds, in logical order: the union of their
-    rows is the series' content."""
-    held = superseded_by(versions)
+    """The versions no collapse or correction among ``versions`` supersedes, in logical order:
+    the union of their rows is the series' content."""
+    held = set(superseded_by(versions))
+    for v in versions:
+        held.update(replaced(v))
     kept = (v for v in versions if v.version not in held)
     return sorted(kept, key=lambda v: (first(v), v.version))
+
+
+def leaves(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
+    """The versions with content of their own (appended versions, corrections) that the live
+    versions are made of, collapses expanded to their children; versions of no rows left out.
+    Ordered by version number."""
+    by_number = {v.version: v for v in versions}
+    out: dict[int, NodeVersion] = {}
+    stack = list(live(versions))
+    while stack:
+        v = stack.pop()
+        held = children(v)
+        if held:
+            stack.extend(by_number[c.version] for c in held if c.version in by_number)
+        elif rows(v) != 0:
+            out[v.version] = v
+    return [out[n] for n in sorted(out)]
 
 
 def _full(v: NodeVersion) -> bool:

@@ -370,6 +370,68 @@ class FS:
             self.merged[node.node_id] = (version, cached[1])
         return nv
 
+    def correct(
+        self,
+        series: NodePath,
+        table: pa.Table,
+        replaces: list[NodeVersion],
+        *,
+        reason: str,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> NodeVersion:
+        """Write a correction version of ``series``: ``table`` (its rows, already normalized:
+        time column ``timestamp[us, UTC]``, no nulls there) supersedes the versions
+        ``replaces`` (live versions, any content; see :mod:`duckpond.tinyfs.collapse`).
+
+        ``reason`` (``revert``, ``replace``, ``rm-rows``) and ``attributes`` are kept in the
+        version's extended attributes. The superseded versions keep their bytes (time travel
+        reads them). A table of no rows is stored too (a correction that removed every row).
+
+        Raises:
+            ReadOnly: outside a transaction. InvalidData: ``table`` lacks the time column.
+        """
+        from duckpond import timeseries
+        from duckpond.tinyfs import collapse
+
+        self.check_writable(series.path)
+        node = series.node
+        history = self.history(node)
+        tc = history[-1].time_column
+        if tc is None or tc not in table.column_names:
+            raise InvalidData(f"a correction needs the time column {tc!r}", series.path)
+        version = history[-1].version + 1
+        lo, hi = timeseries.time_bounds(table, tc) if table.num_rows else (None, None)
+        blob = self.store_chunk(table, node.node_id, version)
+        attrs: dict[str, Any] = dict(attributes or {})
+        attrs.update(
+            {
+                "time_column": tc,
+                "rows": table.num_rows,
+                "level": max((collapse.level(v) for v in replaces), default=0),
+                "first": min((collapse.first(v) for v in replaces), default=version),
+                collapse.REPLACES: sorted(v.version for v in replaces),
+                collapse.CORRECTION: reason,
+            }
+        )
+        nv = NodeVersion(
+            part_id=node.part_id,
+            node_id=node.node_id,
+            file_type=FILE_SERIES,
+            version=version,
+            txn_seq=self.persistence.txn_seq,
+            timestamp=now_us(),
+            content=blob.content,
+            sha256=blob.sha256,
+            size=blob.size,
+            min_event_time=lo,
+            max_event_time=hi,
+            extended_attributes=attrs,
+        )
+        self.persistence.stage(nv)
+        self.merged.pop(node.node_id, None)  # the content changed: merge the schema again
+        self.appended[node.node_id] = series  # the auto-collapse looks at it
+        return nv
+
     def auto_collapse(self, fanin: int | None = None) -> int:
         """Collapse the series appended to in this transaction where the policy says so
         (:func:`duckpond.tinyfs.collapse.plan_auto`, cascading); returns how many collapses."""
@@ -553,9 +615,13 @@ class NodePath:
         return [self.latest()]
 
     def appended_versions(self) -> list[NodeVersion]:
-        """A series' versions as they were appended (every version but collapses): what its
-        content is made of, whatever collapses merged them into."""
-        return [v for v in self.versions() if not v.extended_attributes.get("collapses")]
+        """A series' leaves (:func:`duckpond.tinyfs.collapse.leaves`): the appended versions and
+        corrections its content is made of, whatever collapses merged them into, less those a
+        correction superseded. The lineage: a collapse leaves it as it is, a correction changes
+        it."""
+        from duckpond.tinyfs import collapse
+
+        return collapse.leaves(self.versions())
 
     def _stored_versions(self, version: int | None) -> list[NodeVersion]:
         if self.file_type == FILE_SERIES and version is None:
@@ -685,7 +751,7 @@ class NodePath:
         if self.is_dynamic:
             obj = self.fs.dynamic_object(self)
             return obj.lineage()  # type: ignore[no-any-return]
-        # a series: its appended versions (a collapse changes what is read, not the content)
+        # a series: its leaves (a collapse changes what is read, not the content)
         series = self.file_type == FILE_SERIES
         versions = self.appended_versions() if series else [self.latest()]
         return Lineage.stored(self.node.node_id, str(self.file_type), versions)

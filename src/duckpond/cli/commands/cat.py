@@ -1,4 +1,5 @@
-"""``pond cat PATH [--sql Q] [--format table|csv|json|parquet]``: print a file or a query."""
+"""``pond cat PATH [--version K] [--sql Q] [--format table|csv|json|parquet]``: print a file or a
+query."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ Print a pond file. A data file is written as its raw bytes. A table or series is
 table on a terminal and as Parquet when stdout is not a terminal, unless --format says otherwise
 (csv: with a header; json: one object per line; parquet: one file). A series is the union of all
 its versions.
+
+--version K prints one stored version's own content (a file's bytes, a table, one version of a
+series: the rows appended then, or a collapse's or correction's rows); 'pond show' and 'pond
+describe' list the versions. A negative K counts from the latest (-1).
 
 --sql runs a query with DataFusion in which the file is the table 'source' (and the pond's oplog
 is 'oplog'), e.g.
@@ -44,6 +49,13 @@ def add_parser(
     p.add_argument("path", help="pond path, or csv://PATH for a data file holding CSV")
     p.add_argument("--sql", metavar="QUERY", help="SQL over the file, which is the table 'source'")
     p.add_argument(
+        "--version",
+        metavar="K",
+        type=int,
+        default=None,
+        help="one stored version's content (default: the current content)",
+    )
+    p.add_argument(
         "--format",
         choices=FORMATS,
         default=None,
@@ -63,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if stdout_is_tty() else "parquet")
     if args.path.startswith("csv://"):
         path = args.path[len("csv://") :] or "/"
-        table = _read_csv(pond.root().resolve(path))
+        table = _read_csv(pond.root().resolve(path), args.version)
         if args.sql is not None:
             from duckpond.sql import query_table
 
@@ -75,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         from duckpond.errors import IsADirectory
 
         raise IsADirectory("is a directory (use 'pond list')", nodepath.path)
+    if args.version is not None and (args.sql is not None or nodepath.is_dynamic):
+        what = "--sql" if args.sql is not None else "a dynamic node (it has no stored versions)"
+        raise UsageError(f"--version does not apply to {what}", nodepath.path)
     if args.sql is not None:
         result = pond.sql(args.sql, nodepath.path)
         emit(result.schema, result.to_batches(), fmt)
@@ -88,17 +103,21 @@ def run(args: argparse.Namespace) -> int:
         import shutil
 
         out = binary_stdout()
-        with nodepath.open() as src:
+        with nodepath.open(args.version) as src:
             shutil.copyfileobj(src, out, 1 << 20)
         out.flush()
         sys.stdout.flush()
+        return 0
+    if args.version is not None:
+        table = nodepath.read_table(args.version)
+        emit(table.schema, table.to_batches(), fmt)
         return 0
     schema, batches = nodepath.iter_batches()
     emit(schema, batches, fmt)
     return 0
 
 
-def _read_csv(nodepath: Any) -> pa.Table:
+def _read_csv(nodepath: Any, version: int | None = None) -> pa.Table:
     """A data file's bytes parsed as CSV with a header (pyarrow's type inference)."""
     import pyarrow.csv as pcsv
 
@@ -109,7 +128,7 @@ def _read_csv(nodepath: Any) -> pa.Table:
         raise InvalidData(
             f"is a {nodepath.file_type}; csv:// reads a data file holding CSV", nodepath.path
         )
-    data = nodepath.read_bytes()
+    data = nodepath.read_bytes(version)
     if not data.strip():
         raise InvalidData("empty file, not CSV", nodepath.path)
     if b"\x00" in data[:65536]:

@@ -72,6 +72,12 @@ def add_parser(
 
     add_arguments(p.add_argument_group("reading series (--time-column: any series source)"))
     p.add_argument(
+        "--replace",
+        action="store_true",
+        help="copy in: the series at DEST becomes the rows of one series SRC (one correction "
+        "version superseding its current versions; history kept)",
+    )
+    p.add_argument(
         "--strip-prefix",
         metavar="P",
         help="copy out: drop this pond directory prefix from the written paths",
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
         for flag in given_arguments(args):
             raise UsageError(f"{flag} applies to copying in", args.dest)
+        if args.replace:
+            raise UsageError("--replace applies to copying in", args.dest)
         return copy_out(args, args.sources, folder)
     if args.at_txn is not None:
         raise UsageError("--at-txn applies to copying out (the pond is changed at its latest)")
@@ -103,7 +111,21 @@ def run(args: argparse.Namespace) -> int:
     sources = [HostSource.parse(s, base_dir=Path.cwd()) for s in args.sources]
     for s in sources:
         check_csv_source(s, options)
+    if args.replace:
+        return replace_in(args, sources, args.dest, options)
     return copy_in(args, sources, args.dest, options)
+
+
+def replace_in(args: argparse.Namespace, sources: list[Any], dest: str, options: Any) -> int:
+    from duckpond.cli.common import write_transaction
+    from duckpond.errors import UsageError
+    from duckpond.ops import copy
+
+    if len(sources) != 1:
+        raise UsageError("--replace takes one series source", dest)
+    with write_transaction(args) as (_, root):
+        copy.replace_in(root, sources[0], dest, options)
+    return 0
 
 
 def copy_in(args: argparse.Namespace, sources: list[Any], dest: str, options: Any) -> int:

@@ -195,6 +195,13 @@ def _versions(nodepath: NodePath, history: list[Any]) -> str:
             f"; {len(collapses)} collapse(s), {live} live chunk(s); last: v{last.version} in "
             f"txn {last.txn_seq} holds {held} version(s)"
         )
+    fixes = [v for v in history if "replaces" in v.extended_attributes]
+    if fixes:
+        last = fixes[-1]
+        reason = last.extended_attributes.get("correction", "correction")
+        text += (
+            f"; {len(fixes)} correction(s), last: v{last.version} ({reason}) in txn {last.txn_seq}"
+        )
     return f"{len(history)} ({text})"
 
 

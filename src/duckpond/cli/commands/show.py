@@ -114,7 +114,17 @@ def _row_json(row: dict[str, Any], rec: Any, paths: dict[str, str]) -> dict[str,
         "min_event_time": json_time(row["min_event_time"]),
         "max_event_time": json_time(row["max_event_time"]),
         "collapses": _collapsed(row.get("extended_attributes")),
+        "replaces": _replaced(row.get("extended_attributes")),
     }
+
+
+def _replaced(attributes: str | None) -> list[int] | None:
+    """The versions a correction (revert, replace, rm-rows) supersedes, else ``None``."""
+    if not attributes or "replaces" not in attributes:
+        return None
+    import json
+
+    return [int(n) for n in json.loads(attributes).get("replaces") or ()]
 
 
 def _collapsed(attributes: str | None) -> list[int] | None:
@@ -127,7 +137,15 @@ def _collapsed(attributes: str | None) -> list[int] | None:
 
 
 def _collapse_note(attributes: str | None) -> str:
-    """``  collapses v1..v16 (16 versions)`` for a collapse version, else nothing."""
+    """``  collapses v1..v16 (16 versions)`` for a collapse version, ``  rm-rows: replaces v3,
+    v5`` for a correction, else nothing."""
+    replaced = _replaced(attributes)
+    if replaced is not None:
+        import json
+
+        reason = json.loads(attributes or "{}").get("correction", "correction")
+        shown = ", ".join(f"v{n}" for n in replaced[:8]) + (", ..." if len(replaced) > 8 else "")
+        return f"  {reason}: replaces {shown or 'nothing'} ({len(replaced)} versions)"
     if not attributes or "collapses" not in attributes:
         return ""
     import json
