@@ -161,6 +161,75 @@ def test_rm_rows_removes_a_window_keeps_history_and_survives_appends_and_collaps
     assert txn(pond_dir) == seq
 
 
+def test_describe_lists_versions_with_txn_rows_and_bounds_compactly(
+    run_cli: RunCli, pond_dir: Path
+) -> None:
+    """Forty hourly-style appends (auto-collapsed in runs of 16) and an rm-rows: the text lists
+    the last few versions and says how many more; ``--versions`` lists each on one line; the
+    JSON list agrees with the stored versions and with ``cat --version`` of each."""
+    import json
+    import re
+
+    raw, _ = read_csv_series(JFK_CSV)
+    raw = raw.slice(0, 40 * 24)
+    seqs = load_parts(pond_dir, "/jfk.series", raw, 40)
+    r = run_cli("rm-rows", "/jfk.series", "--start", "2013-01-10", "--end", "2013-01-12")
+    assert r.code == 0, r.err
+    node = Pond.open(pond_dir).root().resolve("/jfk.series")
+    history = node.versions()
+    assert len(history) > 40, "auto-collapses and the correction add versions"
+    fix = history[-1]
+    held = collapse.superseded_by(history)
+
+    r = run_cli("describe", "/jfk.series")
+    assert r.code == 0, r.err
+    lines = [x.strip() for x in r.text.splitlines()]
+    listed = [x for x in lines if re.match(r"v\d+  txn ", x)]
+    assert len(listed) == 5, r.text
+    assert f"... {len(history) - 5} earlier (describe --versions lists all)" in lines
+    assert listed[-1].startswith(f"v{fix.version}  txn {fix.txn_seq}  ")
+    assert f"correction of {_one_or_run(collapse.replaced(fix))} (rm-rows), live" in listed[-1]
+
+    r = run_cli("describe", "--versions", "/jfk.series")
+    assert r.code == 0, r.err
+    listed = [x.strip() for x in r.text.splitlines() if re.match(r"\s*v\d+  txn ", x)]
+    assert len(listed) == len(history)
+    for line, v in zip(listed, history, strict=True):
+        assert line.startswith(f"v{v.version}  txn {v.txn_seq}  "), line
+    first_collapse = next(v for v in history if collapse.children(v))
+    line = listed[history.index(first_collapse)]
+    assert "collapse of v1..v16 (16), " in line, line
+    assert f"append, held by v{first_collapse.version}" in listed[0]
+    assert listed[0].split("  ")[1] == f"txn {seqs[0]}"
+
+    r = run_cli("describe", "--versions", "--format", "json", "/jfk.series")
+    assert r.code == 0, r.err
+    (entry,) = [json.loads(x) for x in r.text.splitlines()]
+    rows = entry["version_list"]
+    assert [x["version"] for x in rows] == [v.version for v in history]
+    assert [x["txn"] for x in rows] == [v.txn_seq for v in history]
+    live = {v.version for v in node.live_versions()}
+    assert {x["version"] for x in rows if x["superseded_by"] is None} == live
+    for x in rows:
+        if x["version"] in held:
+            assert x["superseded_by"] == held[x["version"]].version
+    # each version's recorded rows and bounds are what cat --version K reads
+    for x in (rows[0], rows[17], rows[-1]):
+        got = cat(run_cli, "/jfk.series", "--version", str(x["version"]))
+        assert got.num_rows == x["rows"]
+        t = got.column("Timestamp")
+        assert pc.min(t).as_py().isoformat().replace("+00:00", ".000000Z") == x["min_event_time"]
+        assert pc.max(t).as_py().isoformat().replace("+00:00", ".000000Z") == x["max_event_time"]
+    assert sum(x["rows"] for x in rows if x["kind"] == "append") == raw.num_rows
+
+
+def _one_or_run(versions: list[int]) -> str:
+    ns = sorted(versions)
+    if len(ns) == 1:
+        return f"v{ns[0]}"
+    return f"v{ns[0]}..v{ns[-1]} ({len(ns)})"
+
+
 def test_rm_rows_refusals_name_the_path_and_change_nothing(
     run_cli: RunCli, pond_dir: Path, tmp_path: Path
 ) -> None:

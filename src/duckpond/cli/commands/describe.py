@@ -7,7 +7,12 @@ transaction that wrote them); ``created``/``modified`` (ISO-8601 UTC, µs); ``en
 directory's); ``size`` (bytes); ``sha256`` (a data file's latest version); ``time_column``;
 ``min_event_time``/``max_event_time``; ``rows``; ``rows_by_version`` (``[{"version", "rows"}]``
 of a series' stored versions); ``schema`` (``[{"name", "type", "nullable"}]``). Fields that do
-not apply are ``null``.
+not apply are ``null``. With ``--versions``, also ``version_list``: one object per stored version
+(:func:`version_rows`).
+
+The text form lists the last few versions, one line each (version, transaction, when written,
+rows or bytes, time bounds, what it is and whether it is live); ``--versions`` lists all of
+them, still one line each, for a series of thousands of versions.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ if TYPE_CHECKING:
 
 JSON_FIELDS = (
     "path, symlink, type, dynamic, factory, versions, txns, created, modified, entries, size, "
-    "sha256, time_column, min_event_time, max_event_time, rows, rows_by_version, schema"
+    "sha256, time_column, min_event_time, max_event_time, rows, rows_by_version, schema "
+    "(version_list with --versions)"
 )
+SHOWN_VERSIONS = 5  # versions listed in the text form without --versions (the latest)
 
 
 def add_parser(
@@ -37,6 +44,11 @@ def add_parser(
         "series). A PATH with wildcards is a glob. Times are UTC.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="pond path or glob")
+    p.add_argument(
+        "--versions",
+        action="store_true",
+        help=f"list every stored version, one line each (default: the last {SHOWN_VERSIONS})",
+    )
     from duckpond.cli.common import add_format
 
     add_format(p, f"one object per entry (JSON Lines): {JSON_FIELDS}")
@@ -64,14 +76,15 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         from duckpond.cli.common import emit_json
 
-        emit_json(describe_json(wd, nodepath) for nodepath in found)
+        emit_json(describe_json(wd, nodepath, args.versions) for nodepath in found)
         return 0
-    sys.stdout.write("\n".join(describe(wd, nodepath) for nodepath in found))
+    sys.stdout.write("\n".join(describe(wd, nodepath, args.versions) for nodepath in found))
     return 0
 
 
-def describe_json(wd: WD, nodepath: NodePath) -> dict[str, Any]:
-    """One entry of ``pond describe --format json`` (fields: the module docstring)."""
+def describe_json(wd: WD, nodepath: NodePath, all_versions: bool = False) -> dict[str, Any]:
+    """One entry of ``pond describe --format json`` (fields: the module docstring);
+    ``all_versions`` adds ``version_list``."""
     from duckpond.cli.common import json_time
     from duckpond.tinyfs.model import FileType
 
@@ -101,6 +114,16 @@ def describe_json(wd: WD, nodepath: NodePath) -> dict[str, Any]:
         rows_by_version=None,
         schema=None,
     )
+    if all_versions:
+        out["version_list"] = [
+            {
+                **row,
+                "written": json_time(row["written"]),
+                "min_event_time": json_time(row["min_event_time"]),
+                "max_event_time": json_time(row["max_event_time"]),
+            }
+            for row in version_rows(history)
+        ]
     if nodepath.is_dir:
         out["entries"] = len(wd.list(nodepath.path))
         return out
@@ -123,8 +146,9 @@ def describe_json(wd: WD, nodepath: NodePath) -> dict[str, Any]:
     return out
 
 
-def describe(wd: WD, nodepath: NodePath) -> str:
-    """The description of one entry as text lines ending with a newline."""
+def describe(wd: WD, nodepath: NodePath, all_versions: bool = False) -> str:
+    """The description of one entry as text lines ending with a newline: every stored version
+    listed when ``all_versions``, else the last :data:`SHOWN_VERSIONS`."""
     from duckpond.times import format_time
     from duckpond.tinyfs.model import FileType
     from duckpond.units import format_bytes
@@ -146,6 +170,7 @@ def describe(wd: WD, nodepath: NodePath) -> str:
         field("factory", st.factory)
     if history:
         field("versions", _versions(nodepath, history))
+        lines.extend(_version_lines(history, all_versions))
     field("created", format_time(st.created, precise=True))
     field("modified", format_time(st.modified, precise=True))
     if nodepath.is_dir:
@@ -203,6 +228,93 @@ def _versions(nodepath: NodePath, history: list[Any]) -> str:
             f"; {len(fixes)} correction(s), last: v{last.version} ({reason}) in txn {last.txn_seq}"
         )
     return f"{len(history)} ({text})"
+
+
+def version_rows(history: list[Any]) -> list[dict[str, Any]]:
+    """One dict per stored version, oldest first: ``version``; ``txn`` (the transaction that
+    wrote it); ``written`` (µs, UTC); ``rows`` (a table/series version's rows when recorded, else
+    ``None``); ``size`` (bytes); ``min_event_time``/``max_event_time`` (µs, UTC, or ``None``);
+    ``kind`` (``write``, ``append``, ``collapse``, ``correction``); ``holds`` (the versions a
+    collapse holds or a correction replaces); ``reason`` (a correction's: ``rm-rows``,
+    ``replace``, ``revert``); ``superseded_by`` (the version holding or replacing it, ``None``
+    while it is live)."""
+    from duckpond.tinyfs import collapse
+    from duckpond.tinyfs.model import FileType
+
+    by: dict[int, int] = {n: v.version for n, v in collapse.superseded_by(history).items()}
+    for v in history:
+        for n in collapse.replaced(v):
+            by[n] = v.version
+    out = []
+    for v in history:
+        held = [c.version for c in collapse.children(v)]
+        if collapse.is_correction(v):
+            kind, held = "correction", collapse.replaced(v)
+        elif held:
+            kind = "collapse"
+        elif v.file_type == FileType.SERIES:
+            kind = "append"
+        else:
+            kind = "write"
+        out.append(
+            {
+                "version": v.version,
+                "txn": v.txn_seq,
+                "written": v.timestamp,
+                "rows": collapse.rows(v),
+                "size": v.size,
+                "min_event_time": v.min_event_time,
+                "max_event_time": v.max_event_time,
+                "kind": kind,
+                "holds": held,
+                "reason": v.extended_attributes.get("correction") if kind == "correction" else None,
+                "superseded_by": by.get(v.version),
+            }
+        )
+    return out
+
+
+def _version_lines(history: list[Any], all_versions: bool) -> list[str]:
+    """One text line per version (the last :data:`SHOWN_VERSIONS` unless ``all_versions``)."""
+    from duckpond.times import format_time
+
+    rows = version_rows(history)
+    kinds = {r["version"]: r["kind"] for r in rows}
+    shown = rows if all_versions else rows[-SHOWN_VERSIONS:]
+    out = []
+    if len(shown) < len(rows):
+        out.append(f"    ... {len(rows) - len(shown)} earlier (describe --versions lists all)")
+    for r in shown:
+        amount = f"{r['rows']} rows" if r["rows"] is not None else f"{r['size'] or 0} bytes"
+        span = ""
+        if r["min_event_time"] is not None:
+            span = f"  {format_time(r['min_event_time'])}..{format_time(r['max_event_time'])}"
+        what = r["kind"]
+        if r["holds"]:
+            what += f" of {_numbers(r['holds'])}"
+        if r["reason"]:
+            what += f" ({r['reason']})"
+        state = "live"
+        if r["superseded_by"]:
+            verb = "replaced" if kinds[r["superseded_by"]] == "correction" else "held"
+            state = f"{verb} by v{r['superseded_by']}"
+        out.append(
+            f"    v{r['version']}  txn {r['txn']}  {format_time(r['written'])}  {amount}{span}"
+            f"  {what}, {state}"
+        )
+    return out
+
+
+def _numbers(versions: list[int]) -> str:
+    """``v3`` / ``v1..v16`` for a consecutive run / ``v2, v5`` otherwise (compact)."""
+    ns = sorted(versions)
+    if len(ns) == 1:
+        return f"v{ns[0]}"
+    if ns == list(range(ns[0], ns[-1] + 1)):
+        return f"v{ns[0]}..v{ns[-1]} ({len(ns)})"
+    if len(ns) <= 4:
+        return ", ".join(f"v{n}" for n in ns)
+    return f"{len(ns)} versions v{ns[0]}..v{ns[-1]}"
 
 
 def _rows(nodepath: NodePath) -> str:
