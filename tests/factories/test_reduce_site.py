@@ -173,6 +173,38 @@ def test_late_data_rewrites_only_the_blocks_of_its_segment(site_pond, tmp_path, 
     assert_same_site(out, tmp_path / "full")
 
 
+def test_a_correction_and_its_revert_reach_the_site_at_the_next_build(
+    site_pond, tmp_path, monkeypatch
+):
+    """rm-rows of two days of d1 (issue 14): the next build rewrites d1's blocks over those days
+    only and equals a full build; reverting to before the correction gives the first site back,
+    byte for byte."""
+    from duckpond.ops.corrections import remove_rows, revert
+    from duckpond.times import Window
+
+    out = tmp_path / "site"
+    build(site_pond, out)
+    first = files(out)
+    txn = site_pond.txn_seq
+    start, end = T0 + 30 * DAY, T0 + 32 * DAY
+    with site_pond.transaction(["rm-rows"]) as tx:
+        assert remove_rows(tx.root(), "/raw/d1.series", Window(start, end)) == 2 * DAY // (5 * MIN)
+    report = build(site_pond, out)
+    written = {p for p in report.written if p.suffix == ".parquet"}
+    assert written, "the correction changed some blocks"
+    for p in written:
+        assert p.parts[1] == "d1", p
+        rec = _record(out, p.as_posix())
+        assert rec["start_us"] < end and rec["end_us"] >= start - DAY, p
+    table_build(site_pond, tmp_path / "full", monkeypatch)
+    assert_same_site(out, tmp_path / "full")
+    assert files(out) != first
+    with site_pond.transaction(["revert"]) as tx:
+        revert(tx.root(), "/raw/d1.series", txn)
+    build(site_pond, out)
+    assert files(out) == first
+
+
 def test_a_deleted_or_altered_block_file_is_written_again(site_pond, tmp_path, monkeypatch):
     out = tmp_path / "site"
     build(site_pond, out)
