@@ -15,6 +15,10 @@ columns derived from them.
 2. Whole process: ``pond copy --ambiguous infer host+csv+series://FILE /s.series`` into a new pond
    (start-up, parse, write Parquet, commit) vs a fresh ``python -c`` that imports pyarrow and runs
    ``read_csv`` on the file.
+3. A Parquet file of ``--copy-rows`` rows (Timestamp + 5 float64, 10M by default) copied in:
+   ``pond copy host+series://FILE /big.series``, whole process, vs ``pq.write_table`` of the same
+   table in this process (issue 14's figure: goal <= 1.3x), and vs a fresh ``python -c`` that
+   reads the file and writes it again (what a copy of a Parquet file costs with pyarrow alone).
 """
 
 from __future__ import annotations
@@ -91,14 +95,89 @@ def interleaved(ours, baseline, repeat: int) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
+def copy_parquet(work: Path, rows: int, repeat: int) -> dict:
+    """Figure 3 (module docstring): median whole-process ``pond copy`` of a Parquet series."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(14)
+    start = 1_700_000_000_000_000
+    table = pa.table(
+        {
+            "Timestamp": pa.array(start + np.arange(rows, dtype=np.int64) * 60_000_000).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            **{f"v{i}.unit": rng.normal(10, 3, rows) for i in range(5)},
+        }
+    )
+    src = work / "big.parquet"
+    pq.write_table(table, src)
+    ours, write, rewrite = [], [], []
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        pq.write_table(table, work / "written.parquet")
+        write.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, pyarrow.parquet as pq; "
+                "pq.write_table(pq.read_table(sys.argv[1]), sys.argv[2])",
+                str(src),
+                str(work / "rewritten.parquet"),
+            ],
+            check=True,
+        )
+        rewrite.append(time.perf_counter() - t0)
+        pond = work / f"bigpond{k}"
+        subprocess.run(
+            [sys.executable, "-m", "duckpond", "init", str(pond)], check=True, capture_output=True
+        )
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "duckpond",
+                "--pond",
+                str(pond),
+                "copy",
+                f"host+series://{src}",
+                "/big.series",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        ours.append(time.perf_counter() - t0)
+        shutil.rmtree(pond)
+    mine, base, again = (statistics.median(x) for x in (ours, write, rewrite))
+    return report(
+        "pond copy host+series:// Parquet, whole process",
+        mine / base,
+        "x pq.write_table",
+        "<= 1.3",
+        mine / base <= 1.3,
+        rows=rows,
+        mb=round(src.stat().st_size / 1e6, 1),
+        duckpond_s=round(mine, 3),
+        write_table_s=round(base, 3),
+        python_c_read_write_s=round(again, 3),
+        vs_python_c=round(mine / again, 3),
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--copy-rows", type=int, default=10_000_000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
     rows = 200_000 if a.quick else a.rows
+    copy_rows = 1_000_000 if a.quick else a.copy_rows
     repeat = 3 if a.quick else a.repeat
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     out = []
@@ -193,6 +272,7 @@ def main() -> int:
                 pyarrow_s=round(theirs, 3),
             )
         )
+        out.append(copy_parquet(work, copy_rows, repeat))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     dump(out, a.json)

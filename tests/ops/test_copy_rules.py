@@ -178,3 +178,67 @@ def test_secret_looking_environment_variables_are_not_visible(
     with pytest.raises(UsageError, match=r"looks like a secret.*\$\{env:S3_SECRET_ACCESS_KEY\}"):
         apply(pond, "kind: mkdir\npath: /{{ S3_SECRET_ACCESS_KEY }}\n")
     assert not any("hunter2" in n.path for n in pond.root().walk("/"))
+
+
+def _b01_parquet(tmp_path: Path, name: str, time_type: pa.DataType) -> tuple[Path, pa.Table]:
+    from duckpond.formats import read_csv_series
+
+    table, _ = read_csv_series(B01)
+    t = table.set_column(0, pa.field("Timestamp", time_type), table.column(0).cast(time_type))
+    path = tmp_path / name
+    import pyarrow.parquet as pq
+
+    pq.write_table(t, path, row_group_size=5000)
+    return path, table
+
+
+def test_parquet_needing_no_rewrite_is_stored_as_it_is_and_never_shared(
+    pond: Pond, tmp_path: Path
+) -> None:
+    """A new series from Parquet whose time column is already timestamp[us, UTC]: its bytes are
+    kept (a marker before the footer makes each version's bytes its own); two series from the
+    same file survive a collapse and a maintain of one of them; any other time type is
+    rewritten."""
+    import pyarrow.parquet as pq
+
+    src, table = _b01_parquet(tmp_path, "b01.parquet", pa.timestamp("us", tz="UTC"))
+    [made] = _copy(pond, f"host+series://{src}", "/a.series")
+    assert made.action == "created" and made.detail == f"{table.num_rows} rows"
+    _copy(pond, f"host+series://{src}", "/b.series")
+    root = pond.root()
+    a, b = (root.resolve(p).latest() for p in ("/a.series", "/b.series"))
+    assert a.sha256 != b.sha256, "no two versions share bytes"
+    stored = pond.fs.persistence.blob_path(a)
+    assert stored is not None
+    raw, kept = src.read_bytes(), Path(stored).read_bytes()
+    footer = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")  # where the footer starts
+    assert kept[:footer] == raw[:footer] and kept[-(len(raw) - footer) :] == raw[footer:]
+    assert b"duckpond.node_id=" in kept[footer : len(kept) - (len(raw) - footer)]
+    assert a.min_event_time == pc.min(table.column(0)).value
+    assert a.max_event_time == pc.max(table.column(0)).value
+    assert a.extended_attributes["rows"] == table.num_rows
+    col = "WaterTemperature.C"
+    want = _stats(table, col)
+    for path in ("/a.series", "/b.series"):
+        assert _stats(root.resolve(path).read_table(), col) == want
+        assert _stats(pq.read_table(stored), col) == want
+    # appends, a collapse of /a, and a maintain deleting what the collapse superseded
+    day = 86_400_000_000
+    for k in range(16):
+        more = table.slice(k * 10, 10)
+        shifted = pc.add(more.column(0).cast(pa.int64()), 3_000 * day + k)
+        more = more.set_column(0, "Timestamp", shifted.cast(pa.timestamp("us", tz="UTC")))
+        with pond.transaction(["append"]) as tx:
+            tx.root().append_series("/a.series", more)
+    assert pond.maintain(retention_hours=0).superseded_removed >= 1
+    root = pond.root()
+    assert _stats(root.resolve("/b.series").read_table(), col) == want
+    assert root.resolve("/a.series").read_table().num_rows == table.num_rows + 160
+    assert pond.verify() == []
+    # another time type is normalized, so the file is rewritten; the rows are the same
+    ns, _ = _b01_parquet(tmp_path, "ns.parquet", pa.timestamp("ns"))
+    _copy(pond, f"host+series://{ns}", "/c.series")
+    c = pond.root().resolve("/c.series")
+    assert c.latest().size < ns.stat().st_size or c.latest().sha256 != b.sha256
+    assert c.schema().field("Timestamp").type == pa.timestamp("us", tz="UTC")
+    assert _stats(c.read_table(), col) == want

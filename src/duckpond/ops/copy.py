@@ -420,6 +420,17 @@ def copy_file_in(
         )
     if file_type == FileType.SERIES:
         name = "<stdin>" if str(host) == STDIN else str(host)
+        if source.scheme == "host+series" and existing is None and name != "<stdin>":
+            # a new series from Parquet that needs no rewriting is stored as it is
+            attributes = {"source": {"shape": "parquet", "file": name}}
+            made = root.create_series_as_is(
+                pond_path, host, time_column=options.time_column, attributes=attributes
+            )
+            if made is not None:
+                progress.advance(host.stat().st_size)
+                return CopyChange(
+                    pond_path, "created", f"{made.latest().extended_attributes['rows']} rows"
+                )
         table, tc, attributes = _read_series(source, host, options)
         if str(host) != STDIN:
             progress.advance(host.stat().st_size)

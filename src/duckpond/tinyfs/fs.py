@@ -53,7 +53,7 @@ from duckpond.tinyfs.model import (
     new_node_id,
     now_us,
 )
-from duckpond.tinyfs.persistence import Blob, Persistence, make_temp, write_hashed
+from duckpond.tinyfs.persistence import Blob, HashedFile, Persistence, make_temp, write_hashed
 
 __all__ = [
     "FS",
@@ -321,6 +321,54 @@ class FS:
             return self.persistence.put_blob(hashed, large=True)  # moved in, not copied
         finally:
             _unlink(tmp)
+
+    def store_chunk_file(self, source: Path, node_id: str, version: int) -> Blob:
+        """Store a Parquet file as a series chunk without rewriting it: its bytes as they are,
+        with a marker naming the node and version between the last column chunk and the footer
+        (so, as with :meth:`store_chunk`, no two versions share bytes). The footer is found from
+        the file's end and the column chunks by their absolute offsets (Apache Parquet file
+        format), so every reader reads the file as it was. Copied and hashed in one pass.
+
+        Raises:
+            InvalidData: ``source`` is not a Parquet file (no PAR1 magic, impossible footer).
+        """
+        import hashlib
+
+        marker = f"\0duckpond.node_id={node_id};duckpond.version={version}\0".encode()
+        size = source.stat().st_size
+        with open(source, "rb") as f:
+            head = f.read(4)
+            f.seek(max(0, size - 8))
+            tail = f.read(8)
+            if size < 12 or head != b"PAR1" or tail[4:] != b"PAR1":
+                raise InvalidData("not a Parquet file (no PAR1 magic)", str(source))
+            footer_start = size - 8 - int.from_bytes(tail[:4], "little")
+            if footer_start < 4:
+                raise InvalidData("not a valid Parquet file (footer length)", str(source))
+            f.seek(0)
+            fd, tmp = self.temp_file()
+            try:
+                digest = hashlib.sha256()
+                with os.fdopen(fd, "wb") as out:
+
+                    def put(data: bytes) -> None:
+                        digest.update(data)
+                        out.write(data)
+
+                    left = footer_start
+                    while left:
+                        data = f.read(min(_COPY_CHUNK, left))
+                        if not data:
+                            raise InvalidData("truncated while copying", str(source))
+                        put(data)
+                        left -= len(data)
+                    put(marker)
+                    while data := f.read(_COPY_CHUNK):
+                        put(data)
+                hashed = HashedFile(Path(tmp), digest.hexdigest(), size + len(marker))
+                return self.persistence.put_blob(hashed, large=True)  # moved in, not copied
+            finally:
+                _unlink(tmp)
 
     # -- collapse ---------------------------------------------------------------------------
 
@@ -1152,6 +1200,52 @@ class WD:
             parent, name, full, existing, data, existing.file_type, time_column, attributes
         )
 
+    def create_series_as_is(
+        self,
+        path: str,
+        source: Path,
+        *,
+        time_column: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> NodePath | None:
+        """Create a series whose first version is the Parquet file ``source`` stored as it is
+        (:meth:`FS.store_chunk_file`), when the file needs nothing :meth:`create_file` would
+        change: flat, uniquely named columns and a time column already of type
+        ``timestamp[us, tz=UTC]`` with no nulls. Only the footer and the time column are read.
+
+        Returns:
+            The new series, or ``None`` when the file must be read and rewritten (its time
+            column has another type or nulls, no rows, ...): the caller then reads it as a table
+            and uses :meth:`create_file`, which says what is wrong with it.
+
+        Raises:
+            AlreadyExists, NotFound (missing parent), InvalidPath, ReadOnly; InvalidData naming
+            ``source``: not a valid Parquet file, or columns no reader could show whole.
+        """
+        import pyarrow.parquet as pq
+
+        from duckpond import timeseries
+
+        parent, name = self._parent_for_create(path)
+        full = paths.join((*parent.parts, name))
+        if self._child(parent, name) is not None:
+            raise AlreadyExists("already exists", full)
+        footer = tables.check_parquet(str(source), str(source))
+        schema = footer.schema.to_arrow_schema()
+        tables.check_columns(schema, str(source))
+        try:
+            tc = timeseries.detect_time_column(schema, time_column, path=str(source))
+        except InvalidData:
+            return None
+        if schema.field(tc).type != timeseries.TIME_TYPE or footer.num_rows == 0:
+            return None
+        times = pq.ParquetFile(source).read(columns=[tc]).column(0)
+        if times.null_count:
+            return None
+        lo, hi = timeseries.time_bounds(pa.table({tc: times}), tc)
+        chunk = _StoredChunk(source, tc, footer.num_rows, lo, hi, schema.remove_metadata())
+        return self._write_version(parent, name, full, None, chunk, FILE_SERIES, tc, attributes)
+
     def append_series(
         self,
         path: str,
@@ -1171,7 +1265,7 @@ class WD:
         name: str,
         full: str,
         existing: Node | None,
-        data: Data,
+        data: Data | _StoredChunk,
         file_type: str,
         time_column: str | None,
         attributes: Mapping[str, Any] | None = None,
@@ -1185,7 +1279,7 @@ class WD:
         attrs: dict[str, Any] = dict(attributes or {})
         lo = hi = None
         if file_type == FILE_DATA:
-            if isinstance(data, pa.Table):
+            if isinstance(data, pa.Table | _StoredChunk):
                 raise InvalidData(
                     "an Arrow table cannot be a data file (use table or series)", full
                 )
@@ -1195,7 +1289,12 @@ class WD:
         part_id = existing.part_id if existing is not None else parent.node.node_id
         prev_versions = self.fs.persistence.partition(part_id).get(node_id, [])
         version = prev_versions[-1].version + 1 if prev_versions else 1
-        if file_type == FILE_SERIES:
+        if isinstance(data, _StoredChunk):  # create_series_as_is: checked, stored as it is
+            lo, hi, schema = data.min_us, data.max_us, data.schema
+            attrs["time_column"] = data.time_column
+            attrs["rows"] = data.rows
+            blob = self.fs.store_chunk_file(data.source, node_id, version)
+        elif file_type == FILE_SERIES:
             from duckpond import timeseries
 
             table = data if isinstance(data, pa.Table) else _read_parquet_input(data, full)
@@ -1215,6 +1314,7 @@ class WD:
             lo, hi = timeseries.time_bounds(table, tc)
             attrs["time_column"] = tc
             attrs["rows"] = table.num_rows
+            schema = table.schema.remove_metadata()
             blob = self.fs.store_chunk(table, node_id, version)
         elif file_type == FILE_TABLE:
             blob = self._store_parquet(data, full)
@@ -1241,7 +1341,7 @@ class WD:
             self.fs.appended[node_id] = written
             cached = self.fs.merged.get(node_id)
             if cached is not None and cached[0] == version - 1:  # keep it current, cheaply
-                merged = tables.merged_schema([cached[1], table.schema.remove_metadata()])
+                merged = tables.merged_schema([cached[1], schema])
                 self.fs.merged[node_id] = (version, merged)
         return written
 
@@ -1410,6 +1510,21 @@ class WD:
         home = None if entry.is_dir or child.part_id == dparent.node.node_id else child.part_id
         dentries[dname] = DirEntry(dname, entry.node_id, entry.file_type, home)
         return NodePath(self.fs, (*dparent.parts, dname), child)
+
+
+_COPY_CHUNK = 8 << 20  # bytes read at a time by FS.store_chunk_file
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredChunk:
+    """A Parquet host file :meth:`WD.create_series_as_is` checked: stored as it is."""
+
+    source: Path
+    time_column: str
+    rows: int
+    min_us: int
+    max_us: int
+    schema: pa.Schema
 
 
 def _read_parquet_input(data: bytes | BinaryIO, path: str) -> pa.Table:
