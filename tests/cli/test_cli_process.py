@@ -194,3 +194,57 @@ def test_maintain_verify_finds_silent_corruption(env: dict[str, str], tmp_path: 
     assert r.returncode == 8
     assert b"content does not match its sha256" in r.stdout
     assert r.stderr.decode().count("\n") == 1
+
+
+def _file_size_limit(limit: int):
+    """preexec_fn: the kernel refuses writes past ``limit`` bytes (EFBIG, a host failure like a
+    full disk; SIGXFSZ ignored so the write fails instead of killing the process)."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_host_that_refuses_writes_is_exit_74_naming_the_path(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Writes the kernel refuses (as on a full disk) while storing a large data file, a series
+    chunk written by pyarrow and a Parquet series stored as it is: exit 74 (host failure), one
+    line naming where and why, never 70; the pond unchanged and writable after."""
+    import pyarrow as pa
+
+    ok(pond_subprocess("init", env=env))
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3_000_000))
+    n = 400_000
+    table = pa.table(
+        {
+            "Timestamp": pa.array(range(0, n * 60_000_000, 60_000_000), pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "v": pa.array([float(i % 977) for i in range(n)]),
+        }
+    )
+    as_is = tmp_path / "as_is.parquet"
+    pq.write_table(table, as_is)
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(
+        table.set_column(0, "Timestamp", table.column(0).cast(pa.timestamp("ms"))), naive
+    )
+    before = snapshot(Path(env["POND"]))
+    for argv in (
+        ("copy", str(big), "/big.bin"),
+        ("copy", f"host+series://{as_is}", "/as_is.series"),
+        ("copy", f"host+series://{naive}", "/naive.series"),
+    ):
+        r = pond_subprocess(*argv, env=env, preexec_fn=_file_size_limit(1_000_000))
+        err = r.stderr.decode()
+        assert r.returncode == 74, (argv, r.returncode, err)
+        assert err.count("\n") == 1 and "File too large" in err, err
+        assert err.startswith("pond: /") and ": writing a " in err, err
+        assert snapshot(Path(env["POND"])) == before
+    ok(pond_subprocess("copy", f"host+series://{as_is}", "/as_is.series", env=env))

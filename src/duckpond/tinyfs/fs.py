@@ -32,6 +32,7 @@ from duckpond.errors import (
     ReadOnly,
     SymlinkLoop,
     UsageError,
+    translate_errors,
 )
 from duckpond.times import Window
 from duckpond.tinyfs import paths, tables
@@ -317,7 +318,10 @@ class FS:
         try:
             os.close(fd)
             # by path (pyarrow's native writer), hashed in a thread as it is written
-            hashed = write_hashed(Path(tmp), lambda p: pq.write_table(table, p, compression="zstd"))
+            with translate_errors(str(tmp), what="writing a series chunk"):
+                hashed = write_hashed(
+                    Path(tmp), lambda p: pq.write_table(table, p, compression="zstd")
+                )
             return self.persistence.put_blob(hashed, large=True)  # moved in, not copied
         finally:
             _unlink(tmp)
@@ -349,7 +353,10 @@ class FS:
             fd, tmp = self.temp_file()
             try:
                 digest = hashlib.sha256()
-                with os.fdopen(fd, "wb") as out:
+                with (
+                    translate_errors(str(tmp), what="writing a series chunk"),
+                    os.fdopen(fd, "wb") as out,
+                ):
 
                     def put(data: bytes) -> None:
                         digest.update(data)

@@ -325,6 +325,11 @@ class DeltaPersistence:
             raise ReadOnly("the pond is open read-only")
         if isinstance(source, bytes) and len(source) < INLINE_LIMIT and not large:
             return Blob(source, hashlib.sha256(source).hexdigest(), len(source))
+        # a host failure here (disk full, quota) names the pond's large-file folder
+        with translate_errors(str(self.large_dir), what="writing a large file"):
+            return self._put_large(source, large)
+
+    def _put_large(self, source: bytes | BinaryIO | Path | HashedFile, large: bool) -> Blob:
         self.large_dir.mkdir(parents=True, exist_ok=True)
         if isinstance(source, HashedFile | Path):
             if isinstance(source, HashedFile):
