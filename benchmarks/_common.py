@@ -1,15 +1,27 @@
-"""Shared helpers for the benchmarks: timing medians, peak RSS of a child process, reporting."""
+"""Shared helpers for the benchmarks: timing medians, peak RSS of a child process, reporting.
+
+Whole-process timings run the ``pond`` of this interpreter's environment, or
+``$DUCKPOND_BENCH_POND`` when set: the ``pond`` of a user install (``pip install .`` into a new
+virtualenv, no dev extras). The difference matters: when pandas is installed (the dev extras),
+pyarrow imports it at the first Python-to-Arrow conversion (DataFusion's import makes one), which
+adds about 0.25 s to every ``pond`` process; a user install has no pandas.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+POND = os.environ.get("DUCKPOND_BENCH_POND") or str(Path(sys.executable).parent / "pond")
+"""The ``pond`` command whole-process timings run (module docstring)."""
 
 
 def median_time(

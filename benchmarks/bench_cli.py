@@ -20,11 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dump, report
+from _common import POND, dump, report
 from bench_core import make_series
-
-BIN = Path(sys.executable).parent
-POND = str(BIN / "pond")
 
 HOURLY = (
     "SELECT date_bin(INTERVAL '1 hour', \"Timestamp\", TIMESTAMP '1970-01-01T00:00:00Z') AS h,"

@@ -42,9 +42,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dump, report
+from _common import POND, dump, report
 
-BIN = Path(sys.executable).parent
 DAY_US = 86_400_000_000
 MINUTE_US = 60_000_000
 START_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z
@@ -170,7 +169,7 @@ def measure(path: Path, label: str, devices: int, repeat: int, rows: list) -> di
     # as installed: byte code cached (not in the source tree), so no process compiles modules
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("PYTHONPYCACHEPREFIX", str(path.parent / "pycache"))
-    pond_cmd = str(BIN / "pond")
+    pond_cmd = POND
     site = path.parent / f"{path.name}-site"
     build = [pond_cmd, "run", "/site", "build", str(site)]
     out: dict[str, float] = {}

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import pyarrow.csv as pcsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dump, report
+from _common import POND, dump, report
 
 from duckpond.formats import CsvOptions, parse_csv_series
 
@@ -132,15 +132,11 @@ def copy_parquet(work: Path, rows: int, repeat: int) -> dict:
         )
         rewrite.append(time.perf_counter() - t0)
         pond = work / f"bigpond{k}"
-        subprocess.run(
-            [sys.executable, "-m", "duckpond", "init", str(pond)], check=True, capture_output=True
-        )
+        subprocess.run([POND, "init", str(pond)], check=True, capture_output=True)
         t0 = time.perf_counter()
         subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "duckpond",
+                POND,
                 "--pond",
                 str(pond),
                 "copy",
@@ -211,7 +207,7 @@ def main() -> int:
             )
         )
 
-        pond_bin = [sys.executable, "-m", "duckpond"]
+        pond_bin = [POND]
         counter = [0]
 
         def copy() -> None:

@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import report
+from _common import POND, report
 
-BIN = Path(sys.executable).parent
 HOUR_US = 3_600_000_000
 START_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z
 COLUMNS = ["Temperature.C", "Conductivity.uScm", "pH.pH", "DO.mgL", "Depth.m", "Turbidity.NTU"]
@@ -133,7 +132,7 @@ def checkpoint(
             path = one if d == 0 else Path(tmp) / f"s{d}.parquet"
             pq.write_table(table, path, compression="zstd")
         total_one = sum(p.stat().st_size for p in Path(tmp).glob("*.parquet"))
-        pond = [str(BIN / "pond"), "cat", "/devices/d0.series", "--format", "parquet", "--sql"]
+        pond = [POND, "cat", "/devices/d0.series", "--format", "parquet", "--sql"]
         for name, sql in (("count", COUNT_SQL), ("daily aggregate", HOURLY_SQL)):
             t_pond, _ = wall([*pond, sql], env, runs)
             t_duck, _ = wall([sys.executable, "-c", DUCKDB, str(one), sql], env, runs)
@@ -149,7 +148,7 @@ def checkpoint(
                     duckdb_s=round(t_duck, 3),
                 )
             )
-        t_list, _ = wall([str(BIN / "pond"), "list", "/"], env, runs)
+        t_list, _ = wall([POND, "list", "/"], env, runs)
         rows.append(report(f"pond list / at txn {hours}", t_list, "s", "<= 0.35", t_list <= 0.35))
         disk = dir_size(pond_dir)
         ratio = disk / total_one
@@ -188,7 +187,7 @@ def at_rest(pond_dir: Path, hours: int, devices: int) -> None:
             os.utime(os.path.join(dirpath, f), (aged, aged))
     env = {**os.environ, "POND": str(pond_dir)}
     subprocess.run(
-        [str(BIN / "pond"), "maintain", "--no-collapse", "--retention-hours", "0"],
+        [POND, "maintain", "--no-collapse", "--retention-hours", "0"],
         env=env,
         check=True,
         capture_output=True,

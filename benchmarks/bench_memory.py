@@ -25,9 +25,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import report
+from _common import POND, report
 
-BIN = Path(sys.executable).parent
 STEP_US = 900_000_000  # 15 minutes
 START_US = 1_262_304_000_000_000  # 2010-01-01T00:00:00Z
 MONTH_ROWS = 2_920  # 30.4 days of 15-minute rows
@@ -83,7 +82,7 @@ def measure(pond_dir: Path, months: int) -> dict[str, float]:
         ' max("DO.mgL") AS hi FROM source WHERE "Timestamp" >= to_timestamp_micros('
         f'{day0}) AND "Timestamp" < to_timestamp_micros({day1})'
     )
-    read = peak_rss([str(BIN / "pond"), "cat", "/s.series", "--format", "csv", "--sql", sql], env)
+    read = peak_rss([POND, "cat", "/s.series", "--format", "csv", "--sql", sql], env)
     end = START_US + months * MONTH_ROWS * STEP_US
     append = peak_rss([sys.executable, "-c", APPEND, str(pond_dir), str(end), *COLUMNS], env)
     floor = peak_rss([sys.executable, "-c", FLOOR], env)

@@ -514,7 +514,6 @@ def _first(table: pa.Table, tc: str | None) -> list[dict[str, Any]]:
 def _row_multiset_diff(a: pa.Table | None, b: pa.Table | None) -> tuple[pa.Table, pa.Table]:
     """(rows of ``b`` not in ``a``, rows of ``a`` not in ``b``), counted with multiplicity; the
     columns of both (types merged)."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -528,8 +527,8 @@ def _row_multiset_diff(a: pa.Table | None, b: pa.Table | None) -> tuple[pa.Table
     n = "__pond_diff_n"
     signed = pa.concat_tables(
         [
-            a.append_column(n, pa.array(np.full(a.num_rows, -1, dtype=np.int64))),
-            b.append_column(n, pa.array(np.full(b.num_rows, 1, dtype=np.int64))),
+            a.append_column(n, pa.repeat(pa.scalar(-1, pa.int64()), a.num_rows)),
+            b.append_column(n, pa.repeat(pa.scalar(1, pa.int64()), b.num_rows)),
         ]
     )
     if signed.num_rows == 0:
@@ -540,8 +539,8 @@ def _row_multiset_diff(a: pa.Table | None, b: pa.Table | None) -> tuple[pa.Table
 
     def expand(mask: pa.ChunkedArray, sign: int) -> pa.Table:
         rows = net.filter(mask)
-        times = pc.multiply(rows.column(f"{n}_sum"), sign).to_numpy()
-        take = np.repeat(np.arange(rows.num_rows), times)
-        return rows.take(pa.array(take)).select(schema.names)
+        times = pc.multiply(rows.column(f"{n}_sum"), sign).to_pylist()
+        take = [i for i, k in enumerate(times) for _ in range(k)]  # row i, k times
+        return rows.take(pa.array(take, pa.int64())).select(schema.names)
 
     return expand(pc.greater(counts, 0), 1), expand(pc.less(counts, 0), -1)
