@@ -67,13 +67,13 @@ def pond_subprocess(
     full_env = dict(os.environ)
     full_env.pop("DUCKPOND_LOG", None)
     full_env.update(env or {})
-    return subprocess.run(
+    return subprocess.run(  # type: ignore[call-overload]
         [sys.executable, "-m", "duckpond", *(os.fspath(a) for a in argv)],
         env=full_env,
         capture_output=True,
         timeout=120,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

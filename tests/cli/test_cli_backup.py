@@ -315,9 +315,9 @@ def test_push_dry_run_and_status(b01_pond: Path, run_cli: RunCli, tmp_path: Path
 
     r = run_cli("backup", "push")
     assert r.code == 0 and r.text.startswith(f"{remote.as_uri()}: sent {len(sends)} objects (")
-    status = run_cli("status").text
-    assert f"backup usb:   {remote.as_uri()}  last push 20" in status
-    assert f"Z (txn {len(committed)}), 0 txns behind\n" in status
+    shown = run_cli("status").text
+    assert f"backup usb:   {remote.as_uri()}  last push 20" in shown
+    assert f"Z (txn {len(committed)}), 0 txns behind\n" in shown
 
     assert run_cli("mkdir", "/more").code == 0
     assert ", 1 txns behind\n" in run_cli("status").text

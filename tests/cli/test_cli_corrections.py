@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import cli_testlib
 import duckdb
@@ -46,7 +47,7 @@ def oracle(raw: pa.Table) -> dict[str, tuple]:
 
 def stats(table: pa.Table) -> dict[str, tuple]:
     """The same figures by pyarrow over what the pond printed."""
-    out = {}
+    out: dict[str, tuple[Any, ...]] = {}
     for name in table.column_names:
         col = table.column(name)
         if pa.types.is_timestamp(col.type):

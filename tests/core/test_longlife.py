@@ -4,6 +4,7 @@ maintenance, readers survive compaction (issue: costs that follow the work, not 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +21,7 @@ from duckpond.tinyfs import FS, MemoryPersistence, collapse
 
 def stats(table: pa.Table) -> dict[str, tuple]:
     """count, sum, min, max of every numeric column (and the time column's count/min/max)."""
-    out = {}
+    out: dict[str, tuple[Any, ...]] = {}
     for name in table.column_names:
         col = table.column(name)
         if pa.types.is_timestamp(col.type):

@@ -105,6 +105,7 @@ def compare_reduced(
             row = expected.get(b)
             for agg in aggs:
                 got = data[f"{ours_col}.{agg}"][i]
+                want: float | None
                 if row is None:
                     want = 0 if agg == "count" else None
                 else:

@@ -35,7 +35,9 @@ DAY = 86_400_000_000
 T0 = 18_262 * DAY  # 2020-01-01
 RES = {"15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 CONFIG = "input: {input}\nresolutions: [15m, 1h, 6h, 1d]\naggregations: [avg, min, max, count]\n"
-SEG = segment_seconds(RES.values()) * 1_000_000  # 16 days
+SEG_S = segment_seconds(RES.values())
+assert SEG_S is not None
+SEG = SEG_S * 1_000_000  # 16 days
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ MIN = 60_000_000
 DAY = 86_400_000_000
 T0 = 18_262 * DAY  # 2020-01-01
 BUILT = T0 + 400 * DAY  # a fixed build time (pages show it)
-SEG = reduce_mod.segment_seconds([900, 3600, 21600, 86400]) * 1_000_000
+SEG_S = reduce_mod.segment_seconds([900, 3600, 21600, 86400])
+assert SEG_S is not None
+SEG = SEG_S * 1_000_000
 REDUCE = (
     "input: /raw/{d}.series\nresolutions: [15m, 1h, 6h, 1d]\naggregations: [avg, min, max, count]\n"
 )

@@ -53,7 +53,9 @@ def _stats(pond, path: str):
     return pond.fs.dynamic_object(pond.root().resolve(path)).stats
 
 
-SEGMENT_US = segment_seconds(SECONDS.values()) * 1_000_000
+SEGMENT_S = segment_seconds(SECONDS.values())
+assert SEGMENT_S is not None
+SEGMENT_US = SEGMENT_S * 1_000_000
 
 
 def _segment_set(t: pa.Table) -> set[int]:

@@ -66,7 +66,7 @@ def test_options_from_yaml_values() -> None:
     assert CsvOptions.of({"null_values": "NAN"}).null_values == ("NAN",)
     assert CsvOptions.of({"tz": "-06:00"}).tz == "-06:00"
     with pytest.raises(Exception, match="frozen"):
-        options.tz = "UTC"  # type: ignore[misc]
+        options.tz = "UTC"
 
 
 @pytest.mark.parametrize(

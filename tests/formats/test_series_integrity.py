@@ -218,7 +218,7 @@ def test_tables_and_series_need_flat_uniquely_named_columns(
             pytest.raises(InvalidData, match=message.replace("(", r"\(").replace(")", r"\)")),
             pond.transaction(["copy"]) as tx,
         ):
-            tx.root().write_file("/x", data, file_type=file_type)  # type: ignore[arg-type]
+            tx.root().write_file("/x", data, file_type=file_type)
     assert state(pond) == before
 
 

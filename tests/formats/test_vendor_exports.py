@@ -5,6 +5,7 @@ from __future__ import annotations
 import runpy
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -91,7 +92,9 @@ def test_in_situ_repeated_hour_is_refused_then_inferred() -> None:
 
 
 @pytest.mark.parametrize(("choice", "hours"), [("earliest", 0), ("latest", 1)])
-def test_in_situ_repeated_hour_earliest_or_latest(choice: str, hours: int) -> None:
+def test_in_situ_repeated_hour_earliest_or_latest(
+    choice: Literal["earliest", "latest"], hours: int
+) -> None:
     """earliest/latest put both passes of the hour on one reading: rows merge in time (the user
     asked for it); every other row keeps its instant."""
     parsed = parse_csv_series(EXPORTS / "insitu_b01_2016-11.csv", CsvOptions(ambiguous=choice))

@@ -40,7 +40,7 @@ def pond(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m duckpond --pond PATH ARGV`` in a child process (text output)."""
     return subprocess.run(
-        [sys.executable, "-m", "duckpond", "--pond", str(path), *map(os.fspath, argv)],
+        [sys.executable, "-m", "duckpond", "--pond", str(path), *(os.fspath(a) for a in argv)],
         env=env(),
         capture_output=True,
         text=True,
@@ -89,7 +89,7 @@ def crash(
             "--",
             "--pond",
             str(path),
-            *map(os.fspath, argv),
+            *(os.fspath(a) for a in argv),
         ],
         env=env(),
         capture_output=True,
@@ -102,7 +102,7 @@ def crash(
 def kill_at(path: Path, seconds: float, *argv: str | os.PathLike[str]) -> int:
     """Start ``pond ARGV`` and SIGKILL it after ``seconds`` (if still running); its status."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "duckpond", "--pond", str(path), *map(os.fspath, argv)],
+        [sys.executable, "-m", "duckpond", "--pond", str(path), *(os.fspath(a) for a in argv)],
         env=env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -195,7 +195,8 @@ def _settle(world: dict[str, Any], op: Op, path: Path, how: str) -> str:
 def test_crash_at_a_fault_point(world: dict[str, Any], name: str, point: str) -> None:
     op: Op = world["ops"][name]
     path = _copy(world["base"], world["root"] / f"crash-{name}")
-    r = crash(path, *point.split("@"), *op.argv)
+    at, nth = point.split("@")
+    r = crash(path, at, int(nth), *op.argv)
     assert r.returncode == KILLED, (r.returncode, r.stderr)
     outcome = _settle(world, op, path, point)
     committed = point.split("@")[0] in {"after-data-commit", "after-control-record"}

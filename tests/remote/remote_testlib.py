@@ -271,7 +271,8 @@ def mirror_sync_killed_at(
     pond_path: Path, folder: Path, point: str, n: int = 1, *, rebuild: bool = False
 ) -> int:
     """``pond mirror sync FOLDER [--rebuild]`` killed at the ``n``-th ``point``; its status."""
-    argv = ["--pond", pond_path, "mirror", "sync", folder, *(["--rebuild"] if rebuild else [])]
+    argv: list[str | os.PathLike[str]] = ["--pond", pond_path, "mirror", "sync", folder]
+    argv += ["--rebuild"] if rebuild else []
     return pond_killed_at(point, n, *argv).returncode
 
 

@@ -35,6 +35,7 @@ from duckpond.remote import (
     set_auto_push,
     verify,
 )
+from duckpond.remote.store import FileRemote
 from duckpond.steward.hooks import CommitHookWarning
 
 
@@ -254,6 +255,7 @@ def _corrupt(url: str, options, key: str, moto: MotoServer | None) -> None:
         bucket, prefix = url[len("s3://") :].split("/", 1)
         moto.client().put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=bytes(data))
     else:
+        assert isinstance(remote, FileRemote)
         path = remote.root.joinpath(*key.split("/"))
         path.write_bytes(bytes(data))
 

@@ -239,8 +239,9 @@ def expected_view(cfg: dict, key: str) -> tuple[str, int, int, set[str]]:
     (restated here, not imported: the tests check the frontend)."""
     end = cfg["dataEndUs"]
     start = cfg["dataStartUs"]
-    if SPANS[key] is not None:
-        start = max(start, end - SPANS[key] * US)
+    span = SPANS[key]
+    if span is not None:
+        start = max(start, end - span * US)
     res, urls = view_blocks(cfg, start, end)
     return res, start, end, urls
 

@@ -327,14 +327,15 @@ def test_content_front_matter() -> None:
     assert (page.title, page.slug, page.order) == ("From the heading", "notes", 0)
     page = parse_content("\ufeffno heading", "My Notes.markdown")
     assert (page.title, page.slug) == ("My Notes", "My-Notes")
-    for text, match in [
+    cases: list[tuple[str | bytes, str]] = [
         ("---\n[unclosed\n---\nx", "not YAML"),
         ("---\n- a list\n---\nx", "mapping"),
         ("---\ntitel: typo\n---\nx", "unknown key"),
         ("---\norder: first\n---\nx", "whole number"),
         ("---\nslug: ../up\n---\nx", "not file-safe"),
         (b"\xff\xfe bad", "not UTF-8"),
-    ]:
+    ]
+    for text, match in cases:
         with pytest.raises(InvalidData, match=match) as info:
             parse_content(text, "bad.md", "/content/bad.md")
         assert info.value.path == "/content/bad.md"

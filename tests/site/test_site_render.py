@@ -53,7 +53,7 @@ class _Collect(HTMLParser):
         if tag == "script" and a.get("src"):
             self.scripts.append(a["src"] or "")
         if tag == "script" and a.get("id"):
-            self._in = a["id"]
+            self._in = a["id"] or ""
             self.inline[self._in] = ""
         if tag in ("a", "link") and a.get("href"):
             self.links.append(a["href"] or "")
@@ -242,11 +242,11 @@ def test_feed_is_atom(built_site: SiteFixture) -> None:
         "2017-03-22T01:00:00Z",
         "2013-12-31T00:00:00Z",
     ]
-    assert entries[0].find("a:link", ns).get("href") == "b01.html"
-    assert "Water temperature: 4.316 °C (2017-03-22 00:00 UTC)" in entries[0].findtext(
-        "a:summary", namespaces=ns
-    )
-    ids = [e.findtext("a:id", namespaces=ns) for e in entries]
+    link = entries[0].find("a:link", ns)
+    assert link is not None and link.get("href") == "b01.html"
+    summary = entries[0].findtext("a:summary", namespaces=ns) or ""
+    assert "Water temperature: 4.316 °C (2017-03-22 00:00 UTC)" in summary
+    ids = [e.findtext("a:id", namespaces=ns) or "" for e in entries]
     assert all(i.startswith("urn:uuid:") for i in ids) and len(set(ids)) == 2
     assert root.findtext("a:updated", namespaces=ns) == "2017-03-22T01:00:00Z"
 
