@@ -74,13 +74,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console entry point (``pond = duckpond.cli.main:run``)."""
+    """Console entry point (``pond = duckpond.cli.main:run``).
+
+    The process ends with ``os._exit`` once its output is flushed: the interpreter's own
+    finalization can race the native thread pools of DataFusion, deltalake and pyarrow (a worker
+    still attached to the interpreter is force-unwound and glibc aborts: a rare SIGABRT seen after
+    a command had already printed its result). Every file the command wrote is closed by then.
+    """
+    import logging
+
     code = main()
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
-    sys.exit(code)
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 @contextlib.contextmanager
