@@ -215,6 +215,7 @@ def test_parquet_needing_no_rewrite_is_stored_as_it_is_and_never_shared(
     footer = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")  # where the footer starts
     assert kept[:footer] == raw[:footer] and kept[-(len(raw) - footer) :] == raw[footer:]
     assert b"duckpond.node_id=" in kept[footer : len(kept) - (len(raw) - footer)]
+    assert b"duckpond.node_id" not in (pq.read_metadata(stored).metadata or {})  # footer as is
     assert a.min_event_time == pc.min(table.column(0)).value
     assert a.max_event_time == pc.max(table.column(0)).value
     assert a.extended_attributes["rows"] == table.num_rows
@@ -243,6 +244,30 @@ def test_parquet_needing_no_rewrite_is_stored_as_it_is_and_never_shared(
     rewritten = pond.fs.persistence.blob_path(c.latest())
     assert rewritten is not None
     assert b"duckpond.node_id" in (pq.read_metadata(rewritten).metadata or {})  # pyarrow wrote it
-    assert b"duckpond.node_id" not in (pq.read_metadata(stored).metadata or {})  # kept as is
     assert c.schema().field("Timestamp").type == pa.timestamp("us", tz="UTC")
     assert _stats(c.read_table(), col) == want
+
+
+def test_a_parquet_file_that_changes_after_its_check_is_refused(
+    pond: Pond, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes stored as they are must be the bytes checked: a file rewritten between the
+    check and the copy (an instrument's software still writing it) is refused, pond unchanged."""
+    import os
+
+    from duckpond.tinyfs.fs import FS
+
+    src, _ = _b01_parquet(tmp_path, "b01.parquet", pa.timestamp("us", tz="UTC"))
+    real = FS.store_chunk_file
+
+    def rewritten_meanwhile(self, source, *args):
+        st = source.stat()
+        os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        return real(self, source, *args)
+
+    monkeypatch.setattr(FS, "store_chunk_file", rewritten_meanwhile)
+    seq = pond.txn_seq
+    with pytest.raises(InvalidData, match="changed while it was being copied") as info:
+        _copy(pond, f"host+series://{src}", "/a.series")
+    assert info.value.path == str(src)
+    assert pond.txn_seq == seq and pond.root().lookup("/a.series") is None

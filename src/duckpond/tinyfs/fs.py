@@ -326,21 +326,28 @@ class FS:
         finally:
             _unlink(tmp)
 
-    def store_chunk_file(self, source: Path, node_id: str, version: int) -> Blob:
+    def store_chunk_file(
+        self, source: Path, node_id: str, version: int, seen: tuple[int, int] | None = None
+    ) -> Blob:
         """Store a Parquet file as a series chunk without rewriting it: its bytes as they are,
         with a marker naming the node and version between the last column chunk and the footer
         (so, as with :meth:`store_chunk`, no two versions share bytes). The footer is found from
         the file's end and the column chunks by their absolute offsets (Apache Parquet file
         format), so every reader reads the file as it was. Copied and hashed in one pass.
 
+        ``seen`` is the file's ``(st_size, st_mtime_ns)`` when the caller checked its content;
+        the copy is refused if the file is not that file any more when the copy ends.
+
         Raises:
-            InvalidData: ``source`` is not a Parquet file (no PAR1 magic, impossible footer).
+            InvalidData: ``source`` is not a Parquet file (no PAR1 magic, impossible footer), or
+            it changed since ``seen`` (while it was being checked or copied).
         """
         import hashlib
 
         marker = f"\0duckpond.node_id={node_id};duckpond.version={version}\0".encode()
-        size = source.stat().st_size
         with open(source, "rb") as f:
+            st = os.fstat(f.fileno())
+            size = st.st_size
             head = f.read(4)
             f.seek(max(0, size - 8))
             tail = f.read(8)
@@ -370,8 +377,17 @@ class FS:
                         put(data)
                         left -= len(data)
                     put(marker)
+                    copied = footer_start
                     while data := f.read(_COPY_CHUNK):
                         put(data)
+                        copied += len(data)
+                now = os.fstat(f.fileno())
+                if copied != size or (now.st_size, now.st_mtime_ns) != (
+                    seen or (size, st.st_mtime_ns)
+                ):
+                    raise InvalidData(
+                        "changed while it was being copied; copy it again", str(source)
+                    )
                 hashed = HashedFile(Path(tmp), digest.hexdigest(), size + len(marker))
                 return self.persistence.put_blob(hashed, large=True)  # moved in, not copied
             finally:
@@ -1237,6 +1253,7 @@ class WD:
         full = paths.join((*parent.parts, name))
         if self._child(parent, name) is not None:
             raise AlreadyExists("already exists", full)
+        st = source.stat()  # the file checked here must be the file copied
         footer = tables.check_parquet(str(source), str(source))
         schema = footer.schema.to_arrow_schema()
         tables.check_columns(schema, str(source))
@@ -1250,7 +1267,8 @@ class WD:
         if times.null_count:
             return None
         lo, hi = timeseries.time_bounds(pa.table({tc: times}), tc)
-        chunk = _StoredChunk(source, tc, footer.num_rows, lo, hi, schema.remove_metadata())
+        seen = (st.st_size, st.st_mtime_ns)
+        chunk = _StoredChunk(source, seen, tc, footer.num_rows, lo, hi, schema.remove_metadata())
         return self._write_version(parent, name, full, None, chunk, FILE_SERIES, tc, attributes)
 
     def append_series(
@@ -1300,7 +1318,7 @@ class WD:
             lo, hi, schema = data.min_us, data.max_us, data.schema
             attrs["time_column"] = data.time_column
             attrs["rows"] = data.rows
-            blob = self.fs.store_chunk_file(data.source, node_id, version)
+            blob = self.fs.store_chunk_file(data.source, node_id, version, data.seen)
         elif file_type == FILE_SERIES:
             from duckpond import timeseries
 
@@ -1527,6 +1545,7 @@ class _StoredChunk:
     """A Parquet host file :meth:`WD.create_series_as_is` checked: stored as it is."""
 
     source: Path
+    seen: tuple[int, int]  # (st_size, st_mtime_ns) when it was checked
     time_column: str
     rows: int
     min_us: int
