@@ -372,3 +372,51 @@ def test_sql_over_twenty_thousand_chunks_is_one_scan(tmp_path):
     sql.register_chunks(ctx, "source", chunks, schema)
     got = sql.execute(ctx, "SELECT count(*) AS n, sum(v) AS s, sum(w) AS w FROM source")
     assert got.to_pylist() == [{"n": n, "s": float(sum(range(n))), "w": (n + 6) // 7}]
+
+
+def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch):
+    """A collector's commit after hundreds of hourly ones decodes (Arrow row -> NodeVersion)
+    only about what it appends, in a pond opened once and kept (as the collector keeps it): the
+    transaction's working copy of a partition shares what was decoded before."""
+    from duckpond.tlogfs import delta
+
+    pond = Pond.init(tmp_path / "pond")
+    with pond.transaction(["mkdir"]) as tx:
+        tx.root().mkdir("/devices")
+    pond_now = [pond]
+
+    def hour(h: int, d: int) -> pa.Table:
+        t = [(h * 4 + k) * 900_000_000 for k in range(4)]
+        return pa.table(
+            {"Timestamp": pa.array(t, pa.timestamp("us", tz="UTC")), "v": [float(d + h)] * 4}
+        )
+
+    def collect(h: int) -> None:
+        with pond_now[0].transaction(["collect"]) as tx:
+            for d in range(3):
+                tx.root().append_series(f"/devices/d{d}.series", hour(h, d))
+
+    for h in range(300):
+        collect(h)
+    pond = pond_now[0] = Pond.open(tmp_path / "pond")  # the history on disk, not in memory
+    decoded = [0]
+    real = delta.arrow_to_versions
+
+    def counting(*args, **kwargs):
+        for v in real(*args, **kwargs):
+            decoded[0] += 1
+            yield v
+
+    monkeypatch.setattr(delta, "arrow_to_versions", counting)
+    per_commit = []
+    for h in range(300, 340):
+        before = decoded[0]
+        collect(h)
+        per_commit.append(decoded[0] - before)
+    # the history is ~300 versions per series; a commit may reload after a compaction now and
+    # then, but the median commit decodes nothing it already had
+    assert sorted(per_commit)[len(per_commit) // 2] <= 10, per_commit
+    for d in range(3):
+        t = pond.root().resolve(f"/devices/d{d}.series").read_table()
+        assert t.num_rows == 340 * 4
+        assert pc.sum(t.column("v")).as_py() == sum(float(d + h) * 4 for h in range(340))

@@ -197,10 +197,10 @@ class ControlTable:
                 vacuum(self.table, RETENTION_HOURS)
                 self._files = len(self.table.file_uris())
 
-    def read(self, *, since: int | None = None) -> pa.Table:
+    def read(self, *, since: int | None = None, columns: list[str] | None = None) -> pa.Table:
         """Records in commit order; with ``since``, only (at least) the transaction records of
         txn_seq >= ``since`` (files are chosen by their txn_seq statistics, so this reads the
-        tail of the log, not all of it)."""
+        tail of the log, not all of it); with ``columns``, only those (and ``timestamp``)."""
         import pyarrow.parquet as pq
 
         self.refresh()
@@ -213,16 +213,27 @@ class ControlTable:
                 highs = actions.column("max.txn_seq").to_pylist()
                 keep = [hi is not None and hi >= since for hi in highs]
             order = sorted((t, rel) for t, rel, k in zip(times, paths, keep, strict=True) if k)
+            schema = CONTROL_SCHEMA
+            if columns is not None:
+                wanted = {*columns, "timestamp"}
+                schema = pa.schema([f for f in CONTROL_SCHEMA if f.name in wanted])
             tables = [
-                pq.ParquetFile(str(self.path / rel)).read(use_threads=False).cast(CONTROL_SCHEMA)
+                pq.ParquetFile(str(self.path / rel))
+                .read(columns=schema.names, use_threads=False)
+                .cast(schema)
                 for _, rel in order
             ]
         if not tables:
-            return CONTROL_SCHEMA.empty_table()
+            return schema.empty_table()
         return pa.concat_tables(tables).sort_by([("timestamp", "ascending")])
 
     def settings(self) -> dict[str, str]:
-        t = self.read()
+        """The pond's settings (the last value of each key). Read after every commit: only the
+        three columns it needs, and only the setting records are turned into Python values."""
+        import pyarrow.compute as pc
+
+        t = self.read(columns=["record_type", "key", "value"])
+        t = t.filter(pc.equal(t.column("record_type"), "setting"))
         out: dict[str, str] = {}
         for rt, k, v in zip(
             t.column("record_type").to_pylist(),

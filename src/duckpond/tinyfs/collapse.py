@@ -156,9 +156,13 @@ def superseded_by(versions: Sequence[NodeVersion]) -> dict[int, NodeVersion]:
 def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions no collapse or correction among ``versions`` supersedes, in logical order:
     the union of their rows is the series' content."""
-    held = set(superseded_by(versions))
-    for v in versions:
-        held.update(replaced(v))
+    held: set[int] = set()
+    for v in versions:  # one pass over the raw attributes (runs after every append)
+        attrs = v.extended_attributes
+        for item in attrs.get(COLLAPSES) or ():
+            held.add(int(item[0]))  # Child.to_json: [version, rows, columns, types]
+        for n in attrs.get(REPLACES) or ():
+            held.add(int(n))
     kept = (v for v in versions if v.version not in held)
     return sorted(kept, key=lambda v: (first(v), v.version))
 

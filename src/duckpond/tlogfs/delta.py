@@ -182,17 +182,23 @@ class Partition(Mapping[str, list[NodeVersion]]):
 
     def add(self, version: NodeVersion) -> None:
         self._extra.setdefault(version.node_id, []).append(version)
-        if self._all_loaded:
-            versions = self._cache.setdefault(version.node_id, [])
-            versions.append(version)
+        cached = self._cache.get(version.node_id)
+        if cached is not None or self._all_loaded:
+            # a new list: copies of this partition may share the old one (copy-on-write)
+            versions = [*(cached or ()), version]
             versions.sort(key=lambda v: (v.version, v.txn_seq))
-        else:
-            self._cache.pop(version.node_id, None)
+            self._cache[version.node_id] = versions
 
     def copy(self) -> Partition:
+        """A partition that sees the same versions and takes more (:meth:`add`) without
+        changing this one. The versions decoded so far are shared, not decoded again: a
+        transaction's working copy of a partition costs what its changes cost, not its history."""
         other = Partition(self.part_id, self._table)
         other._rows = self._rows
         other._extra = {k: list(v) for k, v in self._extra.items()}
+        other._cache = dict(self._cache)  # lists are replaced, never changed in place
+        other._misses = self._misses
+        other._all_loaded = self._all_loaded
         return other
 
 
