@@ -86,6 +86,8 @@ def test_any_corrections_match_a_model_at_every_transaction(first, ops):
         model[p.committed_seq] = new
         node = fs.root().resolve("/s.series")
         assert content(node.read_table()) == new
+        # the live versions kept up to date incrementally are those of the whole history
+        assert node.live_versions() == collapse.live(node.versions())
         # the leaves are what the content is made of
         leaves = node.appended_versions()
         if leaves:

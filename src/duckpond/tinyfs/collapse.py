@@ -167,6 +167,22 @@ def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     return sorted(kept, key=lambda v: (first(v), v.version))
 
 
+def fold_live(
+    live_before: Sequence[NodeVersion], added: Sequence[NodeVersion]
+) -> list[NodeVersion]:
+    """``live(history + added)`` from ``live_before == live(history)``: a version can only
+    supersede versions older than itself, so the added ones remove what they hold and join."""
+    held: set[int] = set()
+    for v in added:
+        attrs = v.extended_attributes
+        for item in attrs.get(COLLAPSES) or ():
+            held.add(int(item[0]))
+        for n in attrs.get(REPLACES) or ():
+            held.add(int(n))
+    kept = [v for v in [*live_before, *added] if v.version not in held]
+    return sorted(kept, key=lambda v: (first(v), v.version))
+
+
 def leaves(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions with content of their own (appended versions, corrections) that the live
     versions are made of, collapses expanded to their children; versions of no rows left out.
@@ -197,8 +213,13 @@ def plan_auto(versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeV
     Only the next step is planned: after merging, plan again until it says ``None`` (then no
     level has ``fanin`` consecutive versions anywhere, however many one transaction appended).
     """
+    return next_run(live(versions), fanin)
+
+
+def next_run(live_versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeVersion] | None:
+    """:func:`plan_auto` given the live versions (in logical order) instead of the history."""
     run: list[NodeVersion] = []
-    for v in live(versions):
+    for v in live_versions:
         if _full(v):
             run = []
             continue

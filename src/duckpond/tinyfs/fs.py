@@ -146,6 +146,9 @@ class FS:
         self.merged: dict[str, tuple[int, pa.Schema]] = {}
         #: series appended to in this transaction (node id -> path), for the auto-collapse
         self.appended: dict[str, NodePath] = {}
+        #: a series' live versions, by node id: (N, the Nth version's number, the live versions
+        #: of the first N versions)
+        self._live: dict[str, tuple[int, int, list[NodeVersion]]] = {}
         #: large files of series chunks superseded by collapses staged in this transaction
         self._superseded: list[str] = []
         self.root_node = Node(persistence.root_id, persistence.root_id, DIR_PHYSICAL)
@@ -155,6 +158,22 @@ class FS:
     def history(self, node: Node) -> list[NodeVersion]:
         """All stored versions of a node, oldest first (empty for dynamic children)."""
         return list(self.persistence.partition(node.part_id).get(node.node_id, ()))
+
+    def live(self, node: Node) -> list[NodeVersion]:
+        """A series' live versions (:func:`duckpond.tinyfs.collapse.live`), kept up to date
+        incrementally: the oplog only grows, and a new version can only supersede older ones,
+        so the versions added since the last call are folded into the last answer. Each append
+        then costs what its live versions cost, not the series' history."""
+        from duckpond.tinyfs import collapse
+
+        history = self.persistence.partition(node.part_id).get(node.node_id, [])
+        seen, last, live = self._live.get(node.node_id, (0, 0, []))
+        if seen > len(history) or (seen and history[seen - 1].version != last):
+            seen, live = 0, []  # not a prefix of what is stored now: start again
+        if seen < len(history):
+            live = collapse.fold_live(live, history[seen:])
+            self._live[node.node_id] = (len(history), history[-1].version, live)
+        return list(live)
 
     def latest(self, node: Node) -> NodeVersion | None:
         versions = self.persistence.partition(node.part_id).get(node.node_id)
@@ -226,6 +245,7 @@ class FS:
         self.appended.clear()
         self._superseded.clear()
         self.merged.clear()  # version numbers of the abandoned versions will be used again
+        self._live.clear()
         self._schemas.clear()
 
     def take_superseded(self) -> list[str]:
@@ -511,7 +531,7 @@ class FS:
         done = 0
         for series in self.appended.values():
             while True:
-                run = collapse.plan_auto(self.history(series.node), fanin or collapse.FANIN)
+                run = collapse.next_run(self.live(series.node), fanin or collapse.FANIN)
                 if run is None:
                     break
                 self.collapse(series, run)
@@ -679,10 +699,8 @@ class NodePath:
     def live_versions(self) -> list[NodeVersion]:
         """The versions whose union is the content: a series' versions that no collapse holds
         (in logical order); a table's latest version."""
-        from duckpond.tinyfs import collapse
-
         if self.file_type == FILE_SERIES:
-            return collapse.live(self.versions())
+            return self.fs.live(self.node)
         return [self.latest()]
 
     def appended_versions(self) -> list[NodeVersion]:
