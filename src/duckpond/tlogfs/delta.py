@@ -88,28 +88,53 @@ def versions_to_arrow(versions: Sequence[NodeVersion]) -> pa.Table:
 
 
 def arrow_to_versions(table: pa.Table, part_id: str | None = None) -> Iterator[NodeVersion]:
-    """Inverse of :func:`versions_to_arrow` (``part_id`` fills a table read without it)."""
-    d = table.to_pydict()
+    """Inverse of :func:`versions_to_arrow` (``part_id`` fills a table read without it).
+
+    Every process decodes the versions of the nodes it touches, so this is on the hot path of
+    opening a long-lived series: columns are converted once and zipped (no per-row lookups)."""
     n = table.num_rows
-    parts = d.get("part_id") or [part_id] * n
+    col = {name: table.column(name).to_pylist() for name in _DECODED if name in table.column_names}
+    parts = col.get("part_id") or [part_id] * n
     ts = table.column("timestamp").cast(pa.int64()).to_pylist()
-    for i in range(n):
-        attrs = d["extended_attributes"][i]
+    loads = json.loads
+    rows = zip(
+        parts,
+        col["node_id"],
+        col["file_type"],
+        col["version"],
+        col["txn_seq"],
+        ts,
+        col["content"],
+        col["sha256"],
+        col["size"],
+        col["min_event_time"],
+        col["max_event_time"],
+        col["extended_attributes"],
+        col["factory"],
+        strict=True,
+    )
+    for part, node, ftype, version, seq, stamp, content, sha, size, lo, hi, attrs, factory in rows:
+        # positional, in NodeVersion's field order (a keyword call costs ~30% more here)
         yield NodeVersion(
-            part_id=parts[i],
-            node_id=d["node_id"][i],
-            file_type=d["file_type"][i],
-            version=d["version"][i],
-            txn_seq=d["txn_seq"][i],
-            timestamp=ts[i],
-            content=d["content"][i],
-            sha256=d["sha256"][i],
-            size=d["size"][i],
-            min_event_time=d["min_event_time"][i],
-            max_event_time=d["max_event_time"][i],
-            extended_attributes=json.loads(attrs) if attrs else {},
-            factory=d["factory"][i],
-        )
+            part, node, ftype, version, seq, stamp, content, sha, size, lo, hi,
+            loads(attrs) if attrs else {}, factory,
+        )  # fmt: skip
+
+
+_DECODED = (
+    "part_id",
+    "node_id",
+    "file_type",
+    "version",
+    "txn_seq",
+    "content",
+    "sha256",
+    "size",
+    "min_event_time",
+    "max_event_time",
+    "extended_attributes",
+    "factory",
+)
 
 
 class Partition(Mapping[str, list[NodeVersion]]):
