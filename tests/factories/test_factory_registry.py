@@ -231,3 +231,29 @@ def test_run_a_command_read_only_and_writing(fpond):
         mknod(tx.root(), "temporal-reduce", "/r", "input: /x\nresolutions: [1h]\n")
     with pytest.raises(UsageError, match=r"commands: none"):
         run(fpond, "/r", "collect")
+
+
+def test_each_builtin_name_imports_only_its_module() -> None:
+    """BUILTIN_BY_NAME names every built-in factory and the module that defines it, and reading
+    one dynamic node (a new process resolving one name) imports only that module."""
+    import ast
+    import subprocess
+    import sys
+
+    from duckpond.factories.registry import BUILTIN_BY_NAME, BUILTIN_MODULES, Registry
+
+    everything = Registry()
+    assert sorted(everything) == sorted(BUILTIN_BY_NAME)
+    assert sorted(set(BUILTIN_BY_NAME.values())) == sorted(BUILTIN_MODULES)
+    for name, module in BUILTIN_BY_NAME.items():
+        assert everything[name].build.__module__ == f"duckpond.factories.{module}", name
+    code = (
+        "import sys\n"
+        "from duckpond.factories.registry import Registry\n"
+        "Registry().get('temporal-reduce')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('duckpond.factories.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = ast.literal_eval(out.stdout)  # a printed list of module names
+    assert "duckpond.factories.reduce" in loaded
+    assert not {"duckpond.factories.sitegen", "duckpond.factories.hydrovu"} & set(loaded), loaded
