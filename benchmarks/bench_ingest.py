@@ -95,6 +95,19 @@ def interleaved(ours, baseline, repeat: int) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
+def timed_copy(pond: Path, *copy_args: str) -> float:
+    """Seconds of ``pond copy COPY_ARGS`` (a whole process) into a new pond at ``pond``, which
+    is removed after."""
+    subprocess.run([POND, "init", str(pond)], check=True, capture_output=True)
+    t0 = time.perf_counter()
+    r = subprocess.run([POND, "--pond", str(pond), "copy", *copy_args], capture_output=True)
+    took = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.decode())
+    shutil.rmtree(pond)
+    return took
+
+
 def copy_parquet(work: Path, rows: int, repeat: int) -> dict:
     """Figure 3 (module docstring): median whole-process ``pond copy`` of a Parquet series."""
     import numpy as np
@@ -131,23 +144,7 @@ def copy_parquet(work: Path, rows: int, repeat: int) -> dict:
             check=True,
         )
         rewrite.append(time.perf_counter() - t0)
-        pond = work / f"bigpond{k}"
-        subprocess.run([POND, "init", str(pond)], check=True, capture_output=True)
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                POND,
-                "--pond",
-                str(pond),
-                "copy",
-                f"host+series://{src}",
-                "/big.series",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        ours.append(time.perf_counter() - t0)
-        shutil.rmtree(pond)
+        ours.append(timed_copy(work / f"bigpond{k}", f"host+series://{src}", "/big.series"))
     mine, base, again = (statistics.median(x) for x in (ours, write, rewrite))
     return report(
         "pond copy host+series:// Parquet, whole process",
@@ -207,32 +204,12 @@ def main() -> int:
             )
         )
 
-        pond_bin = [POND]
         counter = [0]
 
         def copy() -> None:
             counter[0] += 1
-            pond = work / f"pond{counter[0]}"
-            subprocess.run([*pond_bin, "init", str(pond)], check=True, capture_output=True)
-            t0 = time.perf_counter()
-            r = subprocess.run(
-                [
-                    *pond_bin,
-                    "--pond",
-                    str(pond),
-                    "copy",
-                    "--ambiguous",
-                    "infer",
-                    f"host+csv+series://{path}",
-                    "/s.series",
-                ],
-                capture_output=True,
-                text=True,
-            )
-            timings.append(time.perf_counter() - t0)
-            if r.returncode != 0:
-                raise RuntimeError(r.stderr)
-            shutil.rmtree(pond)
+            args = ("--ambiguous", "infer", f"host+csv+series://{path}", "/s.series")
+            timings.append(timed_copy(work / f"pond{counter[0]}", *args))
 
         def read_process() -> None:
             t0 = time.perf_counter()
