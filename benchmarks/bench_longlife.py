@@ -106,10 +106,6 @@ def dir_size(path: Path) -> int:
 def checkpoint(
     pond_dir: Path, hours: int, devices: int, latencies: list[float], first_p95: float, runs: int
 ) -> list[dict]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    env = {**os.environ, "POND": str(pond_dir)}
     rows = []
     p50 = statistics.median(latencies) * 1e3
     p95 = statistics.quantiles(latencies, n=20)[-1] * 1e3
@@ -124,6 +120,16 @@ def checkpoint(
             vs_first=round(p95 / (first_p95 * 1e3), 2) if first_p95 else 1.0,
         )
     )
+    return rows + reads(pond_dir, hours, devices, runs, f"at txn {hours}")
+
+
+def reads(pond_dir: Path, hours: int, devices: int, runs: int, when: str) -> list[dict]:
+    """The whole-process read figures and the disk, labelled ``when``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    env = {**os.environ, "POND": str(pond_dir)}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         one = Path(tmp) / "s.parquet"
         total_one = 0
@@ -139,7 +145,7 @@ def checkpoint(
             ratio = t_pond / t_duck
             rows.append(
                 report(
-                    f"pond cat --sql {name} at txn {hours}",
+                    f"pond cat --sql {name} {when}",
                     ratio,
                     "x DuckDB",
                     "<= 1.5",
@@ -149,12 +155,12 @@ def checkpoint(
                 )
             )
         t_list, _ = wall([POND, "list", "/"], env, runs)
-        rows.append(report(f"pond list / at txn {hours}", t_list, "s", "<= 0.35", t_list <= 0.35))
+        rows.append(report(f"pond list / {when}", t_list, "s", "<= 0.35", t_list <= 0.35))
         disk = dir_size(pond_dir)
         ratio = disk / total_one
         rows.append(
             report(
-                f"disk / one zstd Parquet at txn {hours}",
+                f"disk / one zstd Parquet {when}",
                 ratio,
                 "x",
                 "<= 2 (+ fixed overhead)",
@@ -164,7 +170,7 @@ def checkpoint(
             )
         )
         rss = rss_of([*pond, COUNT_SQL], env)
-        rows.append(report(f"peak RSS of pond cat --sql at txn {hours}", rss, "MiB", "-", True))
+        rows.append(report(f"peak RSS of pond cat --sql {when}", rss, "MiB", "-", True))
     return rows
 
 
@@ -178,8 +184,6 @@ def at_rest(pond_dir: Path, hours: int, devices: int) -> None:
     maintenance and log cleanup would do; then the disk is measured again. (Delta tombstones
     carry their own deletion time, so checkpoints still list the last hour's removals.)
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     aged = time.time() - 2 * 3600
     for dirpath, _, files in os.walk(pond_dir):
@@ -192,23 +196,48 @@ def at_rest(pond_dir: Path, hours: int, devices: int) -> None:
         check=True,
         capture_output=True,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        for d in range(devices):
-            table = pa.concat_tables([hour_table(h, d) for h in range(hours)])
-            pq.write_table(table, Path(tmp) / f"s{d}.parquet", compression="zstd")
-        one = sum(p.stat().st_size for p in Path(tmp).glob("*.parquet"))
-    disk = dir_size(pond_dir)
-    report(
-        f"disk / one zstd Parquet at rest after txn {hours}",
-        disk / one,
-        "x",
-        "<= 2 (+ fixed overhead)",
-        disk / one <= 2,
-        pond_bytes=disk,
-        parquet_bytes=one,
-        data_bytes=dir_size(pond_dir / "data"),
-        control_bytes=dir_size(pond_dir / "control"),
+    print(
+        f"at rest: data {dir_size(pond_dir / 'data')} bytes, "
+        f"control {dir_size(pond_dir / 'control')} bytes",
+        flush=True,
     )
+
+
+def rest(pond_dir: Path, hours: int, devices: int, runs: int, first_p95: float, first: int) -> None:
+    """The pond at rest (:func:`at_rest`): its read figures and disk, then the next hours'
+    commits in a new process, what the collector's next run pays after ``hours`` (the run itself
+    keeps everything younger than the retention)."""
+    from duckpond import Pond
+
+    held = _next_hour(Pond.open(pond_dir))  # the hours the pond holds (--rest-only: any run)
+    at_rest(pond_dir, held, devices)
+    reads(pond_dir, held, devices, runs, f"at rest after txn {hours}")
+    rested = Pond.open(pond_dir)
+    start = _next_hour(rested)
+    later: list[float] = []
+    for hour in range(start, start + min(first, 200)):
+        tables = [hour_table(hour, d) for d in range(devices)]
+        t0 = time.perf_counter()
+        with rested.transaction(["run", "/collector", "collect"]) as tx:
+            for d, table in enumerate(tables):
+                tx.root().append_series(f"/devices/d{d}.series", table, time_column="Timestamp")
+        later.append(time.perf_counter() - t0)
+    p95 = statistics.quantiles(later, n=20)[-1]
+    report(
+        f"commit p95 after txn {hours}, the pond at rest",
+        p95 * 1e3,
+        "ms",
+        "<= 1.5x the first block's p95" if first_p95 else "-",
+        p95 <= 1.5 * first_p95 if first_p95 else True,
+        p50_ms=round(statistics.median(later) * 1e3, 1),
+        vs_first=round(p95 / first_p95, 2) if first_p95 else None,
+    )
+
+
+def _next_hour(pond) -> int:
+    """The hour after the last one appended to device 0."""
+    last = pond.root().resolve("/devices/d0.series").stat().max_event_time
+    return (last - START_US) // HOUR_US + 1
 
 
 def main() -> int:
@@ -220,11 +249,21 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="runs of each whole-process timing")
     ap.add_argument("--quick", action="store_true", help="a short run (600 hours)")
     ap.add_argument("--dir", help="keep the pond here (default: a temporary folder)")
+    ap.add_argument(
+        "--rest-only",
+        action="store_true",
+        help="measure the pond a run with --dir left (its --hours), at rest, without appending",
+    )
     a = ap.parse_args()
     if a.quick:
         a.hours, a.every, a.first = 600, 300, 300
     from duckpond import Pond
 
+    if a.rest_only:
+        if not a.dir:
+            ap.error("--rest-only needs --dir")
+        rest(Path(a.dir), a.hours, a.devices, a.runs, 0.0, a.first)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         pond_dir = Path(a.dir) if a.dir else Path(tmp) / "pond"
         pond = Pond.init(pond_dir)
@@ -251,28 +290,7 @@ def main() -> int:
             if done % a.every == 0 or done == a.hours:
                 block = latencies[-min(a.first, len(latencies)) :]
                 checkpoint(pond_dir, done, a.devices, block, first_p95, a.runs)
-        at_rest(pond_dir, a.hours, a.devices)
-        # the next hours' commits in a new process, on the pond at rest: what the collector's
-        # next run pays after a year (the run above keeps everything younger than the retention)
-        rested = Pond.open(pond_dir)
-        later: list[float] = []
-        for hour in range(a.hours, a.hours + min(a.first, 200)):
-            tables = [hour_table(hour, d) for d in range(a.devices)]
-            t0 = time.perf_counter()
-            with rested.transaction(["run", "/collector", "collect"]) as tx:
-                for d, table in enumerate(tables):
-                    tx.root().append_series(f"/devices/d{d}.series", table, time_column="Timestamp")
-            later.append(time.perf_counter() - t0)
-        p95 = statistics.quantiles(later, n=20)[-1]
-        report(
-            f"commit p95 after txn {a.hours}, the pond at rest",
-            p95 * 1e3,
-            "ms",
-            "<= 1.5x the first block's p95",
-            p95 <= 1.5 * first_p95 if first_p95 else True,
-            p50_ms=round(statistics.median(later) * 1e3, 1),
-            vs_first=round(p95 / first_p95, 2) if first_p95 else 1.0,
-        )
+        rest(pond_dir, a.hours, a.devices, a.runs, first_p95, a.first)
     return 0
 
 
