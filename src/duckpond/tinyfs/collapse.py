@@ -156,15 +156,7 @@ def superseded_by(versions: Sequence[NodeVersion]) -> dict[int, NodeVersion]:
 def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions no collapse or correction among ``versions`` supersedes, in logical order:
     the union of their rows is the series' content."""
-    held: set[int] = set()
-    for v in versions:  # one pass over the raw attributes (runs after every append)
-        attrs = v.extended_attributes
-        for item in attrs.get(COLLAPSES) or ():
-            held.add(int(item[0]))  # Child.to_json: [version, rows, columns, types]
-        for n in attrs.get(REPLACES) or ():
-            held.add(int(n))
-    kept = (v for v in versions if v.version not in held)
-    return sorted(kept, key=lambda v: (first(v), v.version))
+    return fold_live((), versions)
 
 
 def fold_live(
@@ -173,10 +165,10 @@ def fold_live(
     """``live(history + added)`` from ``live_before == live(history)``: a version can only
     supersede versions older than itself, so the added ones remove what they hold and join."""
     held: set[int] = set()
-    for v in added:
+    for v in added:  # the raw attributes, not Child objects: this runs after every append
         attrs = v.extended_attributes
         for item in attrs.get(COLLAPSES) or ():
-            held.add(int(item[0]))
+            held.add(int(item[0]))  # Child.to_json: [version, rows, columns, types]
         for n in attrs.get(REPLACES) or ():
             held.add(int(n))
     kept = [v for v in [*live_before, *added] if v.version not in held]
