@@ -74,8 +74,8 @@ __all__ = [
     "level",
     "live",
     "merge_children",
+    "next_run",
     "plan_all",
-    "plan_auto",
     "replaced",
     "rows",
     "superseded_by",
@@ -197,19 +197,14 @@ def _full(v: NodeVersion) -> bool:
     return (n is not None and n >= FULL_ROWS) or (v.size or 0) >= FULL_BYTES
 
 
-def plan_auto(versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeVersion] | None:
+def next_run(live_versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeVersion] | None:
     """The live versions to merge now (see the module docstring), or ``None``: the first
-    ``fanin`` versions of the first run of ``fanin`` or more consecutive non-full live versions
-    of one level.
+    ``fanin`` versions of the first run of ``fanin`` or more consecutive non-full versions of
+    one level among ``live_versions`` (:func:`live`, in logical order).
 
     Only the next step is planned: after merging, plan again until it says ``None`` (then no
     level has ``fanin`` consecutive versions anywhere, however many one transaction appended).
     """
-    return next_run(live(versions), fanin)
-
-
-def next_run(live_versions: Sequence[NodeVersion], fanin: int = FANIN) -> list[NodeVersion] | None:
-    """:func:`plan_auto` given the live versions (in logical order) instead of the history."""
     run: list[NodeVersion] = []
     for v in live_versions:
         if _full(v):

@@ -525,7 +525,7 @@ class FS:
 
     def auto_collapse(self, fanin: int | None = None) -> int:
         """Collapse the series appended to in this transaction where the policy says so
-        (:func:`duckpond.tinyfs.collapse.plan_auto`, cascading); returns how many collapses."""
+        (:func:`duckpond.tinyfs.collapse.next_run`, cascading); returns how many collapses."""
         from duckpond.tinyfs import collapse
 
         done = 0
