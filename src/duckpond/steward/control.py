@@ -134,10 +134,18 @@ class TxnRecord:
 class ControlTable:
     """Append-only access to ``$POND/control``."""
 
-    def __init__(self, path: Path, table: DeltaTable) -> None:
+    def __init__(self, path: Path, table: DeltaTable | None) -> None:
         self.path = path
-        self.table = table
+        self._table = table
         self._files: int | None = None
+
+    @property
+    def table(self) -> DeltaTable:
+        """The Delta table, loaded on first use: most reading commands never touch the control
+        table, and loading it costs a process ~20 ms."""
+        if self._table is None:
+            self._table = open_table(self.path, what="opening the control table")
+        return self._table
 
     @classmethod
     def create(cls, path: Path, settings: dict[str, str]) -> ControlTable:
@@ -153,13 +161,13 @@ class ControlTable:
 
     @classmethod
     def open(cls, path: Path) -> ControlTable:
-        """Load the control table (retrying while a writer's log cleanup races the opening:
-        :mod:`duckpond.tlogfs.opening`).
+        """The control table at ``path``, loaded on first use (retrying while a writer's log
+        cleanup races the loading: :mod:`duckpond.tlogfs.opening`).
 
-        Raises:
+        Raises (on first use):
             NotAPond: no table at ``path``. InvalidData: it cannot be loaded.
         """
-        return cls(path, open_table(path, what="opening the control table"))
+        return cls(path, None)
 
     def refresh(self) -> None:
         """Load the commits made since (retrying a concurrent log cleanup, like :meth:`open`)."""
