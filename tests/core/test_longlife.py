@@ -374,11 +374,54 @@ def test_sql_over_twenty_thousand_chunks_is_one_scan(tmp_path):
     assert got.to_pylist() == [{"n": n, "s": float(sum(range(n))), "w": (n + 6) // 7}]
 
 
+def _count_decoded(monkeypatch) -> list[int]:
+    """Count the NodeVersion objects the Delta backend builds from oplog rows."""
+    from duckpond.tlogfs import delta
+
+    decoded = [0]
+
+    class Counting(delta.NodeVersion):
+        def __init__(self, *args, **kwargs):
+            decoded[0] += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(delta, "NodeVersion", Counting)
+    return decoded
+
+
+def test_reading_a_long_series_builds_its_live_versions_not_its_history(tmp_path, monkeypatch):
+    """A new process reading a series of 400 hourly versions (collapsed as they go) builds the
+    live versions and the last one, not every version ever appended."""
+    pond = Pond.init(tmp_path / "pond")
+    with pond.transaction(["mkdir"]) as tx:
+        tx.root().mkdir("/devices")
+    for h in range(400):
+        t = [(h * 4 + k) * 900_000_000 for k in range(4)]
+        table = pa.table(
+            {"Timestamp": pa.array(t, pa.timestamp("us", tz="UTC")), "v": [float(h)] * 4}
+        )
+        with pond.transaction(["collect"]) as tx:
+            tx.root().append_series("/devices/d0.series", table)
+    decoded = _count_decoded(monkeypatch)
+    reader = Pond.open(tmp_path / "pond")
+    node = reader.root().resolve("/devices/d0.series")
+    live = reader.fs.live(node.node)
+    t = node.read_table()
+    built = decoded[0]
+    # live versions, the last version, the root and /devices directories, a few more
+    assert built <= len(live) + 10, (built, len(live))
+    history = reader.fs.history(node.node)  # every version, built on purpose
+    assert len(history) > 400 > 10 * len(live)
+    assert decoded[0] > built + 300  # the counter sees every version built
+    assert t.num_rows == 1600
+    assert pc.sum(t.column("v")).as_py() == sum(float(h) * 4 for h in range(400))
+    assert pc.min(t.column("v")).as_py() == 0.0 and pc.max(t.column("v")).as_py() == 399.0
+
+
 def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch):
     """A collector's commit after hundreds of hourly ones decodes (Arrow row -> NodeVersion)
     only about what it appends, in a pond opened once and kept (as the collector keeps it): the
     transaction's working copy of a partition shares what was decoded before."""
-    from duckpond.tlogfs import delta
 
     pond = Pond.init(tmp_path / "pond")
     with pond.transaction(["mkdir"]) as tx:
@@ -399,15 +442,7 @@ def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch)
     for h in range(300):
         collect(h)
     pond = pond_now[0] = Pond.open(tmp_path / "pond")  # the history on disk, not in memory
-    decoded = [0]
-    real = delta.arrow_to_versions
-
-    def counting(*args, **kwargs):
-        for v in real(*args, **kwargs):
-            decoded[0] += 1
-            yield v
-
-    monkeypatch.setattr(delta, "arrow_to_versions", counting)
+    decoded = _count_decoded(monkeypatch)
     per_commit = []
     for h in range(300, 340):
         before = decoded[0]

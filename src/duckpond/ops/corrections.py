@@ -20,7 +20,7 @@ hidden (as ``pond --at-txn`` reads).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -74,7 +74,7 @@ class _AsOf:
     def put_blob(self, source: bytes | BinaryIO | Any | HashedFile, *, large: bool = False) -> Blob:
         return self._refuse()  # type: ignore[no-any-return]
 
-    def partition(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
+    def partition(self, part_id: str) -> Mapping[str, Sequence[NodeVersion]]:
         part = self._parts.get(part_id)
         if part is None:
             part = {}
@@ -85,7 +85,7 @@ class _AsOf:
             self._parts[part_id] = part
         return part
 
-    def history(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
+    def history(self, part_id: str) -> Mapping[str, Sequence[NodeVersion]]:
         return self.inner.history(part_id)
 
     def open_blob(self, version: NodeVersion) -> BinaryIO:

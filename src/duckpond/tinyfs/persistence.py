@@ -21,10 +21,10 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound
 from duckpond.layout import TMP_PREFIX
@@ -107,6 +107,24 @@ def write_hashed(path: Path, write: Callable[[str], object]) -> HashedFile:
 
 
 @runtime_checkable
+@runtime_checkable
+class LazyHistory(Protocol):
+    """A node's versions (a ``Sequence[NodeVersion]``) that builds each version only when it
+    is asked for, and tells what a collapse fold needs without building any
+    (:func:`duckpond.tinyfs.collapse.fold_live`). A backend's :meth:`Persistence.partition`
+    may return these; plain lists work too."""
+
+    def __len__(self) -> int: ...
+
+    def numbers(self) -> list[int]:
+        """The version numbers, in order."""
+        ...
+
+    def attributes(self) -> list[Mapping[str, Any]]:
+        """The extended attributes of each version, in order."""
+        ...
+
+
 class Persistence(Protocol):
     """Storage of node versions: ``root_id``, ``txn_seq`` and the methods below."""
 
@@ -135,7 +153,7 @@ class Persistence(Protocol):
         """Drop the staged versions and the large files the transaction wrote."""
         ...
 
-    def partition(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
+    def partition(self, part_id: str) -> Mapping[str, Sequence[NodeVersion]]:
         """All versions (ascending) of every node in partition ``part_id``, staged included.
 
         A backend opened as of a transaction gives only the versions of that transaction and
@@ -143,7 +161,7 @@ class Persistence(Protocol):
         """
         ...
 
-    def history(self, part_id: str) -> Mapping[str, list[NodeVersion]]:
+    def history(self, part_id: str) -> Mapping[str, Sequence[NodeVersion]]:
         """Like :meth:`partition`, but every committed version, even of later transactions (a
         pond opened as of a transaction reads superseded versions from later collapses)."""
         ...

@@ -18,9 +18,9 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, overload
 
 import pyarrow as pa
 
@@ -34,7 +34,7 @@ from duckpond.tlogfs.opening import update_table
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["APP_ID", "OPLOG_SCHEMA", "DeltaPersistence", "versions_to_arrow"]
+__all__ = ["APP_ID", "OPLOG_SCHEMA", "DeltaPersistence", "NodeHistory", "versions_to_arrow"]
 
 #: Delta app id under which each commit records its txn_seq (``Transaction(APP_ID, txn_seq)``).
 APP_ID: Final = "duckpond"
@@ -88,116 +88,203 @@ def versions_to_arrow(versions: Sequence[NodeVersion]) -> pa.Table:
 
 
 def arrow_to_versions(table: pa.Table, part_id: str | None = None) -> Iterator[NodeVersion]:
-    """Inverse of :func:`versions_to_arrow` (``part_id`` fills a table read without it).
+    """Inverse of :func:`versions_to_arrow` (``part_id`` fills a table read without it)."""
+    columns = _Columns(table, part_id)
+    return columns.decode(range(table.num_rows))
+
+
+class _Columns:
+    """The oplog rows of one partition as Python lists, converted once and only when a row is
+    decoded; decodes rows into :class:`NodeVersion` objects (each at most once).
 
     Every process decodes the versions of the nodes it touches, so this is on the hot path of
-    opening a long-lived series: columns are converted once and zipped (no per-row lookups)."""
-    n = table.num_rows
-    col = {name: table.column(name).to_pylist() for name in _DECODED if name in table.column_names}
-    parts = col.get("part_id") or [part_id] * n
-    ts = table.column("timestamp").cast(pa.int64()).to_pylist()
-    loads = json.loads
-    rows = zip(
-        parts,
-        col["node_id"],
-        col["file_type"],
-        col["version"],
-        col["txn_seq"],
-        ts,
-        col["content"],
-        col["sha256"],
-        col["size"],
-        col["min_event_time"],
-        col["max_event_time"],
-        col["extended_attributes"],
-        col["factory"],
-        strict=True,
-    )
-    for part, node, ftype, version, seq, stamp, content, sha, size, lo, hi, attrs, factory in rows:
-        # positional, in NodeVersion's field order (a keyword call costs ~30% more here)
-        yield NodeVersion(
-            part, node, ftype, version, seq, stamp, content, sha, size, lo, hi,
-            loads(attrs) if attrs else {}, factory,
-        )  # fmt: skip
+    opening a long-lived series: columns are converted whole (~0.5 µs a row; a per-row Arrow
+    access costs ~100x that), and a version is built only when it is asked for."""
+
+    def __init__(self, table: pa.Table | None, part_id: str | None) -> None:
+        self.table = table
+        self.part_id = part_id
+        self.num_rows = table.num_rows if table is not None else 0
+        self._cols: dict[str, list[Any]] = {}
+        self._decoded: dict[int, NodeVersion] = {}
+        # Most versions of a series carry the same attributes ({"rows": 4, "time_column": ...}):
+        # each distinct text is decoded once and the dict shared, which is safe because a
+        # NodeVersion is frozen and nothing mutates its attributes (changes go through ``with_``).
+        self._attributes: dict[str, dict[str, Any]] = {}
+
+    def column(self, name: str) -> list[Any]:
+        col = self._cols.get(name)
+        if col is None:
+            if self.table is None:
+                col = []
+            elif name == "part_id" and name not in self.table.column_names:
+                col = [self.part_id] * self.num_rows
+            elif name == "timestamp":
+                # µs as int64 by view (a cast would import pyarrow.compute: ~40 ms of a process)
+                chunks = self.table.column(name).chunks
+                col = [x for c in chunks for x in c.view(pa.int64()).to_pylist()]
+            else:
+                col = self.table.column(name).to_pylist()
+            self._cols[name] = col
+        return col
+
+    def attributes(self, row: int) -> dict[str, Any]:
+        text = self.column("extended_attributes")[row]
+        if not text:
+            return {}
+        attributes = self._attributes.get(text)
+        if attributes is None:
+            attributes = self._attributes[text] = json.loads(text)
+        return attributes
+
+    def decode(self, rows: Iterable[int]) -> Iterator[NodeVersion]:
+        decoded = self._decoded
+        cols: list[list[Any]] | None = None
+        for row in rows:
+            v = decoded.get(row)
+            if v is None:
+                if cols is None:
+                    cols = [self.column(name) for name in _LISTED]
+                parts, nodes, types, numbers, seqs, stamps, shas, sizes, los, his, factories = cols
+                # positional, in NodeVersion's field order (a keyword call costs ~30% more here)
+                v = decoded[row] = NodeVersion(
+                    parts[row], nodes[row], types[row], numbers[row], seqs[row], stamps[row],
+                    self.content(row), shas[row], sizes[row], los[row], his[row],
+                    self.attributes(row), factories[row],
+                )  # fmt: skip
+            yield v
+
+    def content(self, row: int) -> bytes | None:
+        """One row's content, read alone: the column holds directory snapshots and inline
+        files (up to 64 KiB each), too much to convert for the few rows a process reads."""
+        if self.table is None:
+            raise IndexError(row)
+        value: bytes | None = self.table.column("content")[row].as_py()
+        return value
 
 
-_DECODED = (
+#: the columns :class:`_Columns` converts whole (in :class:`NodeVersion` field order, without
+#: ``content`` and ``extended_attributes``)
+_LISTED: Final = (
     "part_id",
     "node_id",
     "file_type",
     "version",
     "txn_seq",
-    "content",
+    "timestamp",
     "sha256",
     "size",
     "min_event_time",
     "max_event_time",
-    "extended_attributes",
     "factory",
 )
 
 
-class Partition(Mapping[str, list[NodeVersion]]):
+class NodeHistory(Sequence[NodeVersion]):
+    """One node's versions, oldest first (by version, then txn_seq), each decoded from the
+    oplog row only when it is asked for.
+
+    A series collected hourly for a year has ~9,000 versions of which a read needs the ~30 live
+    ones and the last: :meth:`numbers` and :meth:`attributes` answer what a collapse fold needs
+    (:func:`duckpond.tinyfs.collapse.fold_live`) without building the versions. A slice is a
+    view (nothing decoded)."""
+
+    __slots__ = ("_columns", "_items")
+
+    def __init__(self, columns: _Columns, items: list[int | NodeVersion]) -> None:
+        self._columns = columns
+        #: a row of the partition's table, or a version added by this process
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> NodeVersion: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> NodeHistory: ...
+
+    def __getitem__(self, index: int | slice) -> NodeVersion | NodeHistory:
+        if isinstance(index, slice):
+            return NodeHistory(self._columns, self._items[index])
+        item = self._items[index]
+        if isinstance(item, int):
+            return next(self._columns.decode((item,)))
+        return item
+
+    def __iter__(self) -> Iterator[NodeVersion]:
+        rows = [i for i in self._items if isinstance(i, int)]
+        decoded = dict(zip(rows, self._columns.decode(rows), strict=True))
+        for item in self._items:
+            yield decoded[item] if isinstance(item, int) else item
+
+    def numbers(self) -> list[int]:
+        """The version numbers, in order (nothing decoded)."""
+        numbers = self._columns.column("version") if len(self._items) else []
+        return [numbers[i] if isinstance(i, int) else i.version for i in self._items]
+
+    def attributes(self) -> list[Mapping[str, Any]]:
+        """The extended attributes of each version, in order (only the attribute texts are
+        decoded, each distinct text once)."""
+        attrs = self._columns.attributes
+        return [attrs(i) if isinstance(i, int) else i.extended_attributes for i in self._items]
+
+    def plus(self, version: NodeVersion) -> NodeHistory:
+        """A new history with ``version`` added (this one is unchanged: copies of a partition
+        share it)."""
+        return NodeHistory(self._columns, _ordered(self._columns, [*self._items, version]))
+
+
+def _ordered(columns: _Columns, items: list[int | NodeVersion]) -> list[int | NodeVersion]:
+    if not items:
+        return items
+    numbers, seqs = columns.column("version"), columns.column("txn_seq")
+
+    def key(item: int | NodeVersion) -> tuple[int, int]:
+        if isinstance(item, int):
+            return (numbers[item], seqs[item])
+        return (item.version, item.txn_seq)
+
+    return sorted(items, key=key)
+
+
+class Partition(Mapping[str, NodeHistory]):
     """The versions of every node in one partition, read lazily from one Arrow table.
 
-    Rows are indexed by node_id once; :class:`NodeVersion` objects are built only for the nodes
-    asked for, so looking up one name in a directory of 10,000 files costs one small scan.
-    Versions added by this process (:meth:`add`) are kept beside the table.
+    Rows are indexed by node_id once (one column converted); a :class:`NodeVersion` is built
+    only when asked for, so looking up one name in a directory of 10,000 files, or the live
+    versions of a series with years of hourly versions, costs what is used. Versions added by
+    this process (:meth:`add`) are kept beside the table.
     """
 
     def __init__(self, part_id: str, table: pa.Table | None) -> None:
         self.part_id = part_id
-        self._table = table
+        self._columns = _Columns(table, part_id)
         self._rows: dict[str, list[int]] | None = None
         self._extra: dict[str, list[NodeVersion]] = {}
-        self._cache: dict[str, list[NodeVersion]] = {}
-        self._misses = 0
-        self._all_loaded = False
-
-    def _load_all(self) -> None:
-        """Build every node's versions in one pass (cheaper than many single-node takes)."""
-        grouped: dict[str, list[NodeVersion]] = {}
-        if self._table is not None:
-            for v in arrow_to_versions(self._table, self.part_id):
-                grouped.setdefault(v.node_id, []).append(v)
-        for node_id, extra in self._extra.items():
-            grouped.setdefault(node_id, []).extend(extra)
-        for versions in grouped.values():
-            versions.sort(key=lambda v: (v.version, v.txn_seq))
-        self._cache = grouped
-        self._all_loaded = True
+        self._cache: dict[str, NodeHistory] = {}
 
     def _index(self) -> dict[str, list[int]]:
         if self._rows is None:
             rows: dict[str, list[int]] = {}
-            if self._table is not None:
-                for i, node_id in enumerate(self._table.column("node_id").to_pylist()):
-                    rows.setdefault(node_id, []).append(i)
+            for i, node_id in enumerate(self._columns.column("node_id")):
+                rows.setdefault(node_id, []).append(i)
             self._rows = rows
         return self._rows
 
-    def __getitem__(self, node_id: str) -> list[NodeVersion]:
+    def __getitem__(self, node_id: str) -> NodeHistory:
         cached = self._cache.get(node_id)
         if cached is not None:
             return cached
-        if self._all_loaded and node_id not in self._extra:
-            raise KeyError(node_id)
-        self._misses += 1
-        if self._misses > 32 and not self._all_loaded:  # a listing: build them all at once
-            self._load_all()
-            return self[node_id]
         rows = self._index().get(node_id)
         extra = self._extra.get(node_id)
         if rows is None and extra is None:
             raise KeyError(node_id)
-        versions: list[NodeVersion] = []
-        if rows is not None and self._table is not None:
-            versions.extend(arrow_to_versions(self._table.take(rows), self.part_id))
-        if extra:
-            versions.extend(extra)
-        versions.sort(key=lambda v: (v.version, v.txn_seq))
-        self._cache[node_id] = versions
-        return versions
+        items: list[int | NodeVersion] = [*(rows or ()), *(extra or ())]
+        history = NodeHistory(self._columns, _ordered(self._columns, items))
+        self._cache[node_id] = history
+        return history
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys([*self._index(), *self._extra]))
@@ -208,22 +295,20 @@ class Partition(Mapping[str, list[NodeVersion]]):
     def add(self, version: NodeVersion) -> None:
         self._extra.setdefault(version.node_id, []).append(version)
         cached = self._cache.get(version.node_id)
-        if cached is not None or self._all_loaded:
-            # a new list: copies of this partition may share the old one (copy-on-write)
-            versions = [*(cached or ()), version]
-            versions.sort(key=lambda v: (v.version, v.txn_seq))
-            self._cache[version.node_id] = versions
+        if cached is not None:
+            # a new history: copies of this partition may share the old one (copy-on-write)
+            self._cache[version.node_id] = cached.plus(version)
 
     def copy(self) -> Partition:
         """A partition that sees the same versions and takes more (:meth:`add`) without
-        changing this one. The versions decoded so far are shared, not decoded again: a
+        changing this one. The rows decoded so far are shared, not decoded again: a
         transaction's working copy of a partition costs what its changes cost, not its history."""
-        other = Partition(self.part_id, self._table)
+        other = Partition.__new__(Partition)
+        other.part_id = self.part_id
+        other._columns = self._columns
         other._rows = self._rows
         other._extra = {k: list(v) for k, v in self._extra.items()}
-        other._cache = dict(self._cache)  # lists are replaced, never changed in place
-        other._misses = self._misses
-        other._all_loaded = self._all_loaded
+        other._cache = dict(self._cache)  # histories are replaced, never changed in place
         return other
 
 
