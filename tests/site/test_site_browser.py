@@ -708,3 +708,68 @@ def test_page_without_data_says_so(browser, tmp_path: Path) -> None:
         w.assert_clean()
     finally:
         ctx.close()
+
+
+def _hourly_page(slug: str, end_us: int, hours: int = 48) -> PageSpec:
+    ts = [end_us - (hours - i) * 3600 * US for i in range(hours)]
+    values = [10.0 + i / 10 for i in range(hours)]
+    table = pa.table(
+        {
+            "Timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
+            "S.T.C.avg": values,
+            "S.T.C.min": values,
+            "S.T.C.max": values,
+            "S.T.C.count": pa.array([4] * hours, pa.int64()),
+        }
+    )
+    chart = ChartSpec("Temperature", "°C", (SeriesRef("Temperature", "S.T.C"),))
+    return PageSpec(slug, slug.title(), (chart,), (Resolution("1h", 3600, table=table),))
+
+
+def test_freshness_warning_follows_the_configured_age(browser, tmp_path: Path) -> None:
+    """A card warns when its newest reading is older than ``stale_after`` (6 h here), by the build
+    time in the page and by the viewer's clock; a fresh card shows no warning."""
+    now = 1_750_000_000 * US  # 2025-06-15T15:06:40Z
+    spec = SiteSpec(
+        "Freshness",
+        (_hourly_page("fresh", now - 3600 * US), _hourly_page("silent", now - 86400 * US)),
+        stale_after_s=6 * 3600,
+        build_time_us=now,
+    )
+    render_site(spec, tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    # at build time: the silent page is stale, the fresh one is not
+    assert html.count('class="fresh is-stale"') == 1
+    assert 'class="fresh"' in html
+    for clock, stale in ((now + 3600 * US, ["silent"]), (now + 8 * 3600 * US, ["fresh", "silent"])):
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            w = watch(page)
+            page.clock.set_fixed_time(datetime.fromtimestamp(clock / US, tz=UTC))
+            page.goto((tmp_path / "index.html").as_uri())
+            page.wait_for_function(READY)
+            shown = [
+                slug
+                for slug in ("fresh", "silent")
+                if page.locator(f"article.card[data-slug='{slug}'] .stale-warning").is_visible()
+            ]
+            assert shown == stale, (clock, shown)
+            warning = page.locator(".stale-warning:visible").first.inner_text()
+            assert warning == "No new data for more than 6 h"
+            fresh = page.locator("article.card[data-slug='fresh'] .fresh time")
+            assert fresh.get_attribute("datetime") == _iso(now - 3600 * US)  # its newest bucket end
+            assert page.locator("footer time.built").get_attribute("datetime") == _iso(now)
+            w.assert_clean()
+        finally:
+            ctx.close()
+    # the build time is on every page
+    for name in ("index", "fresh", "silent"):
+        assert (
+            f'<time class="built" datetime="{_iso(now)}">'
+            in (tmp_path / f"{name}.html").read_text()
+        ), name
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
