@@ -585,7 +585,7 @@ def test_dark_mode_is_legible(browser, built_site: SiteFixture, site_server: Ser
         ctx.close()
 
 
-@pytest.mark.parametrize("slug", ["index", "jfk", "about"])
+@pytest.mark.parametrize("slug", ["index", "b01", "jfk", "about"])
 def test_phone_320px_layout(
     browser, built_site: SiteFixture, site_server: Server, slug: str
 ) -> None:
@@ -594,6 +594,9 @@ def test_phone_320px_layout(
     )
     try:
         page.wait_for_function(READY)
+        if slug in ("b01", "jfk"):
+            page.wait_for_function(SETTLED)  # with the station map drawn
+            page.locator("details.values").first.evaluate("d => d.open = true")
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
         assert page.evaluate("document.body.scrollWidth") <= 320
         # every control is on screen horizontally and big enough to tap
@@ -773,3 +776,86 @@ def test_freshness_warning_follows_the_configured_age(browser, tmp_path: Path) -
 
 def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+CONTRAST_JS = """() => {
+    function parse(text) {  // any CSS colour -> [r, g, b, alpha]
+        const probe = document.createElement('span');
+        probe.style.color = text; document.body.appendChild(probe);
+        const v = getComputedStyle(probe).color.match(/[\\d.]+/g).map(Number);
+        probe.remove();
+        return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
+    }
+    function over(top, under) {  // top (with alpha) over an opaque colour
+        const a = top[3];
+        return [0, 1, 2].map(k => top[k] * a + under[k] * (1 - a)).concat([1]);
+    }
+    function background(el) {
+        const layers = [];
+        for (let n = el; n; n = n.parentElement) {
+            const c = parse(getComputedStyle(n).backgroundColor);
+            if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+        }
+        let bg = [255, 255, 255, 1];
+        if (!layers.length || layers[layers.length - 1][3] < 1) {
+            bg = parse(getComputedStyle(document.documentElement).backgroundColor);
+            if (bg[3] < 1) bg = matchMedia('(prefers-color-scheme: dark)').matches
+                ? [0, 0, 0, 1] : [255, 255, 255, 1];
+        }
+        for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
+        return bg;
+    }
+    function lum(c) {
+        const [r, g, b] = c.slice(0, 3).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    }
+    function ratio(fg, bg) {
+        const x = lum(over(fg, bg)), y = lum(bg);
+        return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+    }
+    const low = [];
+    let checked = 0;
+    for (const el of document.querySelectorAll('body *')) {
+        if (!el.checkVisibility || !el.checkVisibility()) continue;
+        const own = Array.from(el.childNodes).some(
+            n => n.nodeType === 3 && n.textContent.trim() !== '');
+        if (!own) continue;
+        checked++;
+        const r = ratio(parse(getComputedStyle(el).color), background(el));
+        if (r < 4.5) low.push([el.tagName + '.' + el.className, el.textContent.trim().slice(0, 40),
+                               Math.round(r * 100) / 100]);
+    }
+    // the charts' axis text, drawn on a canvas
+    (window.duckpond ? window.duckpond.plots : []).forEach((u, i) => u.axes.forEach((a, j) => {
+        const s = typeof a.stroke === 'function' ? a.stroke(u, j) : a.stroke;
+        checked++;
+        const r = ratio(parse(s), background(u.root));
+        if (r < 4.5) low.push(['axis ' + i + '.' + j, '', Math.round(r * 100) / 100]);
+    }));
+    return {checked, low};
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+@pytest.mark.parametrize("slug", ["index", "b01", "jfk", "about"])
+def test_every_text_has_contrast(
+    browser, built_site: SiteFixture, site_server: Server, slug: str, scheme: str
+) -> None:
+    """Every visible text of the page, and the charts' axes, against the background it is drawn
+    on: at least 4.5:1 (WCAG AA), in dark and light mode."""
+    ctx, page, w, _ = open_page(browser, f"{site_server.url}/{slug}.html", color_scheme=scheme)
+    try:
+        page.wait_for_function(READY)
+        if slug in ("b01", "jfk"):
+            page.wait_for_function(SETTLED)
+            page.locator("details.values").first.evaluate("d => d.open = true")
+            hover(page, 100, 50)
+        result = page.evaluate(CONTRAST_JS)
+        assert result["low"] == [], result["low"]
+        assert result["checked"] > 8
+        w.assert_clean()
+    finally:
+        ctx.close()

@@ -247,4 +247,17 @@ def test_csv_columns_get_a_chart_per_unit(browser, lake, tmp_path: Path) -> None
             assert outside == []
         finally:
             ctx.close()
+        # a 320 px phone: no sideways scroll, with every table of values open
+        ctx, page, w, _ = open_page(
+            browser, f"{server.url}/lake.html#range=all", viewport={"width": 320, "height": 640}
+        )
+        try:
+            page.wait_for_function(READY)
+            page.locator("details.values").evaluate_all("ds => ds.forEach(d => d.open = true)")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320
+            for ci in range(len(CHARTS)):
+                assert page.evaluate(f"window.duckpond.plots[{ci}].width") <= 300
+            w.assert_clean()
+        finally:
+            ctx.close()
         screenshots(browser, f"{server.url}/lake.html#range=all", "test-csv-lake")
