@@ -19,7 +19,7 @@ from duckpond import Pond
 from duckpond.factories import registry as reg
 from duckpond.factories import resolver
 from duckpond.factories.sitegen import SitegenConfig, build_site
-from duckpond.site.names import humanize, parse_column, unit_symbol
+from duckpond.site.names import humanize, looks_like_unit, parse_column, unit_symbol
 
 US = 1_000_000
 START = 1_717_200_000 * US  # 2024-06-01T00:00:00Z
@@ -98,8 +98,7 @@ def test_column_names_are_read_each_way() -> None:
     assert parse_column("B01.Temperature (°C) (812345)").instrument == "B01 812345"
     assert parse_column("JFK.Visibility").instrument == "JFK"
     # a token the site's units map names is a unit, shown as the map says
-    assert parse_column("Flow.gpm").unit is None
-    assert parse_column("Flow.gpm", {"gpm": "gal/min"}).unit == "gal/min"
+    assert parse_column("Flow.gpm", {"gpm": "US gal/min"}).unit == "US gal/min"
     assert unit_symbol("degC") == unit_symbol("°C") == unit_symbol("C") == "°C"
     assert unit_symbol("uS_cm") == unit_symbol("µS/cm") == unit_symbol("μS/cm") == "µS/cm"
     assert unit_symbol("m_s") == unit_symbol("mps") == "m/s"
@@ -108,6 +107,72 @@ def test_column_names_are_read_each_way() -> None:
     assert humanize("Specific Conductance") == "Specific conductance"
     assert humanize("pH") == "pH" and humanize("NO3N") == "NO3N"
     assert humanize("WaterTemperature", {"WaterTemperature": "Surface water"}) == "Surface water"
+
+
+#: two-part names: (instrument, parameter, unit symbol)
+TWO_PART = {
+    # <parameter>.<unit> whose unit is a common token (in the table since the follow-up audit)
+    "Flow.gpm": (None, "Flow", "gal/min"),
+    "Level.ft": (None, "Level", "ft"),
+    "Turbidity.NTU": (None, "Turbidity", "NTU"),
+    "DO.mgL": (None, "DO", "mg/L"),
+    "Discharge.cfs": (None, "Discharge", "ft³/s"),
+    "Pressure.psi": (None, "Pressure", "psi"),
+    "Flow.lpm": (None, "Flow", "L/min"),
+    "Chlorophyll.ugL": (None, "Chlorophyll", "µg/L"),
+    "PAR.umol_m2_s": (None, "PAR", "µmol/m²/s"),
+    # ... or a token spelled from unit symbols, not in the table: shown as written
+    "Flow.gal_s": (None, "Flow", "gal/s"),
+    "Inflow.m3_h": (None, "Inflow", "m3/h"),
+    "Dose.mg_kg_d": (None, "Dose", "mg_kg_d"),
+    "Energy.kWh": (None, "Energy", "kWh"),
+    # <instrument>.<parameter> with no unit keeps working
+    "JFK.Visibility": ("JFK", "Visibility", None),
+    "B01.Battery": ("B01", "Battery", None),
+    "Sonde.DO": ("Sonde", "DO", None),
+    "Sonde.Temp": ("Sonde", "Temp", None),
+    "Sonde.Sal": ("Sonde", "Sal", None),
+    "Logger.Vin": ("Logger", "Vin", None),
+    "Met.Ws": ("Met", "Ws", None),
+    "Met.rain": ("Met", "rain", None),
+    "Met.hum": ("Met", "hum", None),
+    "Lab.Mg": ("Lab", "Mg", None),
+    "Lab.N": ("Lab", "N", None),
+    "Sonde.ORP": ("Sonde", "ORP", None),
+    # a unit that names its parameter; tokens that say "no unit"
+    "B01.pH": ("B01", "pH", "pH"),
+    "pH.pH": (None, "pH", "pH"),
+    "Ratio.unitless": (None, "Ratio", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWO_PART))
+def test_two_part_names_with_a_unit_the_table_may_lack(name: str) -> None:
+    """``<parameter>.<unit>`` when the last part looks like a unit, else
+    ``<instrument>.<parameter>`` (names.py's docstring states the rule)."""
+    read = parse_column(name)
+    assert (read.instrument, read.parameter, read.unit) == TWO_PART[name]
+    assert looks_like_unit(name.split(".")[1]) == (read.unit is not None)
+
+
+def test_unlisted_units_get_their_own_chart_titled_by_parameter() -> None:
+    """``Flow.gpm`` is charted as "Flow" in gal/min (not "Gpm (Flow)"), and two different units
+    (gal/min, ft³/s, L/min) never share a chart."""
+    from duckpond.factories.sitegen import _default_charts
+
+    config = SitegenConfig.model_validate({"title": "t", "pages": [{"pattern": "/x"}]})
+    bases = ["Flow.gpm", "Pump.Flow.gpm", "Discharge.cfs", "Flow.lpm", "Level.ft", "DO.mgL"]
+    charts = _default_charts(bases, config)
+    by_unit = {c.unit: [s.column for s in c.series] for c in charts}
+    assert by_unit == {
+        "gal/min": ["Flow.gpm", "Pump.Flow.gpm"],
+        "ft³/s": ["Discharge.cfs"],
+        "L/min": ["Flow.lpm"],
+        "ft": ["Level.ft"],
+        "mg/L": ["DO.mgL"],
+    }
+    titles = [c.title for c in charts]
+    assert titles == ["Flow", "Discharge", "Flow", "Level", "Dissolved oxygen"]
 
 
 def test_no_chart_mixes_units(site) -> None:
