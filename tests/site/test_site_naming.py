@@ -19,7 +19,13 @@ from duckpond import Pond
 from duckpond.factories import registry as reg
 from duckpond.factories import resolver
 from duckpond.factories.sitegen import SitegenConfig, build_site
-from duckpond.site.names import humanize, looks_like_unit, parse_column, unit_symbol
+from duckpond.site.names import (
+    humanize,
+    looks_like_unit,
+    parse_column,
+    unit_adds_nothing,
+    unit_symbol,
+)
 
 US = 1_000_000
 START = 1_717_200_000 * US  # 2024-06-01T00:00:00Z
@@ -103,6 +109,8 @@ def test_column_names_are_read_each_way() -> None:
     assert unit_symbol("uS_cm") == unit_symbol("µS/cm") == unit_symbol("μS/cm") == "µS/cm"
     assert unit_symbol("m_s") == unit_symbol("mps") == "m/s"
     assert unit_symbol("mbar") != unit_symbol("hPa")  # kept as written
+    assert unit_adds_nothing("pH", ["pH"]) and unit_adds_nothing("", ["Battery"])
+    assert not unit_adds_nothing("pH", ["pH", "Acidity"]) and not unit_adds_nothing("m", ["Depth"])
     assert humanize("WaterTemperature") == "Water temperature"
     assert humanize("Specific Conductance") == "Specific conductance"
     assert humanize("pH") == "pH" and humanize("NO3N") == "NO3N"
@@ -234,3 +242,50 @@ def test_each_chart_draws_its_own_unit(browser, site) -> None:
         finally:
             ctx.close()
         screenshots(browser, f"{server.url}/mixed.html#range=all", "test-naming-mixed")
+
+
+@pytest.mark.browser
+def test_a_unit_that_repeats_its_parameter_is_not_repeated(browser, site) -> None:
+    """The pH chart reads "pH", not "pH (pH)", in its title, legend, read-out and table (its y
+    axis is still labelled pH); a chart whose unit says more keeps it everywhere."""
+    _, out = site
+    charts = charts_of(out)
+    ph = next(i for i, c in enumerate(charts) if c["unit"] == "pH")
+    cond = next(i for i, c in enumerate(charts) if c["unit"] == "µS/cm")
+    with serve(out) as server:
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        try:
+            page = ctx.new_page()
+            w = watch(page)
+            page.goto(f"{server.url}/mixed.html#range=all")
+            page.wait_for_function(READY)
+
+            def texts(ci: int, css: str) -> list[str]:
+                return page.locator(f".chart[data-chart='{ci}'] {css}").all_inner_texts()
+
+            assert texts(ph, "h2") == ["pH"]
+            assert texts(ph, ".legend-item") == ["pH", "pH (812345)"]
+            label = page.get_attribute(f".chart[data-chart='{ph}'] .plot", "aria-label")
+            assert label == "Chart of pH; the table of values below describes it"
+            axis = page.evaluate(f"window.duckpond.plots[{ph}].axes[1].label")
+            assert axis == "pH"
+            page.locator(f".chart[data-chart='{ph}'] details.values").evaluate("d => d.open = true")
+            cells = texts(ph, "tbody td:not(:last-child)")
+            assert cells and all(re.fullmatch(r"\d+\.\d+", c) for c in cells), cells
+            # a unit that says more is kept
+            assert texts(cond, "h2") == ["Conductivity, Specific conductance (µS/cm)"]
+            assert texts(cond, ".legend-item") == [
+                "Conductivity (µS/cm)",
+                "Specific conductance (812345) (µS/cm)",
+            ]
+            page.locator(f".chart[data-chart='{cond}'] details.values").evaluate(
+                "d => d.open = true"
+            )
+            cells = texts(cond, "tbody td:not(:last-child)")
+            assert cells and all(c.endswith(" µS/cm") for c in cells), cells
+            w.assert_clean()
+        finally:
+            ctx.close()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'class="number">7\.\d+</span></td>', index)  # the pH value, no "pH" after
+    assert '<span class="unit">µS/cm</span>' in index

@@ -37,7 +37,9 @@ unit.
 
 A column with no unit gets a chart of its own, and two columns share a chart (a y axis) only when
 their units are the same symbol after :func:`unit_symbol` (``C``, ``degC`` and ``°C`` are one unit;
-``mbar`` and ``hPa`` are kept apart, as written).
+``mbar`` and ``hPa`` are kept apart, as written). A unit that says nothing more than its parameter
+(pH in pH) is not repeated after the parameter's name (:func:`unit_adds_nothing`): the chart is
+"pH", not "pH (pH)"; its y axis is still labelled pH.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "humanize",
     "looks_like_unit",
     "parse_column",
+    "unit_adds_nothing",
     "unit_symbol",
 ]
 
@@ -251,6 +254,16 @@ def parse_column(base: str, units: Mapping[str, str] | None = None) -> ColumnNam
             return ColumnName(base, None, first, token, symbol)
         return ColumnName(base, first, token, None, None)
     return ColumnName(base, None, base, None, None)
+
+
+def unit_adds_nothing(unit: str | None, parameters: Sequence[str]) -> bool:
+    """Whether a chart's unit says nothing more than its parameters: no unit, or a unit that is
+    each parameter's own name (pH in pH). The unit is then not repeated after the name
+    ("pH", not "pH (pH)"); the y axis is still labelled with it."""
+    if not unit:
+        return True
+    key = unit.casefold().replace(" ", "")
+    return bool(parameters) and all(p.casefold().replace(" ", "") == key for p in parameters)
 
 
 #: Labels of common parameter abbreviations (a site's ``parameters`` map comes first).

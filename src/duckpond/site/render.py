@@ -149,11 +149,14 @@ class SeriesRef:
 
 @dataclass(frozen=True)
 class ChartSpec:
-    """One chart; all its series share ``unit`` (the y axis label)."""
+    """One chart; all its series share ``unit`` (the y axis label). ``show_unit``: whether the
+    unit follows the title, the series' names and their values (``False`` when it only repeats
+    the parameter: pH in pH)."""
 
     title: str
     unit: str
     series: tuple[SeriesRef, ...]
+    show_unit: bool = True
 
 
 @dataclass(frozen=True)
@@ -902,6 +905,7 @@ def _page_config(site: SiteSpec, pd: _PageData) -> dict[str, Any]:
             {
                 "title": c.title,
                 "unit": c.unit,
+                "showUnit": c.show_unit and bool(c.unit),
                 "series": [
                     {"label": s.label, "column": s.column, "decimals": pd.decimals[s.column]}
                     for s in c.series
@@ -1034,7 +1038,7 @@ def _card(site: SiteSpec, pd: _PageData, build_us: int) -> dict[str, Any]:
                 {
                     "label": s.label,
                     "chart": chart.title,
-                    "unit": chart.unit,
+                    "unit": chart.unit if chart.show_unit else "",
                     "value": format_value(latest.value, pd.decimals[s.column]) if latest else "–",
                     "time": _fmt_time(latest.time_us) if latest else "",
                     "day": _fmt_time(latest.time_us)[:10] if latest else "",

@@ -514,7 +514,7 @@
         line.className = 'no-data';
       } else {
         var n = view.cols[s.column + '.count'][i];
-        var unit = chart.unit ? ' ' + chart.unit : '';
+        var unit = chart.showUnit ? ' ' + chart.unit : '';
         line.textContent = s.label + ': mean ' + fmt(avg, s.decimals) + unit +
           ', min ' + fmt(view.cols[s.column + '.min'][i], s.decimals) +
           ', max ' + fmt(view.cols[s.column + '.max'][i], s.decimals) + unit +
@@ -528,7 +528,7 @@
     var section = document.querySelector('.chart[data-chart="' + ci + '"]');
     var chart = cfg.charts[ci];
     var rows = visibleRows();
-    var unit = chart.unit ? ' ' + chart.unit : '';
+    var unit = chart.showUnit ? ' ' + chart.unit : '';
     var sums = chart.series.map(function (s) { return summarize(s.column, rows); });
     var counted = sums.every(function (sm) { return sm.readings > 0 || sm.mean === null; });
     section.querySelector('caption').textContent = formatTime(state.startUs) + ' to ' +
@@ -573,7 +573,7 @@
       sw.style.background = hexToRgba(color, 0.25);
       sw.style.borderColor = color;
       item.appendChild(sw);
-      item.appendChild(document.createTextNode(s.label + (chart.unit ? ' (' + chart.unit + ')' : '')));
+      item.appendChild(document.createTextNode(s.label + (chart.showUnit ? ' (' + chart.unit + ')' : '')));
       item.addEventListener('click', function () {
         var on = item.getAttribute('aria-pressed') !== 'true';
         item.setAttribute('aria-pressed', on ? 'true' : 'false');
