@@ -18,6 +18,7 @@ from site_testlib import (
     READY,
     SPANS,
     US,
+    VALUE_LINES_JS,
     Reduced,
     Server,
     SiteFixture,
@@ -618,6 +619,27 @@ def test_phone_320px_layout(
         w.assert_clean()
     finally:
         ctx.close()
+
+
+def test_phone_320px_index_keeps_each_number_with_its_unit(
+    browser, built_site: SiteFixture, site_server: Server
+) -> None:
+    """At 320 px (and 360) an index card's value never breaks between number and unit
+    ("1020.9" / "hPa"), and the page does not scroll sideways for it."""
+    for width in (320, 360):
+        ctx, page, w, _ = open_page(
+            browser, f"{site_server.url}/index.html", viewport={"width": width, "height": 640}
+        )
+        try:
+            page.wait_for_function(READY)
+            rows = page.evaluate(VALUE_LINES_JS)
+            assert len(rows) == 6 and {r[2] for r in rows} == {"°C", "m/s", "hPa"}
+            split = [r[:3] for r in rows if not r[3]]
+            assert split == [], (width, split)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            w.assert_clean()
+        finally:
+            ctx.close()
 
 
 def test_station_map_when_online_and_text_when_offline(

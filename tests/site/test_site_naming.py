@@ -13,7 +13,7 @@ import re
 
 import pyarrow as pa
 import pytest
-from site_testlib import READY, screenshots, serve, watch
+from site_testlib import READY, VALUE_LINES_JS, screenshots, serve, watch
 
 from duckpond import Pond
 from duckpond.factories import registry as reg
@@ -289,3 +289,24 @@ def test_a_unit_that_repeats_its_parameter_is_not_repeated(browser, site) -> Non
     index = (out / "index.html").read_text(encoding="utf-8")
     assert re.search(r'class="number">7\.\d+</span></td>', index)  # the pH value, no "pH" after
     assert '<span class="unit">µS/cm</span>' in index
+
+
+@pytest.mark.browser
+def test_phone_index_keeps_long_units_with_their_numbers(browser, site) -> None:
+    """At 320 px the index card of 13 series (µS/cm, mg/L, long vendor names) keeps every number
+    on the line of its unit, with no sideways scroll."""
+    _, out = site
+    with serve(out) as server:
+        ctx = browser.new_context(viewport={"width": 320, "height": 640})
+        try:
+            page = ctx.new_page()
+            w = watch(page)
+            page.goto(f"{server.url}/index.html")
+            page.wait_for_function(READY)
+            rows = page.evaluate(VALUE_LINES_JS)
+            assert len(rows) == len(COLUMNS) and "µS/cm" in {r[2] for r in rows}
+            assert [r[:3] for r in rows if not r[3]] == []
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320
+            w.assert_clean()
+        finally:
+            ctx.close()
