@@ -796,6 +796,46 @@ def test_freshness_warning_follows_the_configured_age(browser, tmp_path: Path) -
         ), name
 
 
+def test_chart_page_warns_when_its_series_are_stale(browser, tmp_path: Path) -> None:
+    """Each chart page says when its own series were last updated and warns, like its index
+    card, when that is older than ``stale_after`` (6 h here): in the built page and again by the
+    viewer's clock. A fresh page shows no warning; the charts are drawn either way."""
+    now = 1_750_000_000 * US
+    spec = SiteSpec(
+        "Freshness",
+        (_hourly_page("fresh", now - 3600 * US), _hourly_page("silent", now - 86400 * US)),
+        stale_after_s=6 * 3600,
+        build_time_us=now,
+    )
+    render_site(spec, tmp_path)
+    newest = {"fresh": now - 3600 * US, "silent": now - 86400 * US}
+    for slug, stale in (("fresh", False), ("silent", True)):  # as built
+        html = (tmp_path / f"{slug}.html").read_text()
+        assert ('class="fresh is-stale"' in html) == stale, slug
+    for clock, stale in ((now + 3600 * US, ["silent"]), (now + 8 * 3600 * US, ["fresh", "silent"])):
+        for slug in ("fresh", "silent"):
+            ctx = browser.new_context()
+            try:
+                page = ctx.new_page()
+                w = watch(page)
+                page.clock.set_fixed_time(datetime.fromtimestamp(clock / US, tz=UTC))
+                page.goto((tmp_path / f"{slug}.html").as_uri())
+                page.wait_for_function(READY)
+                assert page.evaluate("window.duckpond.state.error") is None
+                line = page.locator("main > p.fresh")
+                assert line.locator("time").get_attribute("datetime") == _iso(newest[slug])
+                warning = line.locator(".stale-warning")
+                assert warning.is_visible() == (slug in stale), (clock, slug)
+                if slug in stale:
+                    assert warning.inner_text() == "No new data for more than 6 h"
+                    assert "is-stale" in (line.get_attribute("class") or "")
+                else:
+                    assert "is-stale" not in (line.get_attribute("class") or "")
+                w.assert_clean()
+            finally:
+                ctx.close()
+
+
 def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

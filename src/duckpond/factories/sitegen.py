@@ -9,8 +9,8 @@ Config (YAML)::
 
     title: Casco Bay monitoring           # the site's title
     timezone: America/New_York            # optional: the stations' IANA zone ("Station time")
-    stale_after: 2d                       # index cards warn when the newest reading is older
-                                          # (<n>s|m|h|d; null: never; default 2d)
+    stale_after: 2d                       # index cards and chart pages warn when the newest
+                                          # reading is older (<n>s|m|h|d; null: never; 2d)
     base_url: https://example.org/bay/    # optional: the public URL, for the Atom feed's links
     map_tiles: https://tile.openstreetmap.org/{z}/{x}/{y}.png   # station maps (the default);
                                           # null: no map, the position is shown as text
