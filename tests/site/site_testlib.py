@@ -362,3 +362,13 @@ def watch(page) -> PageWatch:
         lambda r: w.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None,
     )
     return w
+
+
+#: [series label, number, unit, whether the unit starts on the number's line] of each index row
+VALUE_LINES_JS = """() => [...document.querySelectorAll('table.latest tbody tr')].map(tr => {
+    const num = tr.querySelector('td.value .number'), unit = tr.querySelector('td.value .unit');
+    if (!unit) return [tr.querySelector('th').innerText, num.innerText, '', true];
+    const a = num.getBoundingClientRect(), b = unit.getClientRects()[0];
+    return [tr.querySelector('th').innerText, num.innerText, unit.innerText,
+            b.top < a.bottom && b.bottom > a.top && b.left >= a.right];
+})"""

@@ -18,6 +18,7 @@ from site_testlib import (
     READY,
     SPANS,
     US,
+    VALUE_LINES_JS,
     Reduced,
     Server,
     SiteFixture,
@@ -585,7 +586,7 @@ def test_dark_mode_is_legible(browser, built_site: SiteFixture, site_server: Ser
         ctx.close()
 
 
-@pytest.mark.parametrize("slug", ["index", "jfk", "about"])
+@pytest.mark.parametrize("slug", ["index", "b01", "jfk", "about"])
 def test_phone_320px_layout(
     browser, built_site: SiteFixture, site_server: Server, slug: str
 ) -> None:
@@ -594,6 +595,9 @@ def test_phone_320px_layout(
     )
     try:
         page.wait_for_function(READY)
+        if slug in ("b01", "jfk"):
+            page.wait_for_function(SETTLED)  # with the station map drawn
+            page.locator("details.values").first.evaluate("d => d.open = true")
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
         assert page.evaluate("document.body.scrollWidth") <= 320
         # every control is on screen horizontally and big enough to tap
@@ -615,6 +619,27 @@ def test_phone_320px_layout(
         w.assert_clean()
     finally:
         ctx.close()
+
+
+def test_phone_320px_index_keeps_each_number_with_its_unit(
+    browser, built_site: SiteFixture, site_server: Server
+) -> None:
+    """At 320 px (and 360) an index card's value never breaks between number and unit
+    ("1020.9" / "hPa"), and the page does not scroll sideways for it."""
+    for width in (320, 360):
+        ctx, page, w, _ = open_page(
+            browser, f"{site_server.url}/index.html", viewport={"width": width, "height": 640}
+        )
+        try:
+            page.wait_for_function(READY)
+            rows = page.evaluate(VALUE_LINES_JS)
+            assert len(rows) == 6 and {r[2] for r in rows} == {"°C", "m/s", "hPa"}
+            split = [r[:3] for r in rows if not r[3]]
+            assert split == [], (width, split)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            w.assert_clean()
+        finally:
+            ctx.close()
 
 
 def test_station_map_when_online_and_text_when_offline(
@@ -705,6 +730,194 @@ def test_page_without_data_says_so(browser, tmp_path: Path) -> None:
         page.wait_for_function(READY)
         assert page.locator(".status").inner_text() == "No data yet."
         assert page.locator("button[data-download='csv']").is_disabled()
+        w.assert_clean()
+    finally:
+        ctx.close()
+
+
+def _hourly_page(slug: str, end_us: int, hours: int = 48) -> PageSpec:
+    ts = [end_us - (hours - i) * 3600 * US for i in range(hours)]
+    values = [10.0 + i / 10 for i in range(hours)]
+    table = pa.table(
+        {
+            "Timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
+            "S.T.C.avg": values,
+            "S.T.C.min": values,
+            "S.T.C.max": values,
+            "S.T.C.count": pa.array([4] * hours, pa.int64()),
+        }
+    )
+    chart = ChartSpec("Temperature", "°C", (SeriesRef("Temperature", "S.T.C"),))
+    return PageSpec(slug, slug.title(), (chart,), (Resolution("1h", 3600, table=table),))
+
+
+def test_freshness_warning_follows_the_configured_age(browser, tmp_path: Path) -> None:
+    """A card warns when its newest reading is older than ``stale_after`` (6 h here), by the build
+    time in the page and by the viewer's clock; a fresh card shows no warning."""
+    now = 1_750_000_000 * US  # 2025-06-15T15:06:40Z
+    spec = SiteSpec(
+        "Freshness",
+        (_hourly_page("fresh", now - 3600 * US), _hourly_page("silent", now - 86400 * US)),
+        stale_after_s=6 * 3600,
+        build_time_us=now,
+    )
+    render_site(spec, tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    # at build time: the silent page is stale, the fresh one is not
+    assert html.count('class="fresh is-stale"') == 1
+    assert 'class="fresh"' in html
+    for clock, stale in ((now + 3600 * US, ["silent"]), (now + 8 * 3600 * US, ["fresh", "silent"])):
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            w = watch(page)
+            page.clock.set_fixed_time(datetime.fromtimestamp(clock / US, tz=UTC))
+            page.goto((tmp_path / "index.html").as_uri())
+            page.wait_for_function(READY)
+            shown = [
+                slug
+                for slug in ("fresh", "silent")
+                if page.locator(f"article.card[data-slug='{slug}'] .stale-warning").is_visible()
+            ]
+            assert shown == stale, (clock, shown)
+            warning = page.locator(".stale-warning:visible").first.inner_text()
+            assert warning == "No new data for more than 6 h"
+            fresh = page.locator("article.card[data-slug='fresh'] .fresh time")
+            assert fresh.get_attribute("datetime") == _iso(now - 3600 * US)  # its newest bucket end
+            assert page.locator("footer time.built").get_attribute("datetime") == _iso(now)
+            w.assert_clean()
+        finally:
+            ctx.close()
+    # the build time is on every page
+    for name in ("index", "fresh", "silent"):
+        assert (
+            f'<time class="built" datetime="{_iso(now)}">'
+            in (tmp_path / f"{name}.html").read_text()
+        ), name
+
+
+def test_chart_page_warns_when_its_series_are_stale(browser, tmp_path: Path) -> None:
+    """Each chart page says when its own series were last updated and warns, like its index
+    card, when that is older than ``stale_after`` (6 h here): in the built page and again by the
+    viewer's clock. A fresh page shows no warning; the charts are drawn either way."""
+    now = 1_750_000_000 * US
+    spec = SiteSpec(
+        "Freshness",
+        (_hourly_page("fresh", now - 3600 * US), _hourly_page("silent", now - 86400 * US)),
+        stale_after_s=6 * 3600,
+        build_time_us=now,
+    )
+    render_site(spec, tmp_path)
+    newest = {"fresh": now - 3600 * US, "silent": now - 86400 * US}
+    for slug, stale in (("fresh", False), ("silent", True)):  # as built
+        html = (tmp_path / f"{slug}.html").read_text()
+        assert ('class="fresh is-stale"' in html) == stale, slug
+    for clock, stale in ((now + 3600 * US, ["silent"]), (now + 8 * 3600 * US, ["fresh", "silent"])):
+        for slug in ("fresh", "silent"):
+            ctx = browser.new_context()
+            try:
+                page = ctx.new_page()
+                w = watch(page)
+                page.clock.set_fixed_time(datetime.fromtimestamp(clock / US, tz=UTC))
+                page.goto((tmp_path / f"{slug}.html").as_uri())
+                page.wait_for_function(READY)
+                assert page.evaluate("window.duckpond.state.error") is None
+                line = page.locator("main > p.fresh")
+                assert line.locator("time").get_attribute("datetime") == _iso(newest[slug])
+                warning = line.locator(".stale-warning")
+                assert warning.is_visible() == (slug in stale), (clock, slug)
+                if slug in stale:
+                    assert warning.inner_text() == "No new data for more than 6 h"
+                    assert "is-stale" in (line.get_attribute("class") or "")
+                else:
+                    assert "is-stale" not in (line.get_attribute("class") or "")
+                w.assert_clean()
+            finally:
+                ctx.close()
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / US, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+CONTRAST_JS = """() => {
+    function parse(text) {  // any CSS colour -> [r, g, b, alpha]
+        const probe = document.createElement('span');
+        probe.style.color = text; document.body.appendChild(probe);
+        const v = getComputedStyle(probe).color.match(/[\\d.]+/g).map(Number);
+        probe.remove();
+        return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
+    }
+    function over(top, under) {  // top (with alpha) over an opaque colour
+        const a = top[3];
+        return [0, 1, 2].map(k => top[k] * a + under[k] * (1 - a)).concat([1]);
+    }
+    function background(el) {
+        const layers = [];
+        for (let n = el; n; n = n.parentElement) {
+            const c = parse(getComputedStyle(n).backgroundColor);
+            if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+        }
+        let bg = [255, 255, 255, 1];
+        if (!layers.length || layers[layers.length - 1][3] < 1) {
+            bg = parse(getComputedStyle(document.documentElement).backgroundColor);
+            if (bg[3] < 1) bg = matchMedia('(prefers-color-scheme: dark)').matches
+                ? [0, 0, 0, 1] : [255, 255, 255, 1];
+        }
+        for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
+        return bg;
+    }
+    function lum(c) {
+        const [r, g, b] = c.slice(0, 3).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    }
+    function ratio(fg, bg) {
+        const x = lum(over(fg, bg)), y = lum(bg);
+        return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+    }
+    const low = [];
+    let checked = 0;
+    for (const el of document.querySelectorAll('body *')) {
+        if (!el.checkVisibility || !el.checkVisibility()) continue;
+        const own = Array.from(el.childNodes).some(
+            n => n.nodeType === 3 && n.textContent.trim() !== '');
+        if (!own) continue;
+        checked++;
+        const r = ratio(parse(getComputedStyle(el).color), background(el));
+        if (r < 4.5) low.push([el.tagName + '.' + el.className, el.textContent.trim().slice(0, 40),
+                               Math.round(r * 100) / 100]);
+    }
+    // the charts' axis text, drawn on a canvas
+    (window.duckpond ? window.duckpond.plots : []).forEach((u, i) => u.axes.forEach((a, j) => {
+        const s = typeof a.stroke === 'function' ? a.stroke(u, j) : a.stroke;
+        checked++;
+        const r = ratio(parse(s), background(u.root));
+        if (r < 4.5) low.push(['axis ' + i + '.' + j, '', Math.round(r * 100) / 100]);
+    }));
+    return {checked, low};
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+@pytest.mark.parametrize("slug", ["index", "b01", "jfk", "about"])
+def test_every_text_has_contrast(
+    browser, built_site: SiteFixture, site_server: Server, slug: str, scheme: str
+) -> None:
+    """Every visible text of the page, and the charts' axes, against the background it is drawn
+    on: at least 4.5:1 (WCAG AA), in dark and light mode."""
+    ctx, page, w, _ = open_page(browser, f"{site_server.url}/{slug}.html", color_scheme=scheme)
+    try:
+        page.wait_for_function(READY)
+        if slug in ("b01", "jfk"):
+            page.wait_for_function(SETTLED)
+            page.locator("details.values").first.evaluate("d => d.open = true")
+            hover(page, 100, 50)
+        result = page.evaluate(CONTRAST_JS)
+        assert result["low"] == [], result["low"]
+        assert result["checked"] > 8
         w.assert_clean()
     finally:
         ctx.close()

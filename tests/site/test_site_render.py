@@ -191,6 +191,7 @@ def test_config_bounds_and_charts(built_site: SiteFixture) -> None:
         {
             "title": "Water temperature",
             "unit": "°C",
+            "showUnit": True,
             "series": [
                 {"label": "Water temperature", "column": "B01.WaterTemperature.C", "decimals": 3}
             ],

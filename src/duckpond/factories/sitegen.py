@@ -9,8 +9,8 @@ Config (YAML)::
 
     title: Casco Bay monitoring           # the site's title
     timezone: America/New_York            # optional: the stations' IANA zone ("Station time")
-    stale_after: 2d                       # index cards warn when the newest reading is older
-                                          # (<n>s|m|h|d; null: never; default 2d)
+    stale_after: 2d                       # index cards and chart pages warn when the newest
+                                          # reading is older (<n>s|m|h|d; null: never; 2d)
     base_url: https://example.org/bay/    # optional: the public URL, for the Atom feed's links
     map_tiles: https://tile.openstreetmap.org/{z}/{x}/{y}.png   # station maps (the default);
                                           # null: no map, the position is shown as text
@@ -244,7 +244,7 @@ def _series_label(name: ColumnName, labels: dict[str, str], with_instrument: boo
 
 
 def _default_charts(bases: Sequence[str], config: SitegenConfig) -> list[ChartSpec]:
-    from duckpond.site.names import group_by_unit, humanize, parse_column
+    from duckpond.site.names import group_by_unit, humanize, parse_column, unit_adds_nothing
     from duckpond.site.render import ChartSpec, SeriesRef
 
     labels = config.labels()
@@ -265,14 +265,16 @@ def _default_charts(bases: Sequence[str], config: SitegenConfig) -> list[ChartSp
             )
             for n in group
         )
-        charts.append(ChartSpec(title=title, unit=group[0].unit or "", series=series))
+        unit = group[0].unit or ""
+        shown = not unit_adds_nothing(unit, [humanize(n.parameter, labels) for n in group])
+        charts.append(ChartSpec(title=title, unit=unit, series=series, show_unit=shown))
     return charts
 
 
 def _configured_chart(
     chart: ChartConfig, bases: Sequence[str], config: SitegenConfig, where: str
 ) -> ChartSpec:
-    from duckpond.site.names import parse_column, unit_symbol
+    from duckpond.site.names import humanize, parse_column, unit_adds_nothing, unit_symbol
     from duckpond.site.render import ChartSpec, SeriesRef
 
     missing = [c for c in chart.columns if c not in bases]
@@ -301,6 +303,7 @@ def _configured_chart(
             SeriesRef(_series_label(n, labels, several), n.base, decimals.get(n.parameter))
             for n in names
         ),
+        show_unit=not unit_adds_nothing(unit, [humanize(n.parameter, labels) for n in names]),
     )
 
 

@@ -20,12 +20,26 @@ base name                              instrument  parameter         unit
 Vendor names with the unit in parentheses (``Parameter (unit) (serial)``) are those of In-Situ,
 YSI and logger CSV exports (see the instrument-files issue). A dotted name of three or more parts
 follows docs/design.md's ``<instrument>.<parameter>.<unit>``, so its last part is the unit even when
-it is not in :data:`UNITS` (it is then shown as written). A two-part name is
-``<parameter>.<unit>`` only when the second part is a known unit (in :data:`UNITS` or the site's
-``units`` map), else ``<instrument>.<parameter>`` with no unit. A column with no unit gets a chart
-of its own, and two columns share a chart (a y axis) only when their units are the same symbol
-after :func:`unit_symbol` (``C``, ``degC`` and ``°C`` are one unit; ``mbar`` and ``hPa`` are kept
-apart, as written).
+it is not in :data:`UNITS` (it is then shown as written).
+
+A two-part name ``A.B`` is ``<parameter>.<unit>`` when ``B`` looks like a unit
+(:func:`looks_like_unit`), else ``<instrument>.<parameter>`` with no unit. ``B`` looks like a unit
+when it is a known unit (:data:`UNITS` or the site's ``units`` map: ``Level.ft``,
+``Turbidity.NTU``, ``DO.mgL``, ``Flow.gpm``) or, with no spaces and at most 12 characters, is
+spelled wholly from unit symbols: an optional SI prefix (``k m c u µ n``) and a symbol (``g L gal
+ft m s h d min mol W Pa ...``) with a power (``m3``, ``m²``), joined by ``_``, ``/``, ``-``,
+``per`` or ``p`` for "per" (``L_min``, ``ft3_s``, ``umol_m2_s``, ``lpm``, ``gph``), or a mass or
+volume run into a volume or time (``ugL``, ``cfh``). So ``Flow.gal_h`` and ``Flow.lps`` read as
+parameter + unit, while ``JFK.Visibility``, ``B01.Battery``, ``Sonde.DO`` or ``Sonde.Temp`` stay
+instrument + parameter. ``X.pH`` is instrument ``X``, parameter pH in pH (the unit that names its
+parameter). Tokens that say "no unit" (``unitless``, ``dimensionless``, ``none``, ``-``) give no
+unit.
+
+A column with no unit gets a chart of its own, and two columns share a chart (a y axis) only when
+their units are the same symbol after :func:`unit_symbol` (``C``, ``degC`` and ``°C`` are one unit;
+``mbar`` and ``hPa`` are kept apart, as written). A unit that says nothing more than its parameter
+(pH in pH) is not repeated after the parameter's name (:func:`unit_adds_nothing`): the chart is
+"pH", not "pH (pH)"; its y axis is still labelled pH.
 """
 
 from __future__ import annotations
@@ -39,7 +53,9 @@ __all__ = [
     "UNITS",
     "ColumnName",
     "humanize",
+    "looks_like_unit",
     "parse_column",
+    "unit_adds_nothing",
     "unit_symbol",
 ]
 
@@ -52,6 +68,7 @@ _UNIT_TABLE: Final[dict[str, tuple[str, ...]]] = {
     "µS/cm": ("uS_cm", "uScm", "uS/cm", "µS/cm", "μS/cm", "µS_cm", "μS_cm", "microS_cm"),
     "mS/cm": ("mS_cm", "mS/cm", "mScm"),
     "S/m": ("S_m", "S/m"),
+    "dS/m": ("dS_m", "dS/m"),
     "m/s": ("m_s", "mps", "m/s", "ms-1", "m_s-1"),
     "km/h": ("km_h", "km/h", "kph", "kmh"),
     "mph": ("mph",),
@@ -60,12 +77,13 @@ _UNIT_TABLE: Final[dict[str, tuple[str, ...]]] = {
     "mbar": ("mbar", "mb", "millibar"),
     "kPa": ("kPa", "kpa"),
     "Pa": ("Pa",),
-    "psi": ("psi", "PSI"),
+    "psi": ("psi", "PSI", "lb_in2"),
     "inHg": ("inHg", "in_Hg"),
     "mmHg": ("mmHg", "mm_Hg"),
     "%": ("%", "pct", "percent", "Percent", "PCT", "%sat", "pct_sat"),
-    "mg/L": ("mg_L", "mg/L", "mgL", "mg_l", "mg/l"),
-    "µg/L": ("ug_L", "µg/L", "μg/L", "ug/L", "µg_L", "μg_L"),
+    "mg/L": ("mg_L", "mg/L", "mgL", "mg_l", "mg/l", "MGL", "mgl"),
+    "µg/L": ("ug_L", "µg/L", "μg/L", "ug/L", "µg_L", "μg_L", "ugL", "ugl"),
+    "g/kg": ("g_kg", "g/kg"),
     "mmol/L": ("mmol_L", "mmol/L"),
     "µmol/L": ("umol_L", "µmol/L", "μmol/L", "umol/L", "µmol_L"),
     "ppm": ("ppm",),
@@ -73,6 +91,7 @@ _UNIT_TABLE: Final[dict[str, tuple[str, ...]]] = {
     "ppt": ("ppt",),
     "PSU": ("PSU", "psu"),
     "NTU": ("NTU", "ntu"),
+    "FTU": ("FTU", "ftu"),
     "FNU": ("FNU", "fnu"),
     "RFU": ("RFU", "rfu"),
     "pH": ("pH", "pH_units", "pHunits"),
@@ -82,18 +101,32 @@ _UNIT_TABLE: Final[dict[str, tuple[str, ...]]] = {
     "A": ("A",),
     "W/m²": ("W_m2", "W/m2", "W/m²", "W_m^2", "Wm2"),
     "m": ("m", "meters", "metres"),
+    "km": ("km",),
+    "mi": ("mi", "miles"),
     "cm": ("cm",),
     "mm": ("mm",),
-    "ft": ("ft", "feet"),
+    "ft": ("ft", "feet", "FT"),
+    "ft/s": ("ft_s", "ft/s", "fps"),
     "in": ("in", "inches"),
     "mm/h": ("mm_h", "mm/h", "mm_hr"),
+    "in/h": ("in_h", "in/h", "in_hr"),
     "°": ("deg", "degrees", "°", "degree"),
     "m³/s": ("m3_s", "m3/s", "m³/s", "cms"),
-    "ft³/s": ("ft3_s", "ft3/s", "cfs"),
-    "L/s": ("L_s", "L/s", "l_s"),
+    "ft³/s": ("ft3_s", "ft3/s", "ft³/s", "cfs", "CFS"),
+    "ft³/min": ("ft3_min", "ft3/min", "ft³/min", "cfm", "CFM"),
+    "L/s": ("L_s", "L/s", "l_s", "lps", "LPS"),
+    "L/min": ("L_min", "L/min", "l_min", "lpm", "LPM"),
+    "gal/min": ("gpm", "GPM", "gal_min", "gal/min"),
+    "gal/h": ("gph", "GPH", "gal_h", "gal/h"),
+    "gal/d": ("gpd", "GPD", "gal_d", "gal/d"),
+    "Mgal/d": ("MGD", "mgd", "Mgal_d", "Mgal/d"),
+    "L": ("L", "l", "liters", "litres"),
+    "gal": ("gal", "gallons"),
+    "µmol/m²/s": ("umol_m2_s", "µmol/m²/s", "µmol_m2_s", "umol/m2/s"),
     "s": ("s", "sec", "seconds"),
     "min": ("min", "minutes"),
     "h": ("h", "hr", "hours"),
+    "d": ("d", "day", "days"),
 }
 
 #: Known unit tokens (as column names spell them) and the symbol shown for each.
@@ -142,6 +175,44 @@ def unit_symbol(token: str, units: Mapping[str, str] | None = None) -> str | Non
     return None
 
 
+#: Unit tokens that say the quantity has no unit (read as no unit at all).
+NO_UNIT: Final[frozenset[str]] = frozenset(
+    {"unitless", "Unitless", "dimensionless", "none", "None", "-"}
+)
+#: Units that name their own parameter: ``X.pH`` is parameter pH (in pH) of instrument ``X``.
+_SELF_NAMED: Final[frozenset[str]] = frozenset({"pH"})
+
+# looks_like_unit's spelling of a unit: [prefix] symbol [power], joined by separators
+_PREFIX: Final = "(?:k|m|c|u|µ|μ|n)"
+_SYMBOL: Final = "(?:gal|mol|min|ft|in|yd|mi|lb|oz|Wh|Pa|Hz|cf|g|L|l|m|s|h|d|W|V|A|°C|°F|%|°)"
+_POWER: Final = "(?:\\^?[23]|[²³]|-1)?"
+_TERM: Final = f"{_PREFIX}?{_SYMBOL}{_POWER}"
+# a mass or volume run into a volume or time with no separator: mgL, ugL, cfs, cfh
+_RUN: Final = f"(?:{_PREFIX}?g|cf|gal)(?:L|l|s|m|h|d|min)"
+_UNIT_LIKE: Final = re.compile(f"(?:{_RUN}|{_TERM}(?:(?:_|/|-|per|p){_TERM})*)")
+
+
+def looks_like_unit(token: str, units: Mapping[str, str] | None = None) -> bool:
+    """Whether the last part of a two-part name is a unit (see the module docstring): a known
+    unit, or a short token (no spaces, at most 12 characters) spelled from unit symbols."""
+    token = token.strip()
+    if unit_symbol(token, units) is not None:
+        return True
+    if not token or len(token) > 12 or any(c.isspace() for c in token):
+        return False
+    return _UNIT_LIKE.fullmatch(token) is not None
+
+
+def _shown(token: str, units: Mapping[str, str] | None) -> str:
+    """The symbol of a unit token: known, else as written (``gal_s`` -> ``gal/s``)."""
+    symbol = unit_symbol(token, units)
+    if symbol is not None:
+        return symbol
+    if token.count("_") == 1 and _UNIT_LIKE.fullmatch(token):
+        return token.replace("_", "/")
+    return token
+
+
 def parse_column(base: str, units: Mapping[str, str] | None = None) -> ColumnName:
     """Instrument, parameter and unit of a base column name (see the module docstring)."""
     m = _VENDOR.match(base.strip())
@@ -157,26 +228,42 @@ def parse_column(base: str, units: Mapping[str, str] | None = None) -> ColumnNam
             tag, unit_text = unit_text, ""  # "Battery (812345)": a serial, no unit
         if tag is not None:
             instrument_parts.append(tag)
-        symbol = unit_symbol(unit_text, units) or (unit_text or None)
+        if unit_text in NO_UNIT:
+            unit_text = ""
         return ColumnName(
             base,
             " ".join(instrument_parts) or None,
             param,
             unit_text or None,
-            symbol,
+            _shown(unit_text, units) if unit_text else None,
         )
     parts = base.split(".")
     if len(parts) >= 3 and all(parts):
         token = parts[-1]
-        return ColumnName(
-            base, ".".join(parts[:-2]), parts[-2], token, unit_symbol(token, units) or token
-        )
+        if token in NO_UNIT:
+            return ColumnName(base, ".".join(parts[:-2]), parts[-2], None, None)
+        return ColumnName(base, ".".join(parts[:-2]), parts[-2], token, _shown(token, units))
     if len(parts) == 2 and all(parts):
-        symbol = unit_symbol(parts[1], units)
-        if symbol is not None:
-            return ColumnName(base, None, parts[0], parts[1], symbol)
-        return ColumnName(base, parts[0], parts[1], None, None)
+        first, token = parts
+        if token in NO_UNIT:
+            return ColumnName(base, None, first, None, None)
+        if looks_like_unit(token, units):
+            symbol = _shown(token, units)
+            if symbol in _SELF_NAMED and unit_symbol(first, units) != symbol:
+                return ColumnName(base, first, symbol, token, symbol)  # B01.pH
+            return ColumnName(base, None, first, token, symbol)
+        return ColumnName(base, first, token, None, None)
     return ColumnName(base, None, base, None, None)
+
+
+def unit_adds_nothing(unit: str | None, parameters: Sequence[str]) -> bool:
+    """Whether a chart's unit says nothing more than its parameters: no unit, or a unit that is
+    each parameter's own name (pH in pH). The unit is then not repeated after the name
+    ("pH", not "pH (pH)"); the y axis is still labelled with it."""
+    if not unit:
+        return True
+    key = unit.casefold().replace(" ", "")
+    return bool(parameters) and all(p.casefold().replace(" ", "") == key for p in parameters)
 
 
 #: Labels of common parameter abbreviations (a site's ``parameters`` map comes first).

@@ -10,7 +10,8 @@ What :func:`render_site` writes into ``out_dir``::
 
     index.html                    one card per page: each series' latest value and time, the span,
                                   the newest reading and a stale warning
-    <slug>.html                   one per chart page, self-contained for its first view (below)
+    <slug>.html                   one per chart page, self-contained for its first view (below),
+                                  with its series' newest reading and stale warning
     <slug>.html                   one per Markdown content page (:class:`ContentPage`)
     feed.xml                      Atom feed (RFC 4287): one entry per page and newest reading
     assets/vendor/...             vendored libraries loaded on demand, with their licences
@@ -149,11 +150,14 @@ class SeriesRef:
 
 @dataclass(frozen=True)
 class ChartSpec:
-    """One chart; all its series share ``unit`` (the y axis label)."""
+    """One chart; all its series share ``unit`` (the y axis label). ``show_unit``: whether the
+    unit follows the title, the series' names and their values (``False`` when it only repeats
+    the parameter: pH in pH)."""
 
     title: str
     unit: str
     series: tuple[SeriesRef, ...]
+    show_unit: bool = True
 
 
 @dataclass(frozen=True)
@@ -240,11 +244,12 @@ class SiteSpec:
     """The whole site.
 
     ``timezone``: the stations' IANA zone offered as "Station time" (a page's station may name
-    its own); ``None`` offers UTC and the viewer's zone only. ``stale_after_s``: an index card
-    warns when its newest reading is older than this at build time (and at view time, by the
-    viewer's clock); ``None`` never warns. ``base_url``: the site's public URL, for absolute links
-    in the feed. ``build_time_us``: shown on every page (default: now). ``map_tiles``: URL
-    template of the station map's tiles (``None``: no map, the position is shown as text).
+    its own); ``None`` offers UTC and the viewer's zone only. ``stale_after_s``: an index card and
+    its chart page warn when the newest reading of the page's series is older than this at build
+    time (and at view time, by the viewer's clock); ``None`` never warns. ``base_url``: the site's
+    public URL, for absolute links in the feed. ``build_time_us``: shown on every page (default:
+    now). ``map_tiles``: URL template of the station map's tiles (``None``: no map, the position
+    is shown as text).
     ``files``: (name, bytes) copied into the site's folder as they are (a name is one file name,
     not a page's).
     """
@@ -902,6 +907,7 @@ def _page_config(site: SiteSpec, pd: _PageData) -> dict[str, Any]:
             {
                 "title": c.title,
                 "unit": c.unit,
+                "showUnit": c.show_unit and bool(c.unit),
                 "series": [
                     {"label": s.label, "column": s.column, "decimals": pd.decimals[s.column]}
                     for s in c.series
@@ -1034,7 +1040,7 @@ def _card(site: SiteSpec, pd: _PageData, build_us: int) -> dict[str, Any]:
                 {
                     "label": s.label,
                     "chart": chart.title,
-                    "unit": chart.unit,
+                    "unit": chart.unit if chart.show_unit else "",
                     "value": format_value(latest.value, pd.decimals[s.column]) if latest else "–",
                     "time": _fmt_time(latest.time_us) if latest else "",
                     "day": _fmt_time(latest.time_us)[:10] if latest else "",
@@ -1171,14 +1177,17 @@ def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> Site
             cards=cards,
             stale_after_s=spec.stale_after_s,
             stale_label=_fmt_width(spec.stale_after_s) if spec.stale_after_s else "",
-            index_js=_inline_text("index.js"),
+            index_js=_inline_text("fresh.js", "index.js"),
             **common,
         )
         .encode("utf-8")
     )
     outputs["feed.xml"] = _feed(spec, cards, env)
     tmpl = env.get_template("page.html")
-    chart_js = _inline_text("vendor/uPlot.iife.min.js", "vendor/hyparquet.iife.min.js", "app.js")
+    chart_js = _inline_text(
+        "vendor/uPlot.iife.min.js", "vendor/hyparquet.iife.min.js", "fresh.js", "app.js"
+    )
+    card_of = {card["slug"]: card for card in cards}
     for pd in pages:
         config = _page_config(spec, pd)
         config["vendor"] = {
@@ -1205,6 +1214,9 @@ def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> Site
             ranges=RANGES,
             default_range=DEFAULT_RANGE,
             chart_js=chart_js,
+            card=card_of[pd.spec.slug],
+            stale_after_s=spec.stale_after_s,
+            stale_label=_fmt_width(spec.stale_after_s) if spec.stale_after_s else "",
             **common,
         ).encode("utf-8")
     ctmpl = env.get_template("content.html")

@@ -103,6 +103,36 @@
 
   function pad(n) { return (n < 10 ? '0' : '') + n; }
 
+  // digits after the point of a tick increment (0.05 -> 2, 2.5 -> 1, 20 -> 0)
+  function incrDecimals(incr) {
+    for (var d = 0; d < 10; d++) {
+      var scaled = incr * Math.pow(10, d);
+      if (Math.abs(Math.round(scaled) - scaled) < 1e-6 * Math.max(1, scaled)) return d;
+    }
+    return 10;
+  }
+
+  // y axis width: room for the widest tick label, the ticks and the axis title
+  var measureCtx = null;
+  function yAxisSize(u, values, axisIdx, cycleNum) {
+    var narrow = window.innerWidth < 600;
+    var least = narrow ? 44 : 56;
+    if (!values || !values.length) return least;
+    if (cycleNum > 1) return u.axes[axisIdx]._size; // settle: no endless re-layout
+    if (measureCtx === null) measureCtx = document.createElement('canvas').getContext('2d');
+    measureCtx.font = u.axes[axisIdx].font[0];
+    var widest = 0;
+    values.forEach(function (v) { widest = Math.max(widest, measureCtx.measureText(String(v)).width / (uPlot.pxRatio || 1)); });
+    return Math.max(least, Math.ceil(widest) + 10 + 5 + 20 + 4); // ticks, gap, title, margin
+  }
+
+  // y axis ticks: every label with the digits of the step ("2.30", "2.31", not "2.3", "2.31"),
+  // without thousands separators (as the read-out and the table of values write numbers)
+  function yTicks(u, splits, axisIdx, space, incr) {
+    var d = incrDecimals(incr);
+    return splits.map(function (v) { return v === null || v === undefined ? '' : fmt(v, d); });
+  }
+
   function viewerZone() {
     try {
       return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
@@ -484,7 +514,7 @@
         line.className = 'no-data';
       } else {
         var n = view.cols[s.column + '.count'][i];
-        var unit = chart.unit ? ' ' + chart.unit : '';
+        var unit = chart.showUnit ? ' ' + chart.unit : '';
         line.textContent = s.label + ': mean ' + fmt(avg, s.decimals) + unit +
           ', min ' + fmt(view.cols[s.column + '.min'][i], s.decimals) +
           ', max ' + fmt(view.cols[s.column + '.max'][i], s.decimals) + unit +
@@ -498,7 +528,7 @@
     var section = document.querySelector('.chart[data-chart="' + ci + '"]');
     var chart = cfg.charts[ci];
     var rows = visibleRows();
-    var unit = chart.unit ? ' ' + chart.unit : '';
+    var unit = chart.showUnit ? ' ' + chart.unit : '';
     var sums = chart.series.map(function (s) { return summarize(s.column, rows); });
     var counted = sums.every(function (sm) { return sm.readings > 0 || sm.mean === null; });
     section.querySelector('caption').textContent = formatTime(state.startUs) + ' to ' +
@@ -543,7 +573,7 @@
       sw.style.background = hexToRgba(color, 0.25);
       sw.style.borderColor = color;
       item.appendChild(sw);
-      item.appendChild(document.createTextNode(s.label + (chart.unit ? ' (' + chart.unit + ')' : '')));
+      item.appendChild(document.createTextNode(s.label + (chart.showUnit ? ' (' + chart.unit + ')' : '')));
       item.addEventListener('click', function () {
         var on = item.getAttribute('aria-pressed') !== 'true';
         item.setAttribute('aria-pressed', on ? 'true' : 'false');
@@ -624,7 +654,7 @@
       },
       axes: [
         Object.assign({ label: timeAxisLabel(), labelSize: 20, values: TIME_TICKS, space: narrow ? 60 : 80 }, axis),
-        Object.assign({ scale: 'y', label: chart.unit || chart.title, labelSize: 20, size: narrow ? 48 : 60 }, axis),
+        Object.assign({ scale: 'y', label: chart.unit || chart.title, labelSize: 20, size: yAxisSize, values: yTicks }, axis),
       ],
       series: series,
       bands: bands,

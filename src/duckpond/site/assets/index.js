@@ -1,16 +1,2 @@
-/* DuckPond site index: the stale warning of each card, re-checked with the viewer's clock (the
- * page may be read long after it was built). A card is stale when its newest reading is older
- * than data-stale-after-s seconds. */
-(function () {
-  'use strict';
-  var now = Date.now() * 1000;
-  document.querySelectorAll('.fresh[data-stale-after-s]').forEach(function (el) {
-    var newest = Number(el.dataset.newestUs);
-    var limit = Number(el.dataset.staleAfterS) * 1e6;
-    var stale = now - newest > limit;
-    el.classList.toggle('is-stale', stale);
-    var warning = el.querySelector('.stale-warning');
-    if (warning) warning.hidden = !stale;
-  });
-  document.body.dataset.ready = '1';
-})();
+/* DuckPond site index: ready once fresh.js (inlined before it) has checked the stale warnings. */
+document.body.dataset.ready = '1';
