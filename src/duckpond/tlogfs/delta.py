@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -111,6 +112,13 @@ class _Columns:
         # each distinct text is decoded once and the dict shared, which is safe because a
         # NodeVersion is frozen and nothing mutates its attributes (changes go through ``with_``).
         self._attributes: dict[str, dict[str, Any]] = {}
+        self._texts: list[str | None] | None = None
+
+    def texts(self) -> list[str | None]:
+        """The ``extended_attributes`` column (JSON texts)."""
+        if self._texts is None:
+            self._texts = self.column("extended_attributes")
+        return self._texts
 
     def column(self, name: str) -> list[Any]:
         col = self._cols.get(name)
@@ -129,7 +137,7 @@ class _Columns:
         return col
 
     def attributes(self, row: int) -> dict[str, Any]:
-        text = self.column("extended_attributes")[row]
+        text = self._texts[row] if self._texts is not None else self.texts()[row]
         if not text:
             return {}
         attributes = self._attributes.get(text)
@@ -233,20 +241,24 @@ class NodeHistory(Sequence[NodeVersion]):
     def plus(self, version: NodeVersion) -> NodeHistory:
         """A new history with ``version`` added (this one is unchanged: copies of a partition
         share it)."""
-        return NodeHistory(self._columns, _ordered(self._columns, [*self._items, version]))
+        items = self._items
+        if items and _keys(self._columns, items[-1:])[0] < (version.version, version.txn_seq):
+            return NodeHistory(self._columns, [*items, version])  # the usual case: the newest
+        return NodeHistory(self._columns, _ordered(self._columns, [*items, version]))
+
+
+def _keys(columns: _Columns, items: list[int | NodeVersion]) -> list[tuple[int, int]]:
+    """(version, txn_seq) of each item."""
+    numbers, seqs = columns.column("version"), columns.column("txn_seq")
+    return [(numbers[i], seqs[i]) if isinstance(i, int) else (i.version, i.txn_seq) for i in items]
 
 
 def _ordered(columns: _Columns, items: list[int | NodeVersion]) -> list[int | NodeVersion]:
-    if not items:
+    """``items`` by (version, txn_seq); rows usually come in that order already."""
+    keys = _keys(columns, items)
+    if all(a < b for a, b in itertools.pairwise(keys)):
         return items
-    numbers, seqs = columns.column("version"), columns.column("txn_seq")
-
-    def key(item: int | NodeVersion) -> tuple[int, int]:
-        if isinstance(item, int):
-            return (numbers[item], seqs[item])
-        return (item.version, item.txn_seq)
-
-    return sorted(items, key=key)
+    return [items[k] for k in sorted(range(len(items)), key=keys.__getitem__)]
 
 
 class Partition(Mapping[str, NodeHistory]):
