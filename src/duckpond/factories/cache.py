@@ -172,10 +172,11 @@ class Cache:
         with contextlib.suppress(OSError):
             path.unlink()
 
-    def put(self, key: str, header: dict[str, Any], table: pa.Table) -> bool:
+    def put(self, key: str, header: dict[str, Any], table: pa.Table, *, trim: bool = True) -> bool:
         """Write entry ``key`` atomically (temporary sibling, then rename); returns whether it
         was written. A failure to write (read-only host, disk full) is logged, never raised:
-        the cache is an optimisation."""
+        the cache is an optimisation. ``trim=False``: the caller calls :meth:`trim` after a
+        batch of writes (each trim lists the whole cache)."""
         if not self.writable:
             return False
         path = self.path(key)
@@ -191,7 +192,8 @@ class Cache:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             return False
-        self.trim()
+        if trim:
+            self.trim()
         return True
 
     def remove(self, key: str) -> None:
