@@ -411,6 +411,14 @@ class _Plan:
     segment_us: int | None
     keys: dict[int, str]  # segment index -> key, ascending
     persist: bool  # whether entries may be written to the persistent cache
+    # per resolution number: the cache entry names' prefix (``<factory>/<node id>/<name>``)
+    # and segments per entry (0: the one entry of a plan without segments)
+    entries: tuple[tuple[str, int], ...] = ()
+
+    def entry(self, r: int, index: int) -> str:
+        """The cache entry holding the rows of resolution number ``r`` of segment ``index``."""
+        prefix, group = self.entries[r]
+        return prefix if group == 0 else f"{prefix}{index // group}"
 
     def bounds(self, index: int) -> tuple[int | None, int | None]:
         """The segment's time span ``[lo, hi)`` in µs (``None``: unbounded)."""
@@ -459,21 +467,28 @@ class _Seg:
 
 @dataclass(frozen=True)
 class _Record:
-    """What an entry's header says of one of its segments (for its resolution)."""
+    """What an entry's header says of one of its segments (for its resolution); ``raw`` is
+    the header's record, whose ``schema``, ``time_columns`` and ``columns`` (the same in the
+    entries of every resolution) are parsed when used."""
 
     index: int
     key: str
-    schema: tuple[_Field, ...]
-    time_columns: tuple[str, ...]
-    columns: tuple[str, ...]
     rows: int
     span: tuple[int, int] | None
+    raw: dict[str, Any]
 
-    @property
     def inputs(self) -> tuple[tuple[_Field, ...], tuple[str, ...], tuple[str, ...]]:
-        """What the segment's rows came from: schema, time columns, columns reduced (the same
-        in the entries of every resolution)."""
-        return self.schema, self.time_columns, self.columns
+        """Schema, time columns and columns reduced (raises KeyError, TypeError, ValueError
+        when malformed)."""
+        h = self.raw
+        return (
+            tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"]),
+            tuple(str(c) for c in h["time_columns"]),
+            tuple(str(c) for c in h["columns"]),
+        )
+
+    def same_inputs(self, other: _Record) -> bool:
+        return all(self.raw[k] == other.raw[k] for k in ("schema", "time_columns", "columns"))
 
 
 @dataclass
@@ -594,7 +609,7 @@ class ReduceDir(FactoryNode):
         out: dict[str, set[str]] = {}
         for r in range(len(self.config.resolutions)):
             for index, key in plan.keys.items():
-                out.setdefault(self._entry(plan, r, index), set()).add(key)
+                out.setdefault(plan.entry(r, index), set()).add(key)
         return {k: frozenset(v) for k, v in out.items()}
 
     def _update(self) -> _State:
@@ -662,7 +677,7 @@ class ReduceDir(FactoryNode):
         # an entry a computed segment goes into is rewritten whole: its other segments' rows
         # of that resolution are needed too (from the entry as it is now, else computed)
         n_res = len(self.config.resolutions)
-        rewrite = {(r, self._entry(plan, r, seg.index)) for seg in failed for r in range(n_res)}
+        rewrite = {(r, plan.entry(r, seg.index)) for seg in failed for r in range(n_res)}
         compute = {seg.index: seg for seg in failed}
         for r in range(n_res):
             others = [
@@ -670,7 +685,7 @@ class ReduceDir(FactoryNode):
                 for seg in state.segments
                 if r not in seg.rows
                 and seg.index not in compute
-                and (r, self._entry(plan, r, seg.index)) in rewrite
+                and (r, plan.entry(r, seg.index)) in rewrite
             ]
             for seg in self._load_rows(cache, plan, others, (r,)):
                 compute[seg.index] = seg
@@ -684,7 +699,7 @@ class ReduceDir(FactoryNode):
         self.stats.passes += 1
         if cache is not None:
             for r, entry in sorted(rewrite):
-                held = [seg for seg in state.segments if self._entry(plan, r, seg.index) == entry]
+                held = [seg for seg in state.segments if plan.entry(r, seg.index) == entry]
                 self.stats.written += self._save(cache, r, entry, plan, held)
             cache.trim()
 
@@ -708,7 +723,7 @@ class ReduceDir(FactoryNode):
         if whole:
             h = hashlib.sha256(prefix + b"whole\0")
             h.update("\n".join(sorted(text.values())).encode())
-            return _Plan(None, {0: h.hexdigest()}, persist)
+            return _Plan(None, {0: h.hexdigest()}, persist, self._entry_names(None))
         assert seg_s is not None
         width = seg_s * _US
         by_index: dict[int, list[str]] = {}
@@ -721,7 +736,7 @@ class ReduceDir(FactoryNode):
             h = hashlib.sha256(prefix + f"{seg_s}\0{index}\0".encode())
             h.update("\n".join(sorted(by_index[index])).encode())
             keys[index] = h.hexdigest()
-        return _Plan(width, keys, persist)
+        return _Plan(width, keys, persist, self._entry_names(width))
 
     # -- the persistent cache --------------------------------------------------------------
 
@@ -730,20 +745,25 @@ class ReduceDir(FactoryNode):
 
         return cache_of(self.nodepath.fs)
 
-    def _entry(self, plan: _Plan, r: int, index: int) -> str:
-        """The cache entry (``<factory>/<node id>/<name>``) holding the rows of resolution
-        number ``r`` of segment ``index``: ``s<S>-r<R>-<n>`` (``S`` the segment length in s,
-        ``R`` the resolution, ``n`` the segment index over :func:`entry_segments`), or
-        ``all-r<R>`` for the one segment of inputs that are not time-local."""
+    def _entry_names(self, segment_us: int | None) -> tuple[tuple[str, int], ...]:
+        """Per resolution number: the prefix of its cache entries' names and the segments per
+        entry (:attr:`_Plan.entries`). An entry is ``<factory>/<node id>/s<S>-r<R>-<n>``
+        (``S`` the segment length in s, ``R`` the resolution, ``n`` the segment index over
+        :func:`entry_segments`), or ``.../all-r<R>`` for the one segment of inputs that are not
+        time-local."""
         from duckpond.times import format_resolution
 
-        width = self.config.seconds()[self.config.resolutions[r]]
-        res = format_resolution(width)
-        if plan.segment_us is None:
-            return f"{self.factory}/{self.node_id}/all-r{res}"
-        seg_s = plan.segment_us // _US
-        n = index // entry_segments(seg_s, width)
-        return f"{self.factory}/{self.node_id}/s{seg_s}-r{res}-{n}"
+        base = f"{self.factory}/{self.node_id}/"
+        out = []
+        for resolution in self.config.resolutions:
+            width = self.config.seconds()[resolution]
+            res = format_resolution(width)
+            if segment_us is None:
+                out.append((f"{base}all-r{res}", 0))
+            else:
+                seg_s = segment_us // _US
+                out.append((f"{base}s{seg_s}-r{res}-", entry_segments(seg_s, width)))
+        return tuple(out)
 
     def _header_base(self, plan: _Plan, r: int) -> dict[str, Any]:
         resolution = self.config.resolutions[r]
@@ -770,15 +790,15 @@ class ReduceDir(FactoryNode):
         try:
             for h in records:
                 span = h["span"]
+                if not all(isinstance(h[k], list) for k in ("schema", "time_columns", "columns")):
+                    return []
                 out.append(
                     _Record(
                         int(h["index"]),
                         str(h["key"]),
-                        tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"]),
-                        tuple(str(c) for c in h["time_columns"]),
-                        tuple(str(c) for c in h["columns"]),
                         int(h["rows"]),
                         None if span is None else (int(span[0]), int(span[1])),
+                        h,
                     )
                 )
         except (KeyError, TypeError, ValueError, IndexError):
@@ -792,7 +812,7 @@ class ReduceDir(FactoryNode):
         wanted = set(indices)
         records: dict[int, list[_Record | None]] = {}
         for r in range(n_res):
-            for entry in sorted({self._entry(plan, r, i) for i in indices}):
+            for entry in sorted({plan.entry(r, i) for i in indices}):
                 header = cache.header(entry)
                 if header is None:
                     continue
@@ -803,10 +823,13 @@ class ReduceDir(FactoryNode):
         for index in sorted(records):
             recs = records[index]
             first = recs[0]
-            if first is None or any(x is None or x.inputs != first.inputs for x in recs):
+            if first is None or any(x is None or not x.same_inputs(first) for x in recs):
                 continue  # a resolution's entry is missing, stale or disagrees: computed
             seg = _Seg(index, first.key, known=True, cached=True)
-            seg.schema, seg.time_columns, seg.columns = first.inputs
+            try:
+                seg.schema, seg.time_columns, seg.columns = first.inputs()
+            except (KeyError, TypeError, ValueError):
+                continue
             seg.spans = tuple(x.span for x in recs if x is not None)
             out.append(seg)
         return out
@@ -825,10 +848,10 @@ class ReduceDir(FactoryNode):
                 continue
             for r in resolutions:
                 if r not in seg.rows:
-                    by_entry.setdefault((r, self._entry(plan, r, seg.index)), []).append(seg)
+                    by_entry.setdefault((r, plan.entry(r, seg.index)), []).append(seg)
         for (r, entry), group in sorted(by_entry.items(), key=lambda kv: kv[0]):
             assert cache is not None
-            rows = self._rows(cache, entry, plan, r)
+            rows = self._rows(cache, entry, plan, r, {seg.key for seg in group})
             for seg in group:
                 got = rows.get(seg.key)
                 if got is None or got[0] != seg.columns:
@@ -840,10 +863,10 @@ class ReduceDir(FactoryNode):
         return [seg for seg in segs if seg in failed]
 
     def _rows(
-        self, cache: Cache, entry: str, plan: _Plan, r: int
+        self, cache: Cache, entry: str, plan: _Plan, r: int, keys: set[str]
     ) -> dict[str, tuple[tuple[str, ...], pa.Table]]:
-        """Segment key -> (columns, rows of resolution number ``r``) of every segment of a
-        cache entry (none if it is missing, corrupt or of another shape)."""
+        """Segment key -> (columns, rows of resolution number ``r``) of the segments of a cache
+        entry whose key is in ``keys`` (none if it is missing, corrupt or of another shape)."""
         found = cache.get(entry)
         if found is None:
             return {}
@@ -855,12 +878,14 @@ class ReduceDir(FactoryNode):
         try:
             offset = 0
             for rec in self._records(found.header, plan, r):
-                names = ["__b", *[f"{c}{_SEP}{s}" for c in rec.columns for s in stats]]
-                out[rec.key] = (rec.columns, table.slice(offset, rec.rows).select(names))
+                if rec.key in keys:
+                    columns = tuple(str(c) for c in rec.raw["columns"])
+                    names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
+                    out[rec.key] = (columns, table.slice(offset, rec.rows).select(names))
                 offset += rec.rows
             if offset != table.num_rows:
                 return {}
-        except (KeyError, ValueError, pa.ArrowException):
+        except (KeyError, TypeError, ValueError, pa.ArrowException):
             return {}  # an entry of another shape: recomputed, never served
         return out
 
