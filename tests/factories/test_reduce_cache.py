@@ -242,14 +242,24 @@ def test_reading_one_resolution_reads_only_its_entries(series_pond, monkeypatch)
     width = entry_segments(SEG_S, RES["15m"])  # segments per 15m entry
     assert s.computed == 0 and s.loaded == 1
     assert s.entries_read == 1 and 0 < s.rows_read <= width * SEG_S // RES["15m"]
-    # an entry of one resolution gone: its segments are computed, and written to every
-    # resolution's entry again; the other resolutions' entries are not read
+    # the 15m entries gone: a 1d read does not notice (segments are found by the headers of
+    # the coarsest resolution's entries); a 15m read computes them, and rewrites them
+    for f in cache_files(pond):
+        if "-r15m-" in f.name:
+            f.unlink()
+    p = fresh(pond)
+    s = stats(p)
+    assert p.root().resolve("/r/res=1d.series").read_table().equals(days)
+    assert s.computed == 0 and s.entries_read == 1
+    p.root().resolve("/r/res=15m.series").read_table()
+    assert s.computed == len(segments_of(raw))
+    # the 1d entry gone: no segment is found, every one is computed (nothing read)
     for f in cache_files(pond):
         if "-r1d-" in f.name:
             f.unlink()
     p = fresh(pond)
     s = stats(p)
-    _ = p.root().resolve("/r/res=1d.series").read_table()
+    assert p.root().resolve("/r/res=1d.series").read_table().equals(days)
     assert s.computed == len(segments_of(raw)) and s.entries_read == 0 and s.loaded == 0
     p, _ = check(pond, raw, monkeypatch)
     assert stats(p).computed == 0

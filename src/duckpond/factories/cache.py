@@ -208,34 +208,45 @@ class Cache:
             for name in names:
                 yield Path(dirpath) / name
 
+    def _scan(self) -> list[tuple[float, int, str]]:
+        """``(mtime, size, path)`` of every file under the cache folder (``os.scandir``: no
+        ``Path`` per file, since a trim lists the whole cache after every batch of writes)."""
+        out: list[tuple[float, int, str]] = []
+        stack = [str(self.root)]
+        while stack:
+            try:
+                listing = os.scandir(stack.pop())
+            except OSError:
+                continue
+            with listing:
+                for e in listing:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                            continue
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    out.append((st.st_mtime, st.st_size, e.path))
+        return out
+
     def size(self) -> int:
         """Bytes the cache occupies."""
-        total = 0
-        for p in self.files():
-            with contextlib.suppress(OSError):
-                total += p.stat().st_size
-        return total
+        return sum(size for _, size, _ in self._scan())
 
     def trim(self) -> int:
         """Delete the least recently used entries while the cache exceeds its bound (down to 90%
         of it); returns how many were deleted."""
-        found = []
-        total = 0
-        for p in self.files():
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            found.append((st.st_mtime, st.st_size, p))
-            total += st.st_size
+        found = self._scan()
+        total = sum(size for _, size, _ in found)
         if total <= self.limit:
             return 0
         removed = 0
-        for _, size, p in sorted(found):
+        for _, size, path in sorted(found):
             if total < self.limit * 0.9:
                 break
             with contextlib.suppress(OSError):
-                p.unlink()
+                os.unlink(path)  # noqa: PTH108 - a plain host path from os.scandir
                 total -= size
                 removed += 1
         _log.info("cache over %d bytes: %d entries removed", self.limit, removed)

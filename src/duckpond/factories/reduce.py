@@ -48,11 +48,14 @@ How it is computed (and kept up to date)
 
     Cache entries are per resolution: ``$POND/cache/temporal-reduce/<node id>/s<S>-r<R>-<n>.dpc``
     holds the partial rows of resolution ``R`` of :func:`entry_segments` consecutive segments
-    (as many as fit :data:`ENTRY_ROWS` buckets: 4 segments at 15m, 512 at 1d), so reading one
-    resolution reads only that resolution's rows, and a 1d read over years reads one small
-    file. A segment is taken from the cache when the header of its entry of *every*
-    resolution holds its current key (checked by checksum and by key); rows are loaded per
-    resolution when an output needs them. A computed segment is written to its entry of every
+    (as many as fit :data:`ENTRY_ROWS` buckets: 1 segment at 15m, 128 at 1d), so reading one
+    resolution reads only that resolution's rows, a 1d read over years reads one or two small
+    files, and the entries an append rewrites hold at most that many rows each. Which
+    segments the cache holds is read from the headers of the coarsest resolution's entries
+    (the fewest files; every record names the segment's inputs and its spans at every
+    resolution); rows are loaded per resolution when an output needs them, each checked by
+    checksum and by key, and a segment missing from the entry of the resolution read (deleted,
+    corrupt, replaced) is computed. A computed segment is written to its entry of every
     resolution (each rewritten whole, from its other segments' rows as the entry holds them).
 
     So an append costs the segments its rows fall in; late data (a version with old times)
@@ -113,7 +116,7 @@ _US = 1_000_000
 SEGMENT_TARGET_S: Final = 16 * 86_400
 #: Buckets of one resolution a cache entry holds at most (when every bucket has rows): an entry
 #: holds one resolution's partial rows of :func:`entry_segments` consecutive segments.
-ENTRY_ROWS: Final = 8192
+ENTRY_ROWS: Final = 2048
 #: Version of what cache entries hold; a change makes every entry of an older one a miss.
 #: 2: one resolution per entry (1 held every resolution of 16 segments).
 CACHE_FORMAT: Final = 2
@@ -131,7 +134,7 @@ def entry_segments(segment_s: int, width_s: int) -> int:
     """Consecutive segments (of ``segment_s`` s) per cache entry of the resolution ``width_s``
     (s): the largest power of two whose buckets fit in :data:`ENTRY_ROWS`, at least one.
 
-    With 16-day segments: 4 at 15m, 16 at 1h, 128 at 6h, 512 at 1d (22 years in one entry).
+    With 16-day segments: 1 at 15m, 4 at 1h, 32 at 6h, 128 at 1d (5.6 years in one entry).
     """
     fit = ENTRY_ROWS * width_s // segment_s
     return 1 << (fit.bit_length() - 1) if fit > 1 else 1
@@ -414,6 +417,9 @@ class _Plan:
     # per resolution number: the cache entry names' prefix (``<factory>/<node id>/<name>``)
     # and segments per entry (0: the one entry of a plan without segments)
     entries: tuple[tuple[str, int], ...] = ()
+    # the resolution number whose entries' headers say which segments the cache holds: the
+    # coarsest (fewest entries)
+    finder: int = 0
 
     def entry(self, r: int, index: int) -> str:
         """The cache entry holding the rows of resolution number ``r`` of segment ``index``."""
@@ -467,14 +473,14 @@ class _Seg:
 
 @dataclass(frozen=True)
 class _Record:
-    """What an entry's header says of one of its segments (for its resolution); ``raw`` is
-    the header's record, whose ``schema``, ``time_columns`` and ``columns`` (the same in the
-    entries of every resolution) are parsed when used."""
+    """What an entry's header says of one of its segments: its rows in the entry's table
+    (of the entry's resolution), its spans (of every resolution); ``raw`` is the header's
+    record, whose ``schema``, ``time_columns`` and ``columns`` are parsed when used."""
 
     index: int
     key: str
-    rows: int
-    span: tuple[int, int] | None
+    rows: int  # of this entry's resolution
+    spans: tuple[tuple[int, int] | None, ...]  # first and last bucket start, per resolution
     raw: dict[str, Any]
 
     def inputs(self) -> tuple[tuple[_Field, ...], tuple[str, ...], tuple[str, ...]]:
@@ -486,9 +492,6 @@ class _Record:
             tuple(str(c) for c in h["time_columns"]),
             tuple(str(c) for c in h["columns"]),
         )
-
-    def same_inputs(self, other: _Record) -> bool:
-        return all(self.raw[k] == other.raw[k] for k in ("schema", "time_columns", "columns"))
 
 
 @dataclass
@@ -723,7 +726,7 @@ class ReduceDir(FactoryNode):
         if whole:
             h = hashlib.sha256(prefix + b"whole\0")
             h.update("\n".join(sorted(text.values())).encode())
-            return _Plan(None, {0: h.hexdigest()}, persist, self._entry_names(None))
+            return _Plan(None, {0: h.hexdigest()}, persist, self._entry_names(None), self._finder())
         assert seg_s is not None
         width = seg_s * _US
         by_index: dict[int, list[str]] = {}
@@ -736,7 +739,7 @@ class ReduceDir(FactoryNode):
             h = hashlib.sha256(prefix + f"{seg_s}\0{index}\0".encode())
             h.update("\n".join(sorted(by_index[index])).encode())
             keys[index] = h.hexdigest()
-        return _Plan(width, keys, persist, self._entry_names(width))
+        return _Plan(width, keys, persist, self._entry_names(width), self._finder())
 
     # -- the persistent cache --------------------------------------------------------------
 
@@ -765,6 +768,11 @@ class ReduceDir(FactoryNode):
                 out.append((f"{base}s{seg_s}-r{res}-", entry_segments(seg_s, width)))
         return tuple(out)
 
+    def _finder(self) -> int:
+        """The number of the coarsest resolution (the last of equal ones): :attr:`_Plan.finder`."""
+        widths = [self.config.seconds()[r] for r in self.config.resolutions]
+        return max(range(len(widths)), key=lambda r: (widths[r], r))
+
     def _header_base(self, plan: _Plan, r: int) -> dict[str, Any]:
         resolution = self.config.resolutions[r]
         return {
@@ -786,52 +794,43 @@ class ReduceDir(FactoryNode):
         records = header.get("segments")
         if not isinstance(records, list):
             return []
+        n_res = len(self.config.resolutions)
         out = []
         try:
             for h in records:
-                span = h["span"]
                 if not all(isinstance(h[k], list) for k in ("schema", "time_columns", "columns")):
                     return []
-                out.append(
-                    _Record(
-                        int(h["index"]),
-                        str(h["key"]),
-                        int(h["rows"]),
-                        None if span is None else (int(span[0]), int(span[1])),
-                        h,
-                    )
-                )
+                spans = tuple(None if x is None else (int(x[0]), int(x[1])) for x in h["spans"])
+                if len(spans) != n_res:
+                    return []
+                out.append(_Record(int(h["index"]), str(h["key"]), int(h["rows"]), spans, h))
         except (KeyError, TypeError, ValueError, IndexError):
             return []  # an entry of another shape: recomputed, never served
         return out
 
     def _found(self, cache: Cache, plan: _Plan, indices: list[int]) -> list[_Seg]:
-        """The segments among ``indices`` that the headers of their entries (every resolution's)
-        hold with their current key, known from those headers (rows not loaded)."""
-        n_res = len(self.config.resolutions)
+        """The segments among ``indices`` whose current key the entries of the coarsest
+        resolution (:attr:`_Plan.finder`: fewest files) hold, known from those headers (rows
+        not loaded). An entry of another resolution that turns out to lack a segment when its
+        rows are loaded (deleted, corrupt, replaced) costs a computation of that segment."""
         wanted = set(indices)
-        records: dict[int, list[_Record | None]] = {}
-        for r in range(n_res):
-            for entry in sorted({plan.entry(r, i) for i in indices}):
-                header = cache.header(entry)
-                if header is None:
-                    continue
-                for rec in self._records(header, plan, r):
-                    if rec.index in wanted and plan.keys.get(rec.index) == rec.key:
-                        records.setdefault(rec.index, [None] * n_res)[r] = rec
+        r = plan.finder
         out = []
-        for index in sorted(records):
-            recs = records[index]
-            first = recs[0]
-            if first is None or any(x is None or not x.same_inputs(first) for x in recs):
-                continue  # a resolution's entry is missing, stale or disagrees: computed
-            seg = _Seg(index, first.key, known=True, cached=True)
-            try:
-                seg.schema, seg.time_columns, seg.columns = first.inputs()
-            except (KeyError, TypeError, ValueError):
+        for entry in sorted({plan.entry(r, i) for i in indices}):
+            header = cache.header(entry)
+            if header is None:
                 continue
-            seg.spans = tuple(x.span for x in recs if x is not None)
-            out.append(seg)
+            for rec in self._records(header, plan, r):
+                if rec.index not in wanted or plan.keys.get(rec.index) != rec.key:
+                    continue
+                seg = _Seg(rec.index, rec.key, known=True, cached=True)
+                try:
+                    seg.schema, seg.time_columns, seg.columns = rec.inputs()
+                except (KeyError, TypeError, ValueError):
+                    continue
+                seg.spans = rec.spans
+                wanted.discard(rec.index)
+                out.append(seg)
         return out
 
     def _load_rows(
@@ -909,7 +908,7 @@ class ReduceDir(FactoryNode):
                 "time_columns": list(seg.time_columns),
                 "columns": list(seg.columns),
                 "rows": seg.rows[r].num_rows,
-                "span": _span_json(seg.spans[r]),
+                "spans": [None if x is None else list(x) for x in seg.spans],
             }
             for seg in segs
         ]
@@ -1089,10 +1088,6 @@ def _runs(indices: list[int], missing: set[int], width: int) -> list[Window]:
     if run:
         out.append(Window(run[0] * width, (run[-1] + 1) * width))
     return out
-
-
-def _span_json(span: tuple[int, int] | None) -> list[int] | None:
-    return None if span is None else list(span)
 
 
 def _numeric(t: pa.DataType) -> bool:
