@@ -701,10 +701,13 @@ class ReduceDir(FactoryNode):
         self.stats.computed += len(todo)
         self.stats.passes += 1
         if cache is not None:
+            written = 0
             for r, entry in sorted(rewrite):
                 held = [seg for seg in state.segments if plan.entry(r, seg.index) == entry]
-                self.stats.written += self._save(cache, r, entry, plan, held)
-            cache.trim()
+                written += self._save(cache, r, entry, plan, held)
+            if written:  # never for a pond opened as of an older transaction (it never writes)
+                cache.trim()
+            self.stats.written += written
 
     def _plan(self, matches: list[Match], lineage: Lineage) -> _Plan:
         """The segments of the current lineage (see the module docstring) and their keys."""
