@@ -31,10 +31,10 @@ renamed over the old one, so a reader sees the old entry or the new one, never a
 two processes filling the same entry both succeed (the last rename wins; both are valid).
 Readers of a pond opened as of an older transaction never write.
 
-Size: after each write, when the cache holds more than :func:`max_bytes`
-(``DUCKPOND_CACHE_MAX_BYTES``, default 2 GiB), the least recently used entries are deleted
-until it holds less than 90% of that. ``pond maintain`` removes the entries no current node
-uses (:func:`prune`).
+Size: after each write (or batch of writes: ``put(..., trim=False)`` then :meth:`Cache.trim`),
+when the cache holds more than :func:`max_bytes` (``DUCKPOND_CACHE_MAX_BYTES``, default
+2 GiB), the least recently used entries are deleted until it holds less than 90% of that.
+``pond maintain`` removes the entries no current node uses (:func:`prune`).
 ``DUCKPOND_CACHE=off`` turns the cache off (every process computes from the raw data).
 """
 
