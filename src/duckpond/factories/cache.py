@@ -31,10 +31,10 @@ renamed over the old one, so a reader sees the old entry or the new one, never a
 two processes filling the same entry both succeed (the last rename wins; both are valid).
 Readers of a pond opened as of an older transaction never write.
 
-Size: after each write, when the cache holds more than :func:`max_bytes`
-(``DUCKPOND_CACHE_MAX_BYTES``, default 2 GiB), the least recently used entries are deleted
-until it holds less than 90% of that. ``pond maintain`` removes the entries no current node
-uses (:func:`prune`).
+Size: after each write (or batch of writes: ``put(..., trim=False)`` then :meth:`Cache.trim`),
+when the cache holds more than :func:`max_bytes` (``DUCKPOND_CACHE_MAX_BYTES``, default
+2 GiB), the least recently used entries are deleted until it holds less than 90% of that.
+``pond maintain`` removes the entries no current node uses (:func:`prune`).
 ``DUCKPOND_CACHE=off`` turns the cache off (every process computes from the raw data).
 """
 
@@ -172,10 +172,11 @@ class Cache:
         with contextlib.suppress(OSError):
             path.unlink()
 
-    def put(self, key: str, header: dict[str, Any], table: pa.Table) -> bool:
+    def put(self, key: str, header: dict[str, Any], table: pa.Table, *, trim: bool = True) -> bool:
         """Write entry ``key`` atomically (temporary sibling, then rename); returns whether it
         was written. A failure to write (read-only host, disk full) is logged, never raised:
-        the cache is an optimisation."""
+        the cache is an optimisation. ``trim=False``: the caller calls :meth:`trim` after a
+        batch of writes (each trim lists the whole cache)."""
         if not self.writable:
             return False
         path = self.path(key)
@@ -191,7 +192,8 @@ class Cache:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             return False
-        self.trim()
+        if trim:
+            self.trim()
         return True
 
     def remove(self, key: str) -> None:
@@ -206,34 +208,45 @@ class Cache:
             for name in names:
                 yield Path(dirpath) / name
 
+    def _scan(self) -> list[tuple[float, int, str]]:
+        """``(mtime, size, path)`` of every file under the cache folder (``os.scandir``: no
+        ``Path`` per file, since a trim lists the whole cache after every batch of writes)."""
+        out: list[tuple[float, int, str]] = []
+        stack = [str(self.root)]
+        while stack:
+            try:
+                listing = os.scandir(stack.pop())
+            except OSError:
+                continue
+            with listing:
+                for e in listing:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                            continue
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    out.append((st.st_mtime, st.st_size, e.path))
+        return out
+
     def size(self) -> int:
         """Bytes the cache occupies."""
-        total = 0
-        for p in self.files():
-            with contextlib.suppress(OSError):
-                total += p.stat().st_size
-        return total
+        return sum(size for _, size, _ in self._scan())
 
     def trim(self) -> int:
         """Delete the least recently used entries while the cache exceeds its bound (down to 90%
         of it); returns how many were deleted."""
-        found = []
-        total = 0
-        for p in self.files():
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            found.append((st.st_mtime, st.st_size, p))
-            total += st.st_size
+        found = self._scan()
+        total = sum(size for _, size, _ in found)
         if total <= self.limit:
             return 0
         removed = 0
-        for _, size, p in sorted(found):
+        for _, size, path in sorted(found):
             if total < self.limit * 0.9:
                 break
             with contextlib.suppress(OSError):
-                p.unlink()
+                os.unlink(path)  # noqa: PTH108 - a plain host path from os.scandir
                 total -= size
                 removed += 1
         _log.info("cache over %d bytes: %d entries removed", self.limit, removed)

@@ -39,13 +39,24 @@ How it is computed (and kept up to date)
     an output is the segments' partials in time order, turned into avg/min/max/count.
 
     A read computes the current keys and takes each segment from, in turn: this process's
-    memory, the persistent cache (:mod:`duckpond.factories.cache`, ``$POND/cache/
-    temporal-reduce/<node id>/s<S>-<n>.dpc``, :data:`FILE_SEGMENTS` consecutive segments per
-    entry file, each checked by checksum and by key), else a computation from the raw input
-    rows inside the missing segments only: one pass (DataFusion for large inputs, reading Parquet
-    in place) aggregating at the base width ``g`` = gcd of the resolutions, rolled up exactly to
-    each resolution (sum of sums, sum of counts, min of mins, max of maxes). Computed segments
-    are written back to the cache files that hold them (readers write without the write lock).
+    memory, the persistent cache (:mod:`duckpond.factories.cache`), else a computation from the
+    raw input rows inside the missing segments only: one pass (DataFusion for large inputs,
+    reading Parquet in place) aggregating at the base width ``g`` = gcd of the resolutions,
+    rolled up exactly to each resolution (sum of sums, sum of counts, min of mins, max of
+    maxes). Computed segments are written back to the cache entries that hold them (readers
+    write without the write lock).
+
+    Cache entries are per resolution: ``$POND/cache/temporal-reduce/<node id>/s<S>-r<R>-<n>.dpc``
+    holds the partial rows of resolution ``R`` of :func:`entry_segments` consecutive segments
+    (as many as fit :data:`ENTRY_ROWS` buckets: 1 segment at 15m, 128 at 1d), so reading one
+    resolution reads only that resolution's rows, a 1d read over years reads one or two small
+    files, and the entries an append rewrites hold at most that many rows each. Which
+    segments the cache holds is read from the headers of the coarsest resolution's entries
+    (the fewest files; every record names the segment's inputs and its spans at every
+    resolution); rows are loaded per resolution when an output needs them, each checked by
+    checksum and by key, and a segment missing from the entry of the resolution read (deleted,
+    corrupt, replaced) is computed. A computed segment is written to its entry of every
+    resolution (each rewritten whole, from its other segments' rows as the entry holds them).
 
     So an append costs the segments its rows fall in; late data (a version with old times)
     recomputes only the segments it overlaps; a collapse changes nothing (the leaves of a series
@@ -84,14 +95,15 @@ if TYPE_CHECKING:
     from duckpond.tinyfs.fs import NodePath
 
 __all__ = [
+    "ENTRY_ROWS",
     "FACTORY",
-    "FILE_SEGMENTS",
     "SEGMENT_TARGET_S",
     "ReduceConfig",
     "ReduceDir",
     "ReduceStats",
     "ReducedBlocks",
     "ReducedSeries",
+    "entry_segments",
     "segment_seconds",
 ]
 
@@ -102,10 +114,12 @@ _US = 1_000_000
 
 #: Segments are at least this long (s): the span a late or new version makes recompute.
 SEGMENT_TARGET_S: Final = 16 * 86_400
-#: Consecutive segments kept in one cache entry file (the unit a reader rewrites).
-FILE_SEGMENTS: Final = 16
+#: Buckets of one resolution a cache entry holds at most (when every bucket has rows): an entry
+#: holds one resolution's partial rows of :func:`entry_segments` consecutive segments.
+ENTRY_ROWS: Final = 2048
 #: Version of what cache entries hold; a change makes every entry of an older one a miss.
-CACHE_FORMAT: Final = 1
+#: 2: one resolution per entry (1 held every resolution of 16 segments).
+CACHE_FORMAT: Final = 2
 
 
 def segment_seconds(seconds: Iterable[int]) -> int | None:
@@ -114,6 +128,16 @@ def segment_seconds(seconds: Iterable[int]) -> int | None:
     lcm = math.lcm(*seconds)
     out = lcm * max(1, -(-SEGMENT_TARGET_S // lcm))
     return out if out * _US < (1 << 62) else None
+
+
+def entry_segments(segment_s: int, width_s: int) -> int:
+    """Consecutive segments (of ``segment_s`` s) per cache entry of the resolution ``width_s``
+    (s): the largest power of two whose buckets fit in :data:`ENTRY_ROWS`, at least one.
+
+    With 16-day segments: 1 at 15m, 4 at 1h, 32 at 6h, 128 at 1d (5.6 years in one entry).
+    """
+    fit = ENTRY_ROWS * width_s // segment_s
+    return 1 << (fit.bit_length() - 1) if fit > 1 else 1
 
 
 def _resolution(text: str) -> str:
@@ -390,6 +414,17 @@ class _Plan:
     segment_us: int | None
     keys: dict[int, str]  # segment index -> key, ascending
     persist: bool  # whether entries may be written to the persistent cache
+    # per resolution number: the cache entry names' prefix (``<factory>/<node id>/<name>``)
+    # and segments per entry (0: the one entry of a plan without segments)
+    entries: tuple[tuple[str, int], ...] = ()
+    # the resolution number whose entries' headers say which segments the cache holds: the
+    # coarsest (fewest entries)
+    finder: int = 0
+
+    def entry(self, r: int, index: int) -> str:
+        """The cache entry holding the rows of resolution number ``r`` of segment ``index``."""
+        prefix, group = self.entries[r]
+        return prefix if group == 0 else f"{prefix}{index // group}"
 
     def bounds(self, index: int) -> tuple[int | None, int | None]:
         """The segment's time span ``[lo, hi)`` in µs (``None``: unbounded)."""
@@ -404,20 +439,20 @@ _Field = tuple[str, str, bool]
 
 @dataclass(eq=False)
 class _Seg:
-    """One segment: its key; once known (computed, or from a cache entry's header) the input
-    columns its rows came with, the columns reduced and, per resolution, the first and last
-    bucket start; its rows per resolution (config order: ``__b`` then
-    ``<column>\x1f<stat>``) once loaded or computed."""
+    """One segment: its key; once known (computed, or from the headers of its cache entries)
+    the input columns its rows came with, the columns reduced and, per resolution, the first
+    and last bucket start; its rows per resolution number (config order; ``__b`` then
+    ``<column>\x1f<stat>``) as they are loaded or computed."""
 
     index: int
     key: str
     known: bool = False
-    entry: str | None = None  # the cache entry its rows are in (when found there)
+    cached: bool = False  # found current in its cache entry of every resolution
     schema: tuple[_Field, ...] = ()
     time_columns: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     spans: tuple[tuple[int, int] | None, ...] = ()
-    tables: tuple[pa.Table, ...] | None = None
+    rows: dict[int, pa.Table] = field(default_factory=dict)
 
     def fill(
         self,
@@ -428,12 +463,35 @@ class _Seg:
     ) -> None:
         """Record what a computation gave (its rows per resolution, sorted by ``__b``)."""
         self.schema, self.time_columns, self.columns = schema, time_columns, columns
-        self.tables = tables
+        self.rows = dict(enumerate(tables))
         self.spans = tuple(
             (t.column(0)[0].as_py(), t.column(0)[-1].as_py()) if t.num_rows else None
             for t in tables
         )
         self.known = True
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What an entry's header says of one of its segments: its rows in the entry's table
+    (of the entry's resolution), its spans (of every resolution); ``raw`` is the header's
+    record, whose ``schema``, ``time_columns`` and ``columns`` are parsed when used."""
+
+    index: int
+    key: str
+    rows: int  # of this entry's resolution
+    spans: tuple[tuple[int, int] | None, ...]  # first and last bucket start, per resolution
+    raw: dict[str, Any]
+
+    def inputs(self) -> tuple[tuple[_Field, ...], tuple[str, ...], tuple[str, ...]]:
+        """Schema, time columns and columns reduced (raises KeyError, TypeError, ValueError
+        when malformed)."""
+        h = self.raw
+        return (
+            tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"]),
+            tuple(str(c) for c in h["time_columns"]),
+            tuple(str(c) for c in h["columns"]),
+        )
 
 
 @dataclass
@@ -453,10 +511,13 @@ class ReduceStats:
         cached: reads whose lineage had not changed (served from memory).
         reused: segments taken from this process's memory when the lineage changed.
         found: segments found current in the persistent cache (by its entries' headers).
-        loaded: segments whose rows were read from the persistent cache.
+        loaded: segments whose rows (of one resolution or more) were read from the persistent
+            cache and not computed after all.
         computed: segments computed from the raw input.
         passes: computations (each reads the raw rows of one or more segments).
         written: cache entry files written.
+        entries_read: cache entry files whose rows were read (headers alone not counted).
+        rows_read: partial-aggregate rows those entries held (every segment's, every row).
     """
 
     cached: int = 0
@@ -466,6 +527,8 @@ class ReduceStats:
     computed: int = 0
     passes: int = 0
     written: int = 0
+    entries_read: int = 0
+    rows_read: int = 0
 
 
 class ReduceDir(FactoryNode):
@@ -526,7 +589,7 @@ class ReduceDir(FactoryNode):
             out = state.outputs.get(resolution)
             if out is None:
                 r = self.config.resolutions.index(resolution)
-                self._ensure(state, state.segments)
+                self._ensure(state, state.segments, (r,))
                 out = self._output(state, r, state.segments)
                 state.outputs[resolution] = out
             return out
@@ -547,8 +610,9 @@ class ReduceDir(FactoryNode):
         if not plan.persist:
             return {}
         out: dict[str, set[str]] = {}
-        for index, key in plan.keys.items():
-            out.setdefault(self._entry(plan, index), set()).add(key)
+        for r in range(len(self.config.resolutions)):
+            for index, key in plan.keys.items():
+                out.setdefault(plan.entry(r, index), set()).add(key)
         return {k: frozenset(v) for k, v in out.items()}
 
     def _update(self) -> _State:
@@ -570,16 +634,14 @@ class ReduceDir(FactoryNode):
                 self.stats.reused += 1
         cache = self._cache() if plan.persist else None
         if cache is not None and len(segs) < len(plan.keys):
-            entries = {self._entry(plan, i) for i in plan.keys if i not in segs}
-            for entry in sorted(entries):
-                for seg in self._headers(cache, entry, plan):
-                    if seg.index not in segs:
-                        segs[seg.index] = seg
-                        self.stats.found += 1
+            for seg in self._found(cache, plan, [i for i in plan.keys if i not in segs]):
+                segs[seg.index] = seg
+                self.stats.found += 1
         for index, key in plan.keys.items():
             segs.setdefault(index, _Seg(index, key))
         state = _State(lineage, plan, [segs[i] for i in plan.keys], [])
-        self._ensure(state, [seg for seg in state.segments if not seg.known], matches)
+        every = range(len(self.config.resolutions))
+        self._ensure(state, [seg for seg in state.segments if not seg.known], every, matches)
         state.columns = self._columns(matches, state.segments)
         self._state = state
         return state
@@ -597,37 +659,55 @@ class ReduceDir(FactoryNode):
         return state.segments[i:j]
 
     def _ensure(
-        self, state: _State, want: Sequence[_Seg], matches: list[Match] | None = None
+        self,
+        state: _State,
+        want: Sequence[_Seg],
+        resolutions: Iterable[int],
+        matches: list[Match] | None = None,
     ) -> None:
-        """Give every segment of ``want`` its rows: from the cache entry its header was found
-        in, else computed (in one pass); entries holding computed segments are rewritten."""
-        need = [seg for seg in want if seg.tables is None]
+        """Give every segment of ``want`` its rows of ``resolutions`` (numbers, config order):
+        from its cache entries (one per resolution), else computed (in one pass, every
+        resolution); every entry of every resolution holding a computed segment is rewritten."""
+        res = tuple(resolutions)
+        need = [seg for seg in want if any(r not in seg.rows for r in res)]
         if not need:
             return
         plan = state.plan
         cache = self._cache() if plan.persist else None
-        failed = self._load_rows(cache, plan, need)
+        failed = self._load_rows(cache, plan, need, res)
         if not failed:
             return
-        # every entry a computed segment goes into is rewritten whole: its other segments'
-        # rows are needed too (from the entry as it is now, else computed with the rest)
-        rewrite = {self._entry(plan, seg.index) for seg in failed}
-        others = [
-            seg
-            for seg in state.segments
-            if seg.tables is None and seg not in failed and self._entry(plan, seg.index) in rewrite
-        ]
-        failed += self._load_rows(cache, plan, others)
-        failed.sort(key=lambda seg: seg.index)
+        # an entry a computed segment goes into is rewritten whole: its other segments' rows
+        # of that resolution are needed too (from the entry as it is now, else computed)
+        n_res = len(self.config.resolutions)
+        rewrite = {(r, plan.entry(r, seg.index)) for seg in failed for r in range(n_res)}
+        compute = {seg.index: seg for seg in failed}
+        for r in range(n_res):
+            others = [
+                seg
+                for seg in state.segments
+                if r not in seg.rows
+                and seg.index not in compute
+                and (r, plan.entry(r, seg.index)) in rewrite
+            ]
+            for seg in self._load_rows(cache, plan, others, (r,)):
+                compute[seg.index] = seg
+        todo = sorted(compute.values(), key=lambda seg: seg.index)
+        # rows some of them had from the cache are replaced: they count as computed
+        self.stats.loaded -= sum(1 for seg in todo if seg.rows)
         if matches is None:
             matches = self._inputs()[0]
-        self._compute(matches, plan, failed)
-        self.stats.computed += len(failed)
+        self._compute(matches, plan, todo)
+        self.stats.computed += len(todo)
         self.stats.passes += 1
         if cache is not None:
-            for entry in sorted(rewrite):
-                held = [seg for seg in state.segments if self._entry(plan, seg.index) == entry]
-                self.stats.written += self._save(cache, entry, plan, held)
+            written = 0
+            for r, entry in sorted(rewrite):
+                held = [seg for seg in state.segments if plan.entry(r, seg.index) == entry]
+                written += self._save(cache, r, entry, plan, held)
+            if written:  # never for a pond opened as of an older transaction (it never writes)
+                cache.trim()
+            self.stats.written += written
 
     def _plan(self, matches: list[Match], lineage: Lineage) -> _Plan:
         """The segments of the current lineage (see the module docstring) and their keys."""
@@ -649,7 +729,7 @@ class ReduceDir(FactoryNode):
         if whole:
             h = hashlib.sha256(prefix + b"whole\0")
             h.update("\n".join(sorted(text.values())).encode())
-            return _Plan(None, {0: h.hexdigest()}, persist)
+            return _Plan(None, {0: h.hexdigest()}, persist, self._entry_names(None), self._finder())
         assert seg_s is not None
         width = seg_s * _US
         by_index: dict[int, list[str]] = {}
@@ -662,7 +742,7 @@ class ReduceDir(FactoryNode):
             h = hashlib.sha256(prefix + f"{seg_s}\0{index}\0".encode())
             h.update("\n".join(sorted(by_index[index])).encode())
             keys[index] = h.hexdigest()
-        return _Plan(width, keys, persist)
+        return _Plan(width, keys, persist, self._entry_names(width), self._finder())
 
     # -- the persistent cache --------------------------------------------------------------
 
@@ -671,121 +751,156 @@ class ReduceDir(FactoryNode):
 
         return cache_of(self.nodepath.fs)
 
-    def _entry(self, plan: _Plan, index: int) -> str:
-        """The cache entry (``<factory>/<node id>/<name>``) holding segment ``index``."""
-        if plan.segment_us is None:
-            name = "all"
-        else:
-            name = f"s{plan.segment_us // _US}-{index // FILE_SEGMENTS}"
-        return f"{self.factory}/{self.node_id}/{name}"
+    def _entry_names(self, segment_us: int | None) -> tuple[tuple[str, int], ...]:
+        """Per resolution number: the prefix of its cache entries' names and the segments per
+        entry (:attr:`_Plan.entries`). An entry is ``<factory>/<node id>/s<S>-r<R>-<n>``
+        (``S`` the segment length in s, ``R`` the resolution, ``n`` the segment index over
+        :func:`entry_segments`), or ``.../all-r<R>`` for the one segment of inputs that are not
+        time-local."""
+        from duckpond.times import format_resolution
 
-    def _header_base(self, plan: _Plan) -> dict[str, Any]:
+        base = f"{self.factory}/{self.node_id}/"
+        out = []
+        for resolution in self.config.resolutions:
+            width = self.config.seconds()[resolution]
+            res = format_resolution(width)
+            if segment_us is None:
+                out.append((f"{base}all-r{res}", 0))
+            else:
+                seg_s = segment_us // _US
+                out.append((f"{base}s{seg_s}-r{res}-", entry_segments(seg_s, width)))
+        return tuple(out)
+
+    def _finder(self) -> int:
+        """The number of the coarsest resolution (the last of equal ones): :attr:`_Plan.finder`."""
+        widths = [self.config.seconds()[r] for r in self.config.resolutions]
+        return max(range(len(widths)), key=lambda r: (widths[r], r))
+
+    def _header_base(self, plan: _Plan, r: int) -> dict[str, Any]:
+        resolution = self.config.resolutions[r]
         return {
             "format": CACHE_FORMAT,
             "factory": self.factory,
             "node": self.node_id,
-            "resolutions": list(self.config.resolutions),
+            "resolution": resolution,
+            "width_s": self.config.seconds()[resolution],
             "stats": list(self._stats_needed),
             "segment_us": plan.segment_us,
         }
 
-    def _records(self, header: dict[str, Any], plan: _Plan) -> list[dict[str, Any]]:
-        """The segment records of an entry's header (none if it is of another kind)."""
-        base = self._header_base(plan)
+    def _records(self, header: dict[str, Any], plan: _Plan, r: int) -> list[_Record]:
+        """The segment records of an entry's header for resolution number ``r``, whether
+        current or not; none if the entry is of another kind or shape."""
+        base = self._header_base(plan, r)
         if any(header.get(k) != v for k, v in base.items()):
             return []
         records = header.get("segments")
-        return records if isinstance(records, list) else []
-
-    def _headers(self, cache: Cache, entry: str, plan: _Plan) -> list[_Seg]:
-        """The current segments of cache entry ``entry``, known from its header (rows not
-        loaded); none if it is missing, corrupt or of another shape."""
-        header = cache.header(entry)
-        if header is None:
+        if not isinstance(records, list):
             return []
         n_res = len(self.config.resolutions)
         out = []
         try:
-            for h in self._records(header, plan):
-                index, key = int(h["index"]), str(h["key"])
-                if plan.keys.get(index) != key:
-                    continue
+            for h in records:
+                if not all(isinstance(h[k], list) for k in ("schema", "time_columns", "columns")):
+                    return []
                 spans = tuple(None if x is None else (int(x[0]), int(x[1])) for x in h["spans"])
                 if len(spans) != n_res:
                     return []
-                seg = _Seg(index, key, True, entry)
-                seg.schema = tuple((str(a), str(b), bool(c)) for a, b, c in h["schema"])
-                seg.time_columns = tuple(str(c) for c in h["time_columns"])
-                seg.columns = tuple(str(c) for c in h["columns"])
-                seg.spans = spans
-                out.append(seg)
-        except (KeyError, TypeError, ValueError):
+                out.append(_Record(int(h["index"]), str(h["key"]), int(h["rows"]), spans, h))
+        except (KeyError, TypeError, ValueError, IndexError):
             return []  # an entry of another shape: recomputed, never served
         return out
 
-    def _load_rows(self, cache: Cache | None, plan: _Plan, segs: list[_Seg]) -> list[_Seg]:
-        """Load the rows of ``segs`` from the entries their headers were found in; returns the
-        segments that could not be loaded (no entry, corrupt, or replaced by another key)."""
-        failed: list[_Seg] = []
-        by_entry: dict[str, list[_Seg]] = {}
+    def _found(self, cache: Cache, plan: _Plan, indices: list[int]) -> list[_Seg]:
+        """The segments among ``indices`` whose current key the entries of the coarsest
+        resolution (:attr:`_Plan.finder`: fewest files) hold, known from those headers (rows
+        not loaded). An entry of another resolution that turns out to lack a segment when its
+        rows are loaded (deleted, corrupt, replaced) costs a computation of that segment."""
+        wanted = set(indices)
+        r = plan.finder
+        out = []
+        for entry in sorted({plan.entry(r, i) for i in indices}):
+            header = cache.header(entry)
+            if header is None:
+                continue
+            for rec in self._records(header, plan, r):
+                if rec.index not in wanted or plan.keys.get(rec.index) != rec.key:
+                    continue
+                seg = _Seg(rec.index, rec.key, known=True, cached=True)
+                try:
+                    seg.schema, seg.time_columns, seg.columns = rec.inputs()
+                except (KeyError, TypeError, ValueError):
+                    continue
+                seg.spans = rec.spans
+                wanted.discard(rec.index)
+                out.append(seg)
+        return out
+
+    def _load_rows(
+        self, cache: Cache | None, plan: _Plan, segs: list[_Seg], resolutions: tuple[int, ...]
+    ) -> list[_Seg]:
+        """Load the rows of ``resolutions`` of ``segs`` from their entries (one file per
+        resolution and group of segments); returns the segments some of whose rows could not
+        be loaded (not cached, entry missing or corrupt, or replaced by another key)."""
+        failed: set[_Seg] = set()
+        by_entry: dict[tuple[int, str], list[_Seg]] = {}
         for seg in segs:
-            if seg.entry is None or cache is None:
-                failed.append(seg)
-            else:
-                by_entry.setdefault(seg.entry, []).append(seg)
-        for entry, group in by_entry.items():
-            rows = self._rows(cache, entry, plan) if cache is not None else {}
+            if not seg.cached or cache is None:
+                failed.add(seg)
+                continue
+            for r in resolutions:
+                if r not in seg.rows:
+                    by_entry.setdefault((r, plan.entry(r, seg.index)), []).append(seg)
+        for (r, entry), group in sorted(by_entry.items(), key=lambda kv: kv[0]):
+            assert cache is not None
+            rows = self._rows(cache, entry, plan, r, {seg.key for seg in group})
             for seg in group:
                 got = rows.get(seg.key)
                 if got is None or got[0] != seg.columns:
-                    failed.append(seg)
-                else:
-                    seg.tables = got[1]
+                    failed.add(seg)
+                    continue
+                if not seg.rows:
                     self.stats.loaded += 1
-        return failed
+                seg.rows[r] = got[1]
+        return [seg for seg in segs if seg in failed]
 
     def _rows(
-        self, cache: Cache, entry: str, plan: _Plan
-    ) -> dict[str, tuple[tuple[str, ...], tuple[pa.Table, ...]]]:
-        """Segment key -> (columns, rows per resolution) of every segment of a cache entry."""
+        self, cache: Cache, entry: str, plan: _Plan, r: int, keys: set[str]
+    ) -> dict[str, tuple[tuple[str, ...], pa.Table]]:
+        """Segment key -> (columns, rows of resolution number ``r``) of the segments of a cache
+        entry whose key is in ``keys`` (none if it is missing, corrupt or of another shape)."""
         found = cache.get(entry)
         if found is None:
             return {}
         table = found.table
+        self.stats.entries_read += 1
+        self.stats.rows_read += table.num_rows
         stats = self._stats_needed
-        n_res = len(self.config.resolutions)
         out = {}
         try:
             offset = 0
-            for h in self._records(found.header, plan):
-                counts = [int(n) for n in h["rows"]]
-                if len(counts) != n_res:
-                    return {}
-                columns = tuple(str(c) for c in h["columns"])
-                names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
-                tables = []
-                for n in counts:
-                    tables.append(table.slice(offset, n).select(names))
-                    offset += n
-                out[str(h["key"])] = (columns, tuple(tables))
+            for rec in self._records(found.header, plan, r):
+                if rec.key in keys:
+                    columns = tuple(str(c) for c in rec.raw["columns"])
+                    names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
+                    out[rec.key] = (columns, table.slice(offset, rec.rows).select(names))
+                offset += rec.rows
             if offset != table.num_rows:
                 return {}
         except (KeyError, TypeError, ValueError, pa.ArrowException):
             return {}  # an entry of another shape: recomputed, never served
         return out
 
-    def _save(self, cache: Cache, entry: str, plan: _Plan, segs: list[_Seg]) -> int:
-        """Write the segments of one cache entry (returns 1 if written)."""
+    def _save(self, cache: Cache, r: int, entry: str, plan: _Plan, segs: list[_Seg]) -> int:
+        """Write one cache entry: the rows of resolution number ``r`` of ``segs`` (returns 1 if
+        written). The caller trims the cache after its writes."""
         stats = self._stats_needed
         columns: list[str] = []
         for seg in segs:
             columns += [c for c in seg.columns if c not in columns]
-        parts = []
-        for seg in segs:
-            assert seg.tables is not None
-            parts += [_order(t, columns, stats) for t in seg.tables]
+        parts = [_order(seg.rows[r], columns, stats) for seg in segs]
         table = pa.concat_tables(parts) if parts else _empty_partials(columns, stats)
-        header = self._header_base(plan)
+        header = self._header_base(plan, r)
         header["path"] = self.path
         header["keys"] = [seg.key for seg in segs]
         header["segments"] = [
@@ -795,16 +910,12 @@ class ReduceDir(FactoryNode):
                 "schema": [list(f) for f in seg.schema],
                 "time_columns": list(seg.time_columns),
                 "columns": list(seg.columns),
-                "rows": [t.num_rows for t in seg.tables or ()],
+                "rows": seg.rows[r].num_rows,
                 "spans": [None if x is None else list(x) for x in seg.spans],
             }
             for seg in segs
         ]
-        written = cache.put(entry, header, table)
-        if written:
-            for seg in segs:
-                seg.entry = entry
-        return int(written)
+        return int(cache.put(entry, header, table, trim=False))
 
     # -- computing segments ----------------------------------------------------------------
 
@@ -926,8 +1037,7 @@ class ReduceDir(FactoryNode):
         stats = self._stats_needed
         parts = []
         for seg in segs:
-            assert seg.tables is not None
-            parts.append(_order(seg.tables[r], state.columns, stats))
+            parts.append(_order(seg.rows[r], state.columns, stats))
         if parts:
             partials = pa.concat_tables(parts).combine_chunks()
         else:
@@ -1092,7 +1202,7 @@ class ReducedBlocks:
         parent = self.parent
         with parent.computing():
             segs = parent._overlapping(self.state, start_us, end_us)
-            parent._ensure(self.state, segs)
+            parent._ensure(self.state, segs, (self.index,))
             out = parent._output(self.state, self.index, segs)
         out = filter_window(out, parent.config.time_column, Window(start_us, end_us))
         return out.rename_columns(self.column_names)
