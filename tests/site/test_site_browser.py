@@ -812,7 +812,11 @@ def test_chart_page_warns_when_its_series_are_stale(browser, tmp_path: Path) -> 
     for slug, stale in (("fresh", False), ("silent", True)):  # as built
         html = (tmp_path / f"{slug}.html").read_text()
         assert ('class="fresh is-stale"' in html) == stale, slug
-    for clock, stale in ((now + 3600 * US, ["silent"]), (now + 8 * 3600 * US, ["fresh", "silent"])):
+    by_clock: tuple[tuple[int, list[str]], ...] = (
+        (now + 3600 * US, ["silent"]),
+        (now + 8 * 3600 * US, ["fresh", "silent"]),
+    )
+    for clock, stale_slugs in by_clock:
         for slug in ("fresh", "silent"):
             ctx = browser.new_context()
             try:
@@ -825,8 +829,8 @@ def test_chart_page_warns_when_its_series_are_stale(browser, tmp_path: Path) -> 
                 line = page.locator("main > p.fresh")
                 assert line.locator("time").get_attribute("datetime") == _iso(newest[slug])
                 warning = line.locator(".stale-warning")
-                assert warning.is_visible() == (slug in stale), (clock, slug)
-                if slug in stale:
+                assert warning.is_visible() == (slug in stale_slugs), (clock, slug)
+                if slug in stale_slugs:
                     assert warning.inner_text() == "No new data for more than 6 h"
                     assert "is-stale" in (line.get_attribute("class") or "")
                 else:

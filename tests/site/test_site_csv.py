@@ -85,8 +85,9 @@ config:
 
 def pond_cli(pond: Path, *argv: str | os.PathLike[str]) -> str:
     env = {k: v for k, v in os.environ.items() if k != "DUCKPOND_LOG"}
+    args = [os.fspath(a) for a in argv]
     r = subprocess.run(
-        [sys.executable, "-m", "duckpond", "--pond", os.fspath(pond), *map(os.fspath, argv)],
+        [sys.executable, "-m", "duckpond", "--pond", os.fspath(pond), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -219,9 +220,9 @@ def test_csv_columns_get_a_chart_per_unit(browser, lake, tmp_path: Path) -> None
             assert lines[0] == ["Timestamp", *names]
             want = hourly.select(["Timestamp", *names]).to_pylist()
             assert len(lines) - 1 == len(want) > 300
-            for line, r in zip(lines[1:], want, strict=True):
-                assert line[0] == r["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ")
-                assert [float(v) for v in line[1:]] == [float(r[n]) for n in names]
+            for cells, r in zip(lines[1:], want, strict=True):
+                assert cells[0] == r["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ")
+                assert [float(v) for v in cells[1:]] == [float(r[n]) for n in names]
 
             # the table of values of every chart is the pond's rows summed up
             con = duckdb.connect()
