@@ -455,3 +455,41 @@ def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch)
         t = pond.root().resolve(f"/devices/d{d}.series").read_table()
         assert t.num_rows == 340 * 4
         assert pc.sum(t.column("v")).as_py() == sum(float(d + h) * 4 for h in range(340))
+
+
+def test_a_new_process_reads_one_footer_for_chunks_that_share_a_schema(tmp_path, monkeypatch):
+    """Each series version records its chunk's schema id, so a reader of a long series reads
+    one Parquet footer for all its live chunks of that schema, and one more per other schema."""
+    import pyarrow.parquet as pq
+
+    pond = Pond.init(tmp_path / "pond")
+    for h in range(60):
+        t = [(h * 4 + k) * 900_000_000 for k in range(4)]
+        cols: dict[str, Any] = {
+            "Timestamp": pa.array(t, pa.timestamp("us", tz="UTC")),
+            "v": [float(h)] * 4,
+        }
+        if h >= 50:
+            cols["w"] = [1.0] * 4  # a second schema
+        with pond.transaction(["collect"]) as tx:
+            tx.root().append_series("/s.series", pa.table(cols))
+    reads = [0]
+    real = pq.read_schema
+
+    def counting(*args, **kwargs):
+        reads[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_schema", counting)
+    reader = Pond.open(tmp_path / "pond")
+    node = reader.root().resolve("/s.series")
+    live = reader.fs.live(node.node)
+    schema = node.schema()
+    chunks = node.chunks()
+    assert len(live) == len(chunks) >= 6
+    assert schema.names == ["Timestamp", "v", "w"]
+    assert reads[0] == 2, (reads[0], len(live))
+    t = node.read_table()
+    assert t.num_rows == 240
+    assert pc.sum(t.column("v")).as_py() == sum(float(h) * 4 for h in range(60))
+    assert pc.count(t.column("w")).as_py() == 40

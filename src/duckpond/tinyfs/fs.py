@@ -142,6 +142,7 @@ class FS:
         self._decoded: dict[tuple[str, int], dict[str, DirEntry]] = {}
         self._dynamic: dict[str, Any] = {}  # node id -> computed object, cached in-process
         self._schemas: dict[tuple[str, int], pa.Schema] = {}  # (node id, version) -> schema
+        self._schema_ids: dict[str, pa.Schema] = {}  # tables.SCHEMA_ID -> schema
         #: a series' merged schema, by node id, as of its latest version number then
         self.merged: dict[str, tuple[int, pa.Schema]] = {}
         #: series appended to in this transaction (node id -> path), for the auto-collapse
@@ -273,7 +274,15 @@ class FS:
         return obj
 
     def version_schema(self, v: NodeVersion) -> pa.Schema:
-        """The Parquet schema of a table/series version (read from its footer once per FS)."""
+        """The Parquet schema of a table/series version, read from its footer once per FS. A
+        version that records its schema's id (:data:`~duckpond.tinyfs.tables.SCHEMA_ID`) reads
+        nothing when a version with that id was read: the ~25 live chunks of a long series share
+        one schema."""
+        sid = v.extended_attributes.get(tables.SCHEMA_ID)
+        if sid is not None:
+            known = self._schema_ids.get(sid)
+            if known is not None:
+                return known
         key = (v.node_id, v.version)
         schema = self._schemas.get(key)
         if schema is None and v.content is None and not self.persistence.has_blob(v):
@@ -288,7 +297,17 @@ class FS:
                     source = pa.BufferReader(f.read())
             schema = pq.read_schema(source).remove_metadata()
             self._schemas[key] = schema
+        if sid is not None:
+            self._schema_ids[sid] = schema
         return schema
+
+    def recording_schema(self, nv: NodeVersion) -> NodeVersion:
+        """``nv`` (a table/series version whose bytes are stored) with the id of its schema, as
+        read back from what was stored, in its attributes
+        (:data:`~duckpond.tinyfs.tables.SCHEMA_ID`)."""
+        schema = self.version_schema(nv)
+        attrs = {**nv.extended_attributes, tables.SCHEMA_ID: tables.schema_id(schema)}
+        return nv.with_(extended_attributes=attrs)
 
     def version_chunk(self, v: NodeVersion) -> tables.Chunk:
         """A table/series version as a :class:`~duckpond.tinyfs.tables.Chunk`: its host Parquet
@@ -454,7 +473,7 @@ class FS:
             max_event_time=max(highs) if highs else None,
             extended_attributes=attrs,
         )
-        self.persistence.stage(nv)
+        self.persistence.stage(self.recording_schema(nv))
         self._superseded.extend(v.sha256 for v in run if v.content is None and v.sha256)
         cached = self.merged.get(node.node_id)
         if cached is not None and cached[0] == version - 1:  # a collapse keeps the schema
@@ -518,7 +537,7 @@ class FS:
             max_event_time=hi,
             extended_attributes=attrs,
         )
-        self.persistence.stage(nv)
+        self.persistence.stage(self.recording_schema(nv))
         self.merged.pop(node.node_id, None)  # the content changed: merge the schema again
         self.appended[node.node_id] = series  # the auto-collapse looks at it
         return nv
@@ -1375,6 +1394,8 @@ class WD:
             max_event_time=hi,
             extended_attributes=attrs,
         )
+        if file_type in (FILE_SERIES, FILE_TABLE):
+            nv = self.fs.recording_schema(nv)
         persistence.stage(nv)
         if entries is not None:
             entries[name] = DirEntry(name, node_id, file_type)

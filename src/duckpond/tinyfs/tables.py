@@ -9,9 +9,10 @@ null), pruned by each version's min/max event time when the read is given a time
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -265,6 +266,18 @@ def filter_window(table: pa.Table, time_column: str, window: Window | None) -> p
         upper = pc.less(col, pa.scalar(window.end, tt))
         mask = upper if mask is None else pc.and_(mask, upper)
     return table.filter(mask)
+
+
+#: Extended attribute of a table/series version: :func:`schema_id` of its chunk's schema, so a
+#: reader knows which versions share a schema without reading their footers (versions written
+#: before it was recorded have none and are read).
+SCHEMA_ID: Final = "schema_id"
+
+
+def schema_id(schema: pa.Schema) -> str:
+    """A short id of an Arrow schema (fields, types, field metadata; schema metadata left out):
+    64 bits of the sha256 of its IPC serialization."""
+    return hashlib.sha256(schema.remove_metadata().serialize().to_pybytes()).hexdigest()[:16]
 
 
 def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
