@@ -3,6 +3,7 @@ maintenance, readers survive compaction (issue: costs that follow the work, not 
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -28,9 +29,12 @@ def stats(table: pa.Table) -> dict[str, tuple]:
             ints = col.cast(pa.int64())
             out[name] = (len(col), pc.min(ints).as_py(), pc.max(ints).as_py())
         elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            # math.fsum: the correctly rounded sum, whatever the order of the rows (a collapse
+            # reorders them; a float sum in another order may differ in the last digit)
+            values = [v for v in col.to_pylist() if v is not None]
             out[name] = (
-                len(col) - col.null_count,
-                round(pc.sum(col).as_py() or 0, 6),
+                len(values),
+                math.fsum(values) if pa.types.is_floating(col.type) else sum(values),
                 pc.min(col).as_py(),
                 pc.max(col).as_py(),
             )
