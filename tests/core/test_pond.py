@@ -364,3 +364,41 @@ def test_open_reads_dynamic_nodes_with_the_builtin_factories(pond):
         mknod(r, "temporal-reduce", "/r", "input: /s.series\nresolutions: [1d]\n")
     t = Pond.open(pond.path).root().resolve("/r/res=1d.series").read_table()
     assert t.column("v.avg").to_pylist() == [2.0]
+
+
+def test_oplog_rows_decode_to_the_versions_written_across_many_and_empty_chunks():
+    """Rows -> NodeVersion objects, as ``maintain`` decodes the whole oplog (a chunk per file,
+    some empty): every field back as written, content and attributes included, in row order,
+    and a history built lazily gives the same versions."""
+    from duckpond.tinyfs.model import NodeVersion
+    from duckpond.tlogfs.delta import Partition, arrow_to_versions, versions_to_arrow
+
+    written = [
+        NodeVersion(
+            f"p{i % 3}",
+            f"n{i % 5}",
+            "file:data",
+            i,
+            i,
+            1_700_000_000_000_000 + i,
+            content=(b"x%d" % i) if i % 3 else None,
+            sha256=None if i % 3 else f"{i:064x}",
+            size=i,
+            min_event_time=i if i % 2 else None,
+            max_event_time=i if i % 2 else None,
+            extended_attributes={"rows": i % 2} if i % 4 else {},
+            factory=None,
+        )
+        for i in range(1, 401)
+    ]
+    empty = versions_to_arrow([])
+    pieces = [versions_to_arrow(written[i : i + 37]) for i in range(0, 400, 37)]
+    table = pa.concat_tables([empty, *(p for q in pieces for p in (q, empty))])
+    assert table.column("content").num_chunks > 20
+    assert list(arrow_to_versions(table)) == written
+    by_node = Partition("p", table.drop_columns(["part_id"]))
+    for node in {v.node_id for v in written}:
+        want = [v.with_(part_id="p") for v in written if v.node_id == node]
+        history = by_node[node]
+        assert history[-1] == want[-1] and list(history) == want
+        assert history.numbers() == [v.version for v in want]

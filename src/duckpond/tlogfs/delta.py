@@ -13,6 +13,7 @@ then kept up to date by this process's own commits.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import itertools
@@ -113,6 +114,7 @@ class _Columns:
         # NodeVersion is frozen and nothing mutates its attributes (changes go through ``with_``).
         self._attributes: dict[str, dict[str, Any]] = {}
         self._texts: list[str | None] | None = None
+        self._content: tuple[list[pa.Array], list[int]] | None = None
 
     def texts(self) -> list[str | None]:
         """The ``extended_attributes`` column (JSON texts)."""
@@ -164,10 +166,17 @@ class _Columns:
 
     def content(self, row: int) -> bytes | None:
         """One row's content, read alone: the column holds directory snapshots and inline
-        files (up to 64 KiB each), too much to convert for the few rows a process reads."""
+        files (up to 64 KiB each), too much to convert for the few rows a process reads. The
+        chunk is found by bisection (a whole oplog read for ``maintain`` has a chunk per file)."""
         if self.table is None:
             raise IndexError(row)
-        value: bytes | None = self.table.column("content")[row].as_py()
+        if self._content is None:
+            chunks = self.table.column("content").chunks
+            starts = list(itertools.accumulate((len(c) for c in chunks), initial=0))
+            self._content = (chunks, starts)
+        chunks, starts = self._content
+        k = bisect.bisect_right(starts, row) - 1
+        value: bytes | None = chunks[k][row - starts[k]].as_py()
         return value
 
 
