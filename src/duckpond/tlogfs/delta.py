@@ -113,14 +113,7 @@ class _Columns:
         # each distinct text is decoded once and the dict shared, which is safe because a
         # NodeVersion is frozen and nothing mutates its attributes (changes go through ``with_``).
         self._attributes: dict[str, dict[str, Any]] = {}
-        self._texts: list[str | None] | None = None
         self._content: tuple[list[pa.Array], list[int]] | None = None
-
-    def texts(self) -> list[str | None]:
-        """The ``extended_attributes`` column (JSON texts)."""
-        if self._texts is None:
-            self._texts = self.column("extended_attributes")
-        return self._texts
 
     def column(self, name: str) -> list[Any]:
         col = self._cols.get(name)
@@ -139,7 +132,7 @@ class _Columns:
         return col
 
     def attributes(self, row: int) -> dict[str, Any]:
-        text = self._texts[row] if self._texts is not None else self.texts()[row]
+        text = self.column("extended_attributes")[row]
         if not text:
             return {}
         attributes = self._attributes.get(text)
