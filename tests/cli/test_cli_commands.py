@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -12,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from cli_testlib import B01_CSV, JFK_CSV, RunCli, snapshot
 
+from duckpond.cli.commands import COMMANDS
+from duckpond.cli.parser import build_parser, command_of
 from duckpond.steward.pond import Pond
 
 run_cli = cli_testlib.run_cli
@@ -37,6 +40,46 @@ def test_help_and_version(run_cli: RunCli) -> None:
     for command in ("copy", "cat", "list", "log"):
         r = run_cli(command, "--help")
         assert r.code == 0 and "--pond" in r.text
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_a_command_line_builds_only_its_command_and_parses_the_same(module: str) -> None:
+    """The parser built for one command line has that command only, and its help, options and
+    defaults are the whole tree's (so nothing but start-up time differs)."""
+    name = module.replace("_", "-")
+    argv = ["--pond", "/p", "-v", name, "--help"]
+    assert command_of(argv) == module
+    one, whole = build_parser(argv), build_parser()
+    (sub_one,) = [a for a in one._actions if isinstance(a, argparse._SubParsersAction)]
+    (sub_all,) = [a for a in whole._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub_one.choices) == [name]
+    assert len(sub_all.choices) == len(COMMANDS)
+    assert sub_one.choices[name].format_help() == sub_all.choices[name].format_help()
+    defaults = [(a.dest, a.default) for a in sub_one.choices[name]._actions]
+    assert defaults == [(a.dest, a.default) for a in sub_all.choices[name]._actions]
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["cat", "/x"], "cat"),
+        (["--pond=/p", "--color", "never", "-vv", "rm-rows", "/s"], "rm_rows"),
+        (["-q", "list-factories"], "list_factories"),
+        (["--help"], None),  # the whole tree's help
+        (["--po", "/p", "cat"], None),  # an abbreviation: argparse decides
+        (["rm_rows", "/s"], None),  # not a command's name (argparse says so)
+        (["lst"], None),  # a typo: the whole tree, for "did you mean"
+        ([], None),
+    ],
+)
+def test_the_command_of_a_line(argv: list[str], module: str | None) -> None:
+    assert command_of(argv) == module
+
+
+def test_a_mistyped_option_of_a_command_still_gets_did_you_mean(run_cli: RunCli) -> None:
+    r = run_cli("cat", "/x", "--formt", "csv")
+    assert r.code == 2
+    assert "did you mean '--format'" in r.err
 
 
 def test_init_mkdir_list(pond_dir: Path, run_cli: RunCli) -> None:

@@ -34,8 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     OUTPUT.set(None)
     diagnostics.configure()
-    parser = build_parser()
-    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (pond completion SHELL)
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(None if completing else argv)
+    if completing:  # the shell asks for completions (pond completion SHELL)
         import argcomplete
 
         argcomplete.autocomplete(parser)  # prints them and exits the process
