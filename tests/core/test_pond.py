@@ -376,7 +376,7 @@ def test_oplog_rows_decode_to_the_versions_written_across_many_and_empty_chunks(
     written = [
         NodeVersion(
             f"p{i % 3}",
-            f"n{i % 5}",
+            f"n{i % 11}",
             "file:data",
             i,
             i,
@@ -396,9 +396,28 @@ def test_oplog_rows_decode_to_the_versions_written_across_many_and_empty_chunks(
     table = pa.concat_tables([empty, *(p for q in pieces for p in (q, empty))])
     assert table.column("content").num_chunks > 20
     assert list(arrow_to_versions(table)) == written
-    by_node = Partition("p", table.drop_columns(["part_id"]))
-    for node in {v.node_id for v in written}:
-        want = [v.with_(part_id="p") for v in written if v.node_id == node]
-        history = by_node[node]
-        assert history[-1] == want[-1] and list(history) == want
-        assert history.numbers() == [v.version for v in want]
+    # as the oplog is read from Parquet: node ids and attribute texts dictionary-coded, each
+    # file (chunk) with its own dictionary
+    coded = pa.concat_tables(
+        [
+            q.set_column(1, "node_id", q.column("node_id").dictionary_encode()).set_column(
+                11, "extended_attributes", q.column("extended_attributes").dictionary_encode()
+            )
+            for q in (empty, *(p for q in pieces for p in (q, empty)))
+        ]
+    )
+    assert pa.types.is_dictionary(coded.schema.field("node_id").type)
+    assert list(arrow_to_versions(coded)) == written
+    for source in (table, coded):
+        # 11 nodes: the first are found by a pass over the node ids, the rest by an index;
+        # the first versions are decoded value by value, the rest from whole columns
+        by_node = Partition("p", source.drop_columns(["part_id"]))
+        for node in sorted({v.node_id for v in written}):
+            want = [v.with_(part_id="p") for v in written if v.node_id == node]
+            history = by_node[node]
+            assert history[-1] == want[-1] and list(history) == want
+            assert history.numbers() == [v.version for v in want]
+            assert history.attributes() == [v.extended_attributes for v in want]
+        with pytest.raises(KeyError):
+            by_node["no such node"]
+        assert sorted(by_node) == sorted({v.node_id for v in written})

@@ -96,26 +96,39 @@ def arrow_to_versions(table: pa.Table, part_id: str | None = None) -> Iterator[N
 
 
 class _Columns:
-    """The oplog rows of one partition as Python lists, converted once and only when a row is
-    decoded; decodes rows into :class:`NodeVersion` objects (each at most once).
+    """The oplog rows of one partition, decoded into :class:`NodeVersion` objects only when
+    asked for (each at most once).
 
     Every process decodes the versions of the nodes it touches, so this is on the hot path of
-    opening a long-lived series: columns are converted whole (~0.5 µs a row; a per-row Arrow
-    access costs ~100x that), and a version is built only when it is asked for."""
+    opening a long-lived series, whose partition holds a row for every version of every series
+    beside it. What a read needs is small: the rows of the nodes it names, the version numbers
+    and attribute texts of those nodes (:meth:`NodeHistory.numbers` and ``attributes``), and a
+    few whole versions (the live ones). So:
+
+    - node ids and attribute texts are read dictionary-coded (:data:`DICTIONARY_COLUMNS`): a row
+      is an int code, each distinct text is converted and parsed once;
+    - a node's rows are found by comparing codes (:meth:`rows_of`), without an index of the
+      whole partition until many nodes are asked for;
+    - a few versions are decoded value by value from Arrow (~2 µs a value); past
+      :data:`_PER_ROW_LIMIT` rows, the columns are converted whole (~0.05 µs a value).
+    """
 
     def __init__(self, table: pa.Table | None, part_id: str | None) -> None:
         self.table = table
         self.part_id = part_id
         self.num_rows = table.num_rows if table is not None else 0
         self._cols: dict[str, list[Any]] = {}
+        self._chunks: dict[str, tuple[list[pa.Array], list[int]]] = {}
+        self._per_row = 0
         self._decoded: dict[int, NodeVersion] = {}
         # Most versions of a series carry the same attributes ({"rows": 4, "time_column": ...}):
         # each distinct text is decoded once and the dict shared, which is safe because a
         # NodeVersion is frozen and nothing mutates its attributes (changes go through ``with_``).
-        self._attributes: dict[str, dict[str, Any]] = {}
-        self._content: tuple[list[pa.Array], list[int]] | None = None
+        self._codes: dict[str, tuple[list[int], list[Any]]] = {}
+        self._parsed: dict[int, dict[str, Any]] = {}
 
     def column(self, name: str) -> list[Any]:
+        """A whole column as Python values (converted once)."""
         col = self._cols.get(name)
         if col is None:
             if self.table is None:
@@ -126,51 +139,131 @@ class _Columns:
                 # µs as int64 by view (a cast would import pyarrow.compute: ~40 ms of a process)
                 chunks = self.table.column(name).chunks
                 col = [x for c in chunks for x in c.view(pa.int64()).to_pylist()]
+            elif name in self._codes or isinstance(self.table.column(name).type, pa.DictionaryType):
+                codes, values = self.codes(name)
+                col = [values[c] if c >= 0 else None for c in codes]
             else:
                 col = self.table.column(name).to_pylist()
             self._cols[name] = col
         return col
 
+    def codes(self, name: str) -> tuple[list[int], list[Any]]:
+        """A dictionary-coded column as (a code per row, the value of each code); -1 is null.
+        Codes are unique across the table's chunks (each chunk has its own dictionary)."""
+        found = self._codes.get(name)
+        if found is None:
+            codes: list[int] = []
+            values: list[Any] = []
+            for chunk in self.table.column(name).chunks if self.table is not None else ():
+                base = len(values)
+                if not isinstance(chunk, pa.DictionaryArray):  # a table not read by _load
+                    seen: dict[Any, int] = {}
+                    for x in chunk.to_pylist():
+                        codes.append(-1 if x is None else seen.setdefault(x, base + len(seen)))
+                    values += seen
+                    continue
+                values += chunk.dictionary.to_pylist()
+                indices = chunk.indices.to_pylist()
+                if chunk.null_count:
+                    codes += [-1 if c is None else base + c for c in indices]
+                else:
+                    codes += [base + c for c in indices] if base else indices
+            found = self._codes[name] = (codes, values)
+        return found
+
+    def rows_of(self, node_id: str) -> list[int]:
+        """The rows of one node, in table order (one pass over the node-id codes)."""
+        codes, values = self.codes("node_id")
+        wanted = {k for k, v in enumerate(values) if v == node_id}
+        if len(wanted) == 1:
+            (k,) = wanted
+            return [i for i, c in enumerate(codes) if c == k]
+        return [i for i, c in enumerate(codes) if c in wanted]
+
+    def value(self, name: str, row: int) -> Any:
+        """One value, from the converted column if there is one, else read from Arrow alone."""
+        col = self._cols.get(name)
+        if col is not None:
+            return col[row]
+        if name == "part_id" and self.table is not None and name not in self.table.column_names:
+            return self.part_id
+        found = self._chunks.get(name)
+        if found is None:
+            if self.table is None:
+                raise IndexError(row)
+            chunks = self.table.column(name).chunks
+            starts = list(itertools.accumulate((len(c) for c in chunks), initial=0))
+            found = self._chunks[name] = (chunks, starts)
+        chunks, starts = found
+        k = bisect.bisect_right(starts, row) - 1
+        scalar = chunks[k][row - starts[k]]
+        if name == "timestamp":
+            return scalar.value  # µs since the epoch (a TimestampScalar's int)
+        return scalar.as_py()
+
     def attributes(self, row: int) -> dict[str, Any]:
-        text = self.column("extended_attributes")[row]
-        if not text:
-            return {}
-        attributes = self._attributes.get(text)
-        if attributes is None:
-            attributes = self._attributes[text] = json.loads(text)
-        return attributes
+        codes, texts = self.codes("extended_attributes")
+        return self._attributes_of(codes[row], texts)
+
+    def _attributes_of(self, code: int, texts: list[Any]) -> dict[str, Any]:
+        parsed = self._parsed.get(code)
+        if parsed is None:
+            text = texts[code] if code >= 0 else None
+            parsed = self._parsed[code] = json.loads(text) if text else {}
+        return parsed
+
+    def attributes_of_rows(self, rows: Iterable[int]) -> list[dict[str, Any]]:
+        """The attributes of each of ``rows`` (each distinct text parsed once)."""
+        codes, texts = self.codes("extended_attributes")
+        parsed = self._parsed
+        out = []
+        for row in rows:
+            code = codes[row]
+            found = parsed.get(code)
+            out.append(found if found is not None else self._attributes_of(code, texts))
+        return out
 
     def decode(self, rows: Iterable[int]) -> Iterator[NodeVersion]:
         decoded = self._decoded
-        cols: list[list[Any]] | None = None
+        rows = list(rows)
+        wanted = [row for row in rows if row not in decoded]
+        if wanted:
+            if self._per_row + len(wanted) > _PER_ROW_LIMIT:
+                cols = [self.column(name) for name in _LISTED]
+                for row in wanted:
+                    decoded[row] = self._build(row, [col[row] for col in cols])
+            else:
+                self._per_row += len(wanted)
+                value = self.value
+                for row in wanted:
+                    decoded[row] = self._build(row, [value(name, row) for name in _LISTED])
         for row in rows:
-            v = decoded.get(row)
-            if v is None:
-                if cols is None:
-                    cols = [self.column(name) for name in _LISTED]
-                parts, nodes, types, numbers, seqs, stamps, shas, sizes, los, his, factories = cols
-                # positional, in NodeVersion's field order (a keyword call costs ~30% more here)
-                v = decoded[row] = NodeVersion(
-                    parts[row], nodes[row], types[row], numbers[row], seqs[row], stamps[row],
-                    self.content(row), shas[row], sizes[row], los[row], his[row],
-                    self.attributes(row), factories[row],
-                )  # fmt: skip
-            yield v
+            yield decoded[row]
+
+    def _build(self, row: int, values: list[Any]) -> NodeVersion:
+        part, node, ftype, number, seq, stamp, sha, size, lo, hi, factory = values
+        # positional, in NodeVersion's field order (a keyword call costs ~30% more here)
+        return NodeVersion(
+            part, node, ftype, number, seq, stamp, self.content(row), sha, size, lo, hi,
+            self.attributes(row), factory,
+        )  # fmt: skip
 
     def content(self, row: int) -> bytes | None:
         """One row's content, read alone: the column holds directory snapshots and inline
         files (up to 64 KiB each), too much to convert for the few rows a process reads. The
         chunk is found by bisection (a whole oplog read for ``maintain`` has a chunk per file)."""
-        if self.table is None:
-            raise IndexError(row)
-        if self._content is None:
-            chunks = self.table.column("content").chunks
-            starts = list(itertools.accumulate((len(c) for c in chunks), initial=0))
-            self._content = (chunks, starts)
-        chunks, starts = self._content
-        k = bisect.bisect_right(starts, row) - 1
-        value: bytes | None = chunks[k][row - starts[k]].as_py()
+        value: bytes | None = self.value("content", row)
         return value
+
+
+#: Nodes a :class:`Partition` finds by a pass over the node ids before it indexes them all.
+_LOOKUPS_BEFORE_INDEX: Final = 8
+
+#: Rows a :class:`_Columns` decodes value by value before it converts whole columns.
+_PER_ROW_LIMIT: Final = 256
+
+#: Oplog columns read dictionary-coded (node ids and attribute texts repeat across rows).
+DICTIONARY_COLUMNS: Final = ("node_id", "extended_attributes")
 
 
 #: the columns :class:`_Columns` converts whole (in :class:`NodeVersion` field order, without
@@ -237,8 +330,11 @@ class NodeHistory(Sequence[NodeVersion]):
     def attributes(self) -> list[Mapping[str, Any]]:
         """The extended attributes of each version, in order (only the attribute texts are
         decoded, each distinct text once)."""
+        items = self._items
+        if all(isinstance(i, int) for i in items):
+            return list(self._columns.attributes_of_rows(items))  # type: ignore[arg-type]
         attrs = self._columns.attributes
-        return [attrs(i) if isinstance(i, int) else i.extended_attributes for i in self._items]
+        return [attrs(i) if isinstance(i, int) else i.extended_attributes for i in items]
 
     def plus(self, version: NodeVersion) -> NodeHistory:
         """A new history with ``version`` added (this one is unchanged: copies of a partition
@@ -276,22 +372,35 @@ class Partition(Mapping[str, NodeHistory]):
         self.part_id = part_id
         self._columns = _Columns(table, part_id)
         self._rows: dict[str, list[int]] | None = None
+        self._lookups = 0
         self._extra: dict[str, list[NodeVersion]] = {}
         self._cache: dict[str, NodeHistory] = {}
 
     def _index(self) -> dict[str, list[int]]:
         if self._rows is None:
+            codes, values = self._columns.codes("node_id")
+            by_code: dict[int, list[int]] = {}
+            for i, code in enumerate(codes):
+                by_code.setdefault(code, []).append(i)
             rows: dict[str, list[int]] = {}
-            for i, node_id in enumerate(self._columns.column("node_id")):
-                rows.setdefault(node_id, []).append(i)
+            for code, found in by_code.items():  # codes of later chunks come later
+                rows.setdefault(values[code], []).extend(found)
             self._rows = rows
         return self._rows
+
+    def _rows_of(self, node_id: str) -> list[int] | None:
+        """The table rows of one node: a pass over the node-id codes for the first few nodes a
+        process asks for (a read names two or three), an index of every node after that."""
+        if self._rows is None and self._lookups < _LOOKUPS_BEFORE_INDEX:
+            self._lookups += 1
+            return self._columns.rows_of(node_id) or None
+        return self._index().get(node_id)
 
     def __getitem__(self, node_id: str) -> NodeHistory:
         cached = self._cache.get(node_id)
         if cached is not None:
             return cached
-        rows = self._index().get(node_id)
+        rows = self._rows_of(node_id)
         extra = self._extra.get(node_id)
         if rows is None and extra is None:
             raise KeyError(node_id)
@@ -321,6 +430,7 @@ class Partition(Mapping[str, NodeHistory]):
         other.part_id = self.part_id
         other._columns = self._columns
         other._rows = self._rows
+        other._lookups = self._lookups
         other._extra = {k: list(v) for k, v in self._extra.items()}
         other._cache = dict(self._cache)  # histories are replaced, never changed in place
         return other
@@ -384,7 +494,7 @@ class DeltaPersistence:
     def _load(self, part_id: str, *, everything: bool = False) -> Partition:
         started = time.perf_counter()
         files = self._file_index().get(part_id, [])
-        table = _read_parquet_files(files, _FILE_COLUMNS) if files else None
+        table = _read_parquet_files(files, _FILE_COLUMNS, DICTIONARY_COLUMNS) if files else None
         if table is not None and self.as_of is not None and not everything:
             import pyarrow.compute as pc
 
@@ -719,15 +829,19 @@ def _set_stamp(path: Path, stamp: bytes) -> None:
         pass
 
 
-def _read_parquet_files(files: list[str], columns: list[str]) -> pa.Table:
-    """Read Delta data files with pyarrow's native filesystem (single-threaded per file)."""
+def _read_parquet_files(
+    files: list[str], columns: list[str], dictionary: Sequence[str] = ()
+) -> pa.Table:
+    """Read Delta data files with pyarrow's native filesystem (single-threaded per file);
+    the ``dictionary`` columns as dictionary arrays."""
     import pyarrow.parquet as pq
 
     tables = []
     for f in files:
         with translate_errors(f, what="reading the oplog"):
             # ParquetFile, not read_table: the latter imports pyarrow.dataset (~100 ms at start)
-            t = pq.ParquetFile(f).read(columns=columns, use_threads=False)
+            pf = pq.ParquetFile(f, read_dictionary=dictionary or None)
+            t = pf.read(columns=columns, use_threads=False)
         tables.append(t)
     if len(tables) == 1:
         return tables[0]
