@@ -52,7 +52,7 @@ the rows it changed recomputes. Versions of no rows are not leaves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -79,6 +79,7 @@ __all__ = [
     "replaced",
     "rows",
     "superseded_by",
+    "superseded_numbers",
 ]
 
 #: A series collapses when this many consecutive live versions of one level end it.
@@ -153,6 +154,15 @@ def superseded_by(versions: Sequence[NodeVersion]) -> dict[int, NodeVersion]:
     return out
 
 
+def superseded_numbers(attributes: Mapping[str, Any]) -> list[int]:
+    """The version numbers a version with these extended attributes supersedes: a collapse's
+    children, a correction's ``replaces`` (read from the raw attributes, not :class:`Child`
+    objects: this runs for every version a process folds)."""
+    out = [int(item[0]) for item in attributes.get(COLLAPSES) or ()]  # [version, rows, ...]
+    out += [int(n) for n in attributes.get(REPLACES) or ()]
+    return out
+
+
 def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions no collapse or correction among ``versions`` supersedes, in logical order:
     the union of their rows is the series' content."""
@@ -171,16 +181,12 @@ def fold_live(
     from duckpond.tinyfs.persistence import LazyHistory
 
     if isinstance(added, LazyHistory):
-        numbers, attributes = added.numbers(), added.attributes()
+        numbers, held = added.numbers(), added.superseded()
     else:
         numbers = [v.version for v in added]
-        attributes = [v.extended_attributes for v in added]
-    held: set[int] = set()
-    for attrs in attributes:  # the raw attributes, not Child objects: this runs after every append
-        for item in attrs.get(COLLAPSES) or ():
-            held.add(int(item[0]))  # Child.to_json: [version, rows, columns, types]
-        for n in attrs.get(REPLACES) or ():
-            held.add(int(n))
+        held = set()
+        for v in added:
+            held.update(superseded_numbers(v.extended_attributes))
     kept = [v for v in live_before if v.version not in held]
     kept += [added[i] for i, n in enumerate(numbers) if n not in held]
     return sorted(kept, key=lambda v: (first(v), v.version))

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound
 from duckpond.layout import TMP_PREFIX
@@ -107,7 +107,6 @@ def write_hashed(path: Path, write: Callable[[str], object]) -> HashedFile:
 
 
 @runtime_checkable
-@runtime_checkable
 class LazyHistory(Protocol):
     """A node's versions (a ``Sequence[NodeVersion]``) that builds each version only when it
     is asked for, and tells what a collapse fold needs without building any
@@ -120,8 +119,9 @@ class LazyHistory(Protocol):
         """The version numbers, in order."""
         ...
 
-    def attributes(self) -> list[Mapping[str, Any]]:
-        """The extended attributes of each version, in order."""
+    def superseded(self) -> set[int]:
+        """The version numbers these versions supersede
+        (:func:`duckpond.tinyfs.collapse.superseded_numbers` of each)."""
         ...
 
 

@@ -126,6 +126,7 @@ class _Columns:
         # NodeVersion is frozen and nothing mutates its attributes (changes go through ``with_``).
         self._codes: dict[str, tuple[list[int], list[Any]]] = {}
         self._parsed: dict[int, dict[str, Any]] = {}
+        self._superseded: dict[int, list[int]] = {}
 
     def column(self, name: str) -> list[Any]:
         """A whole column as Python values (converted once)."""
@@ -222,6 +223,21 @@ class _Columns:
             found = parsed.get(code)
             out.append(found if found is not None else self._attributes_of(code, texts))
         return out
+
+    def superseded(self, rows: Iterable[int]) -> set[int]:
+        """The version numbers the versions of ``rows`` supersede (each distinct attribute
+        text read once: a year of hourly versions has ~600 collapses and one text for the rest)."""
+        from duckpond.tinyfs.collapse import superseded_numbers
+
+        codes, texts = self.codes("extended_attributes")
+        held: set[int] = set()
+        for code in {codes[row] for row in rows}:
+            found = self._superseded.get(code)
+            if found is None:
+                attrs = self._attributes_of(code, texts)
+                found = self._superseded[code] = superseded_numbers(attrs)
+            held.update(found)
+        return held
 
     def decode(self, rows: Iterable[int]) -> Iterator[NodeVersion]:
         decoded = self._decoded
@@ -326,6 +342,20 @@ class NodeHistory(Sequence[NodeVersion]):
         """The version numbers, in order (nothing decoded)."""
         numbers = self._columns.column("version") if len(self._items) else []
         return [numbers[i] if isinstance(i, int) else i.version for i in self._items]
+
+    def superseded(self) -> set[int]:
+        """The version numbers these versions supersede (nothing decoded but the distinct
+        attribute texts)."""
+        from duckpond.tinyfs.collapse import superseded_numbers
+
+        rows: list[int] = []
+        held: set[int] = set()
+        for item in self._items:
+            if isinstance(item, int):
+                rows.append(item)
+            else:
+                held.update(superseded_numbers(item.extended_attributes))
+        return held | self._columns.superseded(rows)
 
     def attributes(self) -> list[Mapping[str, Any]]:
         """The extended attributes of each version, in order (only the attribute texts are
