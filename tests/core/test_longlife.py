@@ -422,6 +422,45 @@ def test_reading_a_long_series_builds_its_live_versions_not_its_history(tmp_path
     assert pc.min(t.column("v")).as_py() == 0.0 and pc.max(t.column("v")).as_py() == 399.0
 
 
+def test_the_lineage_of_a_long_series_builds_no_version(tmp_path, monkeypatch):
+    """A new process computes a series' lineage (what every read of a derived series does) from
+    version numbers and attributes, building no version, and gets the leaves the whole history
+    gives: collapses expanded, a correction's superseded leaves gone, empty versions left out."""
+    from duckpond.ops.corrections import remove_rows
+    from duckpond.times import Window
+    from duckpond.tinyfs.lineage import Leaf, Lineage
+
+    pond = Pond.init(tmp_path / "pond")
+    hour = 3_600_000_000
+    for h in range(300):
+        t = [h * hour + k * 900_000_000 for k in range(4)]
+        table = pa.table(
+            {"Timestamp": pa.array(t, pa.timestamp("us", tz="UTC")), "v": [float(h)] * 4}
+        )
+        with pond.transaction(["collect"]) as tx:
+            tx.root().append_series("/s.series", table)
+        if h == 150:  # a correction in the middle of the history
+            with pond.transaction(["rm-rows"]) as tx:
+                remove_rows(tx.root(), "/s.series", Window(40 * hour, 60 * hour))
+    decoded = _count_decoded(monkeypatch)
+    reader = Pond.open(tmp_path / "pond")
+    node = reader.root().resolve("/s.series")
+    before = decoded[0]
+    lineage = node.lineage()
+    assert decoded[0] == before  # no version built
+    history = reader.fs.history(node.node)  # every version, built on purpose (a plain list)
+    want = collapse.leaves(history)
+    assert any(collapse.is_correction(v) for v in history)
+    assert any(collapse.children(v) for v in history)
+    assert lineage == Lineage.stored(node.node.node_id, str(node.file_type), want)
+    assert node.leaf_records() == [Leaf.of(v) for v in want]
+    assert node.appended_versions() == want
+    # the leaves hold the content: 300 hours of 4 rows, less the 20 hours cut
+    rows = sum(int(v.extended_attributes["rows"]) for v in want)
+    assert rows == node.read_table().num_rows == 4 * 300 - 4 * 20
+    assert len(want) < 300  # the correction's leaf stands for the leaves it superseded
+
+
 def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch):
     """A collector's commit after hundreds of hourly ones decodes (Arrow row -> NodeVersion)
     only about what it appends, in a pond opened once and kept (as the collector keeps it): the

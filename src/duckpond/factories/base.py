@@ -93,7 +93,7 @@ class Match:
                 # the content is made of); a table: its latest version
                 kind = f"{self.file_type}:{self.time_column}"
                 series = self.file_type == FILE_SERIES
-                appended = self.nodepath.appended_versions() if series else list(self.versions)
+                appended = self.nodepath.leaf_records() if series else list(self.versions)
                 self._lineage = Lineage.stored(self.nodepath.node.node_id, kind, appended)
             else:
                 self._lineage = self.nodepath.lineage()

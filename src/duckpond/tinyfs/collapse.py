@@ -70,6 +70,7 @@ __all__ = [
     "children",
     "first",
     "is_correction",
+    "leaf_positions",
     "leaves",
     "level",
     "live",
@@ -195,17 +196,42 @@ def fold_live(
 def leaves(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions with content of their own (appended versions, corrections) that the live
     versions are made of, collapses expanded to their children; versions of no rows left out.
-    Ordered by version number."""
-    by_number = {v.version: v for v in versions}
-    out: dict[int, NodeVersion] = {}
-    stack = list(live(versions))
+    Ordered by version number (see :func:`leaf_positions`)."""
+    from duckpond.tinyfs.persistence import LazyHistory
+
+    wanted = leaf_positions(versions)
+    if isinstance(versions, LazyHistory):
+        return versions.select(wanted)
+    return [versions[i] for i in wanted]
+
+
+def leaf_positions(versions: Sequence[NodeVersion]) -> list[int]:
+    """Where the :func:`leaves` are in ``versions``, ordered by version number. A
+    :class:`~duckpond.tinyfs.persistence.LazyHistory` is walked by its version numbers and
+    attributes only, nothing built (the lineage of a derived series is computed by every
+    process that reads it)."""
+    from duckpond.tinyfs.persistence import LazyHistory
+
+    if isinstance(versions, LazyHistory):
+        numbers, attributes = versions.numbers(), versions.attributes()
+        held = versions.superseded()
+    else:
+        numbers = [v.version for v in versions]
+        attributes = [v.extended_attributes for v in versions]
+        held = set()
+        for attrs in attributes:
+            held.update(superseded_numbers(attrs))
+    position = {n: i for i, n in enumerate(numbers)}
+    out: dict[int, int] = {}
+    stack = [i for i, n in enumerate(numbers) if n not in held]  # the live versions
     while stack:
-        v = stack.pop()
-        held = children(v)
-        if held:
-            stack.extend(by_number[c.version] for c in held if c.version in by_number)
-        elif rows(v) != 0:
-            out[v.version] = v
+        i = stack.pop()
+        attrs = attributes[i]
+        held_here = attrs.get(COLLAPSES)
+        if held_here:
+            stack.extend(position[n] for n in (int(c[0]) for c in held_here) if n in position)
+        elif attrs.get("rows") != 0:  # no recorded row count counts as rows
+            out[numbers[i]] = i
     return [out[n] for n in sorted(out)]
 
 

@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from duckpond.times import Window
 
@@ -33,6 +33,15 @@ class Leaf:
     sha256: str | None
     min_us: int | None
     max_us: int | None
+
+    #: The :class:`NodeVersion` fields a leaf is made of, in order.
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "node_id",
+        "version",
+        "sha256",
+        "min_event_time",
+        "max_event_time",
+    )
 
     @classmethod
     def of(cls, v: NodeVersion) -> Leaf:
@@ -55,9 +64,11 @@ class Lineage:
     time_local: bool
 
     @staticmethod
-    def stored(node_id: str, kind: str, versions: Iterable[NodeVersion]) -> Lineage:
-        """The lineage of a stored file: its versions (``kind`` distinguishes how it is read)."""
-        return Lineage(f"stored:{node_id}:{kind}", frozenset(Leaf.of(v) for v in versions), True)
+    def stored(node_id: str, kind: str, versions: Iterable[NodeVersion | Leaf]) -> Lineage:
+        """The lineage of a stored file: its versions, or their leaves (``kind`` distinguishes
+        how it is read)."""
+        leaves = frozenset(v if isinstance(v, Leaf) else Leaf.of(v) for v in versions)
+        return Lineage(f"stored:{node_id}:{kind}", leaves, True)
 
     @staticmethod
     def combine(own: str, parts: Sequence[tuple[str, Lineage]], *, time_local: bool) -> Lineage:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from duckpond.errors import IntegrityError, NotFound
 from duckpond.layout import TMP_PREFIX
@@ -122,6 +122,19 @@ class LazyHistory(Protocol):
     def superseded(self) -> set[int]:
         """The version numbers these versions supersede
         (:func:`duckpond.tinyfs.collapse.superseded_numbers` of each)."""
+        ...
+
+    def attributes(self) -> Sequence[Mapping[str, Any]]:
+        """The extended attributes of each version, in order."""
+        ...
+
+    def select(self, positions: Sequence[int]) -> list[NodeVersion]:
+        """The versions at these positions, built in one go."""
+        ...
+
+    def fields(self, positions: Sequence[int], names: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Some fields (:class:`NodeVersion` attribute names) of the versions at these
+        positions, without building the versions."""
         ...
 
 
