@@ -164,6 +164,19 @@ def superseded_numbers(attributes: Mapping[str, Any]) -> list[int]:
     return out
 
 
+def _superseded_in(versions: Sequence[NodeVersion]) -> set[int]:
+    """The version numbers some version among ``versions`` supersedes (a lazy history answers
+    without building any)."""
+    from duckpond.tinyfs.persistence import LazyHistory
+
+    if isinstance(versions, LazyHistory):
+        return versions.superseded()
+    held: set[int] = set()
+    for v in versions:
+        held.update(superseded_numbers(v.extended_attributes))
+    return held
+
+
 def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions no collapse or correction among ``versions`` supersedes, in logical order:
     the union of their rows is the series' content."""
@@ -181,13 +194,8 @@ def fold_live(
     year of hourly versions builds ~30, not ~9,000."""
     from duckpond.tinyfs.persistence import LazyHistory
 
-    if isinstance(added, LazyHistory):
-        numbers, held = added.numbers(), added.superseded()
-    else:
-        numbers = [v.version for v in added]
-        held = set()
-        for v in added:
-            held.update(superseded_numbers(v.extended_attributes))
+    held = _superseded_in(added)
+    numbers = added.numbers() if isinstance(added, LazyHistory) else [v.version for v in added]
     kept = [v for v in live_before if v.version not in held]
     kept += [added[i] for i, n in enumerate(numbers) if n not in held]
     return sorted(kept, key=lambda v: (first(v), v.version))
@@ -212,15 +220,12 @@ def leaf_positions(versions: Sequence[NodeVersion]) -> list[int]:
     process that reads it)."""
     from duckpond.tinyfs.persistence import LazyHistory
 
+    held = _superseded_in(versions)
     if isinstance(versions, LazyHistory):
         numbers, attributes = versions.numbers(), versions.attributes()
-        held = versions.superseded()
     else:
         numbers = [v.version for v in versions]
         attributes = [v.extended_attributes for v in versions]
-        held = set()
-        for attrs in attributes:
-            held.update(superseded_numbers(attrs))
     position = {n: i for i, n in enumerate(numbers)}
     out: dict[int, int] = {}
     stack = [i for i, n in enumerate(numbers) if n not in held]  # the live versions

@@ -251,13 +251,8 @@ class _Columns:
                 parts, nodes, types, numbers, seqs, stamps, shas, sizes, los, his, factories = [
                     self.column(name) for name in _LISTED
                 ]
-                codes, texts = self.codes("extended_attributes")
-                parsed = self._parsed
                 content = self.content if self._has_content() else _no_content
-                for row in wanted:
-                    attrs = parsed.get(codes[row])
-                    if attrs is None:
-                        attrs = self._attributes_of(codes[row], texts)
+                for row, attrs in zip(wanted, self.attributes_of_rows(wanted), strict=True):
                     # positional, in NodeVersion's field order (keywords cost ~30% more here)
                     decoded[row] = NodeVersion(
                         parts[row], nodes[row], types[row], numbers[row], seqs[row], stamps[row],
