@@ -133,7 +133,8 @@ def register_chunks(
         pieces.append(f"{name}\x1fd")
     else:
         for i, path in enumerate(hosts):
-            ctx.register_parquet(f"{name}\x1f{i}", path, file_extension="")
+            # each file's schema is ``schema`` (checked above): given, it is not read again
+            ctx.register_parquet(f"{name}\x1f{i}", path, file_extension="", schema=schema)
             pieces.append(f"{name}\x1f{i}")
     if len(pieces) == 1 and not where:
         ctx.register_view(name, ctx.table(pieces[0]))

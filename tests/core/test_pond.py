@@ -421,3 +421,28 @@ def test_oplog_rows_decode_to_the_versions_written_across_many_and_empty_chunks(
         with pytest.raises(KeyError):
             by_node["no such node"]
         assert sorted(by_node) == sorted({v.node_id for v in written})
+
+
+def test_a_nodes_rows_in_any_order_read_oldest_first():
+    """Delta compaction writes a node's rows in any order (often newest first): a history is in
+    (version, txn_seq) order whatever the row order, with repeated version numbers too."""
+    import random
+
+    from duckpond.tinyfs.model import NodeVersion
+    from duckpond.tlogfs.delta import Partition, versions_to_arrow
+
+    def version(node: str, number: int, seq: int) -> NodeVersion:
+        return NodeVersion("p", node, "file:data", number, seq, 1_700_000_000_000_000, b"x")
+
+    distinct = [version("a", n, n + 1) for n in range(1, 301)]
+    repeated = [version("b", n // 3, n) for n in range(60)]  # each number three times
+    rows = distinct + repeated
+    for order in ("reversed", "shuffled"):
+        shown = rows[::-1] if order == "reversed" else random.Random(7).sample(rows, len(rows))
+        by_node = Partition("p", versions_to_arrow(shown).drop_columns(["part_id"]))
+        assert list(by_node["a"]) == distinct, order
+        assert by_node["a"].numbers() == list(range(1, 301)), order
+        assert list(by_node["b"]) == repeated, order
+        assert [(v.version, v.txn_seq) for v in by_node["b"]] == sorted(
+            (v.version, v.txn_seq) for v in repeated
+        )

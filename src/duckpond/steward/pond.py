@@ -19,7 +19,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -57,6 +57,8 @@ from duckpond.tlogfs.opening import retry_log_race
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+
+    from duckpond.tlogfs.log import Snapshot
 
 __all__ = ["FORMAT_VERSION", "MaintenanceReport", "Pond", "RecoveryReport", "Transaction"]
 
@@ -148,7 +150,7 @@ class Pond:
     def __init__(
         self,
         path: Path,
-        data: DeltaTable,
+        data: DeltaTable | Snapshot,
         control: ControlTable,
         *,
         at_txn: int | None = None,
@@ -232,13 +234,15 @@ class Pond:
             raise NotAPond(
                 "not a pond (no data and control tables; run 'pond init')", str(layout.root)
             )
-        data, seq = retry_log_race(lambda: _load(layout), layout.root, what="opening the pond")
+        data, seq = _load(layout)
         control = ControlTable.open(layout.control)
-        _log.debug("opened pond path=%s data_version=%d", layout.root, data.version())
-        if at_txn is not None and not _committed(control, data, seq, at_txn):
-            raise NotFound(f"transaction {at_txn} was never committed", None)
         pond = cls(layout.root, data, control, at_txn=at_txn, factories=factories)
-        pond._seq_at = (data.version(), seq)
+        version = pond._persistence.version()
+        _log.debug("opened pond path=%s data_version=%d", layout.root, version)
+        pond._seq_at = (version, seq)
+        persistence = pond._persistence
+        if at_txn is not None and not _committed(control, lambda: persistence.table, seq, at_txn):
+            raise NotFound(f"transaction {at_txn} was never committed", None)
         return pond
 
     # -- reading --------------------------------------------------------------------------
@@ -252,17 +256,17 @@ class Pond:
         """The last committed transaction's sequence number (as of ``at_txn`` if set)."""
         if self.at_txn is not None:
             return self.at_txn
-        table = self._persistence.table
-        version = table.version()
+        persistence = self._persistence
+        version = persistence.version()
         if self._seq_at is None or self._seq_at[0] != version:
             with translate_errors(str(self.path), what="reading the pond"):
-                self._seq_at = (version, int(table.transaction_version(APP_ID) or 0))
+                self._seq_at = (version, int(persistence.transaction_version(APP_ID) or 0))
         return self._seq_at[1]
 
     @property
     def data_version(self) -> int:
         """The Delta version of the data table this pond reads."""
-        return int(self._persistence.table.version())
+        return self._persistence.version()
 
     @property
     def settings(self) -> dict[str, str]:
@@ -702,16 +706,36 @@ def _stored_series(root: WD) -> Iterator[NodePath]:
                 yield node
 
 
-def _load(layout: PondLayout) -> tuple[DeltaTable, int]:
-    """The data table at its latest version and the txn_seq of that version, read together (the
-    txn_seq is read from the log files listed at load: :mod:`duckpond.tlogfs.opening`)."""
-    from deltalake import DeltaTable
+def _load(layout: PondLayout) -> tuple[DeltaTable | Snapshot, int]:
+    """The data table's latest snapshot and the txn_seq of that version, read together: from the
+    log directly (:mod:`duckpond.tlogfs.log`), or, for a log that reader does not read, loaded
+    with deltalake (which reads the txn_seq from the log files listed at load, so that is read
+    at once: :mod:`duckpond.tlogfs.opening`).
 
-    data = DeltaTable(str(layout.data))
-    return data, int(data.transaction_version(APP_ID) or 0)
+    Raises:
+        NotAPond, InvalidData: deltalake cannot load the table either.
+    """
+    from duckpond.tlogfs.log import Unsupported, read_snapshot
+
+    try:
+        snapshot = read_snapshot(layout.data)
+    except Unsupported as exc:
+        _log.debug("data table read with deltalake: %s", exc)
+    else:
+        return snapshot, int(snapshot.transaction_version(APP_ID) or 0)
+
+    def load() -> tuple[DeltaTable, int]:
+        from deltalake import DeltaTable
+
+        data = DeltaTable(str(layout.data))
+        return data, int(data.transaction_version(APP_ID) or 0)
+
+    return retry_log_race(load, layout.root, what="opening the pond")
 
 
-def _committed(control: ControlTable, data: DeltaTable, last: int, txn_seq: int) -> bool:
+def _committed(
+    control: ControlTable, data: Callable[[], DeltaTable], last: int, txn_seq: int
+) -> bool:
     """Whether transaction ``txn_seq`` committed data (``last``: the latest txn_seq; the control
     log says so, or, for a transaction whose record was never written, the data table's commit
     metadata does)."""
@@ -720,7 +744,7 @@ def _committed(control: ControlTable, data: DeltaTable, last: int, txn_seq: int)
     for t in control.transactions(since=txn_seq):
         if t.txn_seq == txn_seq and t.data_version is not None:
             return True
-    history = retry_log_race(data.history, control.path.parent, what="time travel")
+    history = retry_log_race(data().history, control.path.parent, what="time travel")
     return any(h.get("txn_seq") is not None and int(h["txn_seq"]) == txn_seq for h in history)
 
 

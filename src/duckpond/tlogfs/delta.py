@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import operator
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,7 +32,8 @@ from duckpond.errors import IntegrityError, NotFound, ReadOnly, translate_errors
 from duckpond.layout import PondLayout
 from duckpond.tinyfs.model import NodeVersion
 from duckpond.tinyfs.persistence import INLINE_LIMIT, Blob, HashedFile, copy_hashing, make_temp
-from duckpond.tlogfs.opening import update_table
+from duckpond.tlogfs.log import Snapshot
+from duckpond.tlogfs.opening import open_table, update_table
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -428,6 +430,15 @@ def _keys(columns: _Columns, items: list[int | NodeVersion]) -> list[tuple[int, 
 
 def _ordered(columns: _Columns, items: list[int | NodeVersion]) -> list[int | NodeVersion]:
     """``items`` by (version, txn_seq); rows usually come in that order already."""
+    if len(items) > 1 and all(isinstance(i, int) for i in items):
+        # rows alone (the usual case), compared at C speed: Delta compaction often writes a
+        # node's rows newest first
+        numbers = columns.column("version")
+        found = [numbers[i] for i in items]  # type: ignore[index]
+        if all(map(operator.lt, found, found[1:])):  # strictly increasing: in order
+            return items
+        if len(set(found)) == len(found):  # distinct numbers: the txn_seq never decides
+            return sorted(items, key=numbers.__getitem__)  # type: ignore[arg-type]
     keys = _keys(columns, items)
     if all(a < b for a, b in itertools.pairwise(keys)):
         return items
@@ -516,7 +527,9 @@ class DeltaPersistence:
 
     Args:
         layout: the pond's layout (its ``data`` directory is the table).
-        table: the loaded DeltaTable (possibly at an older version for time travel).
+        table: the loaded DeltaTable, or the snapshot its log states
+            (:func:`duckpond.tlogfs.log.read_snapshot`: a reader then never imports deltalake;
+            :attr:`table` loads it on first use).
         read_only: refuse :meth:`stage` and :meth:`put_blob`.
         as_of: read only the rows of this transaction and earlier ones (time travel: the current
             table filtered by txn_seq, so maintenance that removed old Delta files is harmless).
@@ -525,7 +538,7 @@ class DeltaPersistence:
     def __init__(
         self,
         layout: PondLayout,
-        table: DeltaTable,
+        table: DeltaTable | Snapshot,
         *,
         read_only: bool = False,
         as_of: int | None = None,
@@ -537,7 +550,10 @@ class DeltaPersistence:
         self.layout = layout
         self.table_path = layout.data
         self.large_dir = layout.large_files
-        self.table = table
+        #: The table as deltalake loaded it (writers, maintenance), or None while this object
+        #: reads only the :class:`~duckpond.tlogfs.log.Snapshot` it was given.
+        self._table: DeltaTable | None = None if isinstance(table, Snapshot) else table
+        self._snapshot: Snapshot | None = table if isinstance(table, Snapshot) else None
         #: Read the pond as of this transaction: rows of later transactions are left out.
         self.as_of = as_of
         self._full: dict[str, Partition] = {}
@@ -554,15 +570,47 @@ class DeltaPersistence:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @property
+    def table(self) -> DeltaTable:
+        """The Delta table loaded by deltalake (at its latest version when first asked for here:
+        what this object read from a snapshot is dropped if the table moved on since).
+
+        Raises:
+            InvalidData, NotAPond: as :func:`~duckpond.tlogfs.opening.open_table`.
+        """
+        if self._table is None:
+            table = open_table(self.table_path, what="reading the pond")
+            if self._snapshot is not None and table.version() != self._snapshot.version:
+                self._drop_cached()
+            self._table, self._snapshot = table, None
+        return self._table
+
+    def version(self) -> int:
+        """The Delta version this object reads."""
+        if self._snapshot is not None:
+            return self._snapshot.version
+        return int(self.table.version())
+
+    def transaction_version(self, app_id: str) -> int | None:
+        """The last version app ``app_id`` recorded in the table (``txn`` actions)."""
+        if self._snapshot is not None:
+            return self._snapshot.transaction_version(app_id)
+        return self.table.transaction_version(app_id)
+
     def _file_index(self) -> dict[str, list[str]]:
-        version = self.table.version()
+        version = self.version()
         if self._index is None or self._index_version != version:
-            actions = pa.table(self.table.get_add_actions(flatten=True))
-            index: dict[str, list[str]] = {}
             base = str(self.table_path)
-            parts = actions.column("partition.part_id").to_pylist()
-            for rel, part in zip(actions.column("path").to_pylist(), parts, strict=True):
-                index.setdefault(part, []).append(os.path.join(base, rel))  # noqa: PTH118
+            index: dict[str, list[str]] = {}
+            if self._snapshot is not None:
+                for rel, values in self._snapshot.files:
+                    part = values.get("part_id") or ""
+                    index.setdefault(part, []).append(os.path.join(base, rel))  # noqa: PTH118
+            else:
+                actions = pa.table(self.table.get_add_actions(flatten=True))
+                parts = actions.column("partition.part_id").to_pylist()
+                for rel, part in zip(actions.column("path").to_pylist(), parts, strict=True):
+                    index.setdefault(part, []).append(os.path.join(base, rel))  # noqa: PTH118
             self._index, self._index_version = index, version
         return self._index
 
@@ -856,13 +904,20 @@ class DeltaPersistence:
         self._merged.clear()
 
     def refresh(self) -> None:
-        """Load commits made by others since the table was loaded; drop stale caches."""
-        before = self.table.version()
-        update_table(self.table, self.table_path, what="reading the pond")
-        if self.table.version() != before:
-            self._committed.clear()
-            self._full.clear()
-            self._index = None
+        """Load commits made by others since the table was loaded; drop stale caches. The first
+        refresh of an object made from a snapshot loads the table with deltalake."""
+        if self._table is None:
+            self.table  # noqa: B018 (loads it)
+            return
+        before = self._table.version()
+        update_table(self._table, self.table_path, what="reading the pond")
+        if self._table.version() != before:
+            self._drop_cached()
+
+    def _drop_cached(self) -> None:
+        self._committed.clear()
+        self._full.clear()
+        self._index = None
 
 
 def _superseded(table: pa.Table) -> set[tuple[str, int]]:
