@@ -176,8 +176,17 @@ def check(pond: Pond, raw: pa.Table, monkeypatch, columns=("v", "n"), node="/r")
 
 
 def cache_files(pond: Pond) -> list[Path]:
+    """The partial-aggregate entries (not the remembered configs, ``config.dpc``)."""
     root = pond.layout.cache
-    return sorted(p for p in root.rglob("*.dpc")) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*.dpc") if p.name != "config.dpc")
+
+
+def config_files(pond: Pond) -> list[Path]:
+    """The remembered configs (:meth:`duckpond.factories.registry.Factory.load`)."""
+    root = pond.layout.cache
+    return sorted(root.rglob("config.dpc")) if root.is_dir() else []
 
 
 @pytest.fixture
@@ -316,6 +325,28 @@ def test_overlapping_versions_and_a_sparse_version_across_segments(series_pond, 
     raw = pa.concat_tables([raw, sparse])
     p, _ = check(pond, raw, monkeypatch)
     assert stats(p).computed == len(segments_of(sparse))
+
+
+def test_a_column_added_later_counts_zero_where_it_was_missing(series_pond, monkeypatch):
+    """A version that brings a new column: the segments before it have no rows of it (count 0,
+    avg/min/max null), computed and then served from the cache alike."""
+    pond = series_pond
+    before = readings(T0, 2000, step=15 * MIN, seed=5)
+    later = readings(T0 + 40 * DAY, 500, step=15 * MIN, seed=6)
+    later = later.append_column("w", pc.multiply(later.column("n"), 0.5))
+    append(pond, "/s.series", before)
+    read_all(fresh(pond))  # the cache holds the segments before, of columns v and n
+    append(pond, "/s.series", later)
+    raw = pa.concat_tables([before, later], promote_options="default")
+    p, ours = check(pond, raw, monkeypatch, columns=("v", "n", "w"))
+    assert stats(p).computed == len(segments_of(later)) and stats(p).loaded > 0
+    first = ours["1h"].slice(0, 1).to_pylist()[0]
+    assert (first["w.count"], first["w.avg"], first["w.max"]) == (0, None, None)
+    again = fresh(pond)
+    served = read_all(again)
+    assert stats(again).computed == 0 and stats(again).loaded > 0
+    assert check_duckdb(served, raw, ["v", "n", "w"]) > 0
+    same(served, ours)
 
 
 def test_real_buoy_data_by_month_out_of_order(fpond, monkeypatch):
@@ -611,6 +642,8 @@ def test_maintain_prunes_entries_no_lineage_uses(fpond, monkeypatch):
     assert report.bytes_freed > 0
     after = cache_files(fpond)
     assert [f for f in after if by_node["/gone"] in str(f)] == []
+    assert not any(by_node["/gone"] in str(f) for f in config_files(fpond))
+    assert any(by_node["/keep"] in str(f) for f in config_files(fpond))
     kept = [f for f in after if by_node["/keep"] in str(f)]
     assert kept and kept == [f for f in before if by_node["/keep"] in str(f)]
     assert not stale.exists() and not stale.parent.exists()

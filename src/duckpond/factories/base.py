@@ -25,10 +25,9 @@ import hashlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from pydantic import AfterValidator
 
 from duckpond.errors import InvalidData
 from duckpond.times import Window
@@ -43,7 +42,6 @@ __all__ = [
     "EmptyInputWarning",
     "FactoryNode",
     "Match",
-    "NonBlank",
     "match_inputs",
     "non_blank",
     "warn_empty",
@@ -137,10 +135,6 @@ def non_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
     return text
-
-
-#: A config string that must not be empty or blank (pydantic annotated type).
-NonBlank = Annotated[str, AfterValidator(non_blank)]
 
 
 def match_inputs(owner: NodePath, pattern: str, *, what: str) -> list[Match]:
@@ -260,7 +254,7 @@ class FactoryNode:
                 self.path,
             )
         factory = FACTORIES.get(self.factory)
-        self.config = factory.parse(latest.content, self.path)
+        self.config = factory.load(latest.content, self.nodepath)
         self.config_bytes = latest.content
         self.reset()
         return True

@@ -5,6 +5,9 @@ Every ``pond`` command is a new process; without a cache each one would recomput
 them on the host, beside the pond's Delta tables and outside them (``PondLayout.cache``):
 
     $POND/cache/<factory>/<node id>/<name>.dpc     one entry: a header and an Arrow table
+    $POND/cache/<factory>/<node id>/config.dpc     the node's validated config, remembered
+                                                   (its header; :meth:`Factory.load
+                                                   <duckpond.factories.registry.Factory.load>`)
 
 It is derived data: deleting any part of it (or all of it) costs only time. It is not backed up,
 restored or mirrored, and no transaction writes it.

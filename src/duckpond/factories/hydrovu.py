@@ -71,7 +71,8 @@ import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from duckpond.errors import InvalidData, InvalidPath, NotADirectory, NotFound, UsageError
-from duckpond.factories.base import FactoryNode, NonBlank, non_blank
+from duckpond.factories.base import FactoryNode, non_blank
+from duckpond.factories.config import NonBlank
 from duckpond.factories.registry import Command, Factory, RunContext
 from duckpond.times import Window
 from duckpond.timeseries import TIME_TYPE

@@ -43,7 +43,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from duckpond import sql
 from duckpond.errors import InvalidData
-from duckpond.factories.base import FactoryNode, Match, NonBlank, warn_empty
+from duckpond.factories.base import FactoryNode, Match, warn_empty
+from duckpond.factories.config import NonBlank
 from duckpond.factories.registry import Factory
 from duckpond.sql import quote, register_table
 from duckpond.times import Window, parse_time

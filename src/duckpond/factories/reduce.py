@@ -71,21 +71,18 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from duckpond import sql
 from duckpond.errors import InvalidData
-from duckpond.factories.base import FactoryNode, Match, NonBlank, match_inputs, warn_empty
+from duckpond.factories.base import FactoryNode, Match, match_inputs, warn_empty
 from duckpond.factories.registry import Factory
 from duckpond.sql import quote, register_table, ts_literal
-from duckpond.times import Window, parse_resolution
-from duckpond.timeseries import TIME_TYPE
+from duckpond.times import Window, parse_resolution, time_type
 from duckpond.tinyfs.lineage import Lineage
 from duckpond.tinyfs.model import FILE_SERIES
 from duckpond.tinyfs.tables import Chunk
@@ -98,8 +95,8 @@ __all__ = [
     "ENTRY_ROWS",
     "FACTORY",
     "SEGMENT_TARGET_S",
-    "ReduceConfig",
     "ReduceDir",
+    "ReduceSettings",
     "ReduceStats",
     "ReducedBlocks",
     "ReducedSeries",
@@ -107,7 +104,9 @@ __all__ = [
     "segment_seconds",
 ]
 
-Aggregation = Literal["avg", "min", "max", "count"]
+#: The time type (``duckpond.timeseries`` is not imported: it imports ``pyarrow.compute``).
+TIME_TYPE: Final = time_type()
+
 _SEP = "\x1f"  # separates a column name from its partial statistic in internal names
 _STATS = ("sum", "count", "min", "max")
 _US = 1_000_000
@@ -118,8 +117,10 @@ SEGMENT_TARGET_S: Final = 16 * 86_400
 #: holds one resolution's partial rows of :func:`entry_segments` consecutive segments.
 ENTRY_ROWS: Final = 2048
 #: Version of what cache entries hold; a change makes every entry of an older one a miss.
-#: 2: one resolution per entry (1 held every resolution of 16 segments).
-CACHE_FORMAT: Final = 2
+#: 2: one resolution per entry (1 held every resolution of 16 segments). 3: the average of
+#: each bucket is stored beside its sum and count (a read computes nothing: it needs no
+#: ``pyarrow.compute``, ~40 ms of a process).
+CACHE_FORMAT: Final = 3
 
 
 def segment_seconds(seconds: Iterable[int]) -> int | None:
@@ -140,52 +141,44 @@ def entry_segments(segment_s: int, width_s: int) -> int:
     return 1 << (fit.bit_length() - 1) if fit > 1 else 1
 
 
-def _resolution(text: str) -> str:
-    parse_resolution(text)
-    return text.strip()
+@dataclass(frozen=True)
+class ReduceSettings:
+    """A validated ``temporal-reduce`` config, as plain data: what the node uses.
 
+    pydantic validates a config once (:class:`~duckpond.factories.reduce_config.ReduceConfig`);
+    the validated values are remembered in the pond's cache, so a new process reading the node
+    builds this from them without importing yaml or pydantic
+    (:meth:`~duckpond.factories.registry.Factory.load`).
+    """
 
-Resolution = Annotated[str, AfterValidator(_resolution)]
+    input: str
+    resolutions: tuple[str, ...]
+    aggregations: tuple[str, ...]
+    columns: tuple[str, ...] | None
+    time_column: str
+    _seconds: dict[str, int] = field(init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_seconds", {r: parse_resolution(r) for r in self.resolutions})
 
-class ReduceConfig(BaseModel):
-    """Config of ``temporal-reduce`` (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    input: NonBlank
-    resolutions: list[Resolution] = Field(min_length=1)
-    aggregations: list[Aggregation] = Field(default=["avg", "min", "max"], min_length=1)
-    columns: list[NonBlank] | None = Field(default=None, min_length=1)
-    time_column: NonBlank = "Timestamp"
-    _seconds: dict[str, int] | None = PrivateAttr(default=None)
-
-    @field_validator("resolutions")
     @classmethod
-    def _distinct_resolutions(cls, value: list[str]) -> list[str]:
-        seen: dict[int, str] = {}
-        for i, r in enumerate(value):
-            s = parse_resolution(r)
-            if s in seen:
-                raise ValueError(
-                    f"resolutions[{i}] {r!r} repeats {seen[s]!r} ({s} s): output names must differ"
-                )
-            seen[s] = r
-        return value
+    def of(cls, validated: Mapping[str, Any]) -> ReduceSettings:
+        """From a validated config's JSON dump (``ReduceConfig.model_dump(mode="json")``).
 
-    @field_validator("aggregations", "columns")
-    @classmethod
-    def _distinct(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            for i, v in enumerate(value):
-                if v in value[:i]:
-                    raise ValueError(f"[{i}] {v!r} is listed twice")
-        return value
+        Raises:
+            KeyError, TypeError, ValueError: not such a dump.
+        """
+        columns = validated["columns"]
+        return cls(
+            input=str(validated["input"]),
+            resolutions=tuple(str(r) for r in validated["resolutions"]),
+            aggregations=tuple(str(a) for a in validated["aggregations"]),
+            columns=None if columns is None else tuple(str(c) for c in columns),
+            time_column=str(validated["time_column"]),
+        )
 
     def seconds(self) -> dict[str, int]:
         """Resolution name -> width in seconds."""
-        if self._seconds is None:
-            self._seconds = {r: parse_resolution(r) for r in self.resolutions}
         return self._seconds
 
 
@@ -196,15 +189,39 @@ class ReduceConfig(BaseModel):
 
 def _floor(values: pa.Array | pa.ChunkedArray, width: int) -> Any:
     """Floor int64 µs to a multiple of ``width`` (correct below zero too)."""
+    import pyarrow.compute as pc
+
     q = pc.multiply(pc.divide(values, width), width)  # integer division truncates toward zero
     return pc.if_else(pc.greater(q, values), pc.subtract(q, width), q)
 
 
 def _stats_needed(aggs: Sequence[str]) -> tuple[str, ...]:
+    """The partial statistics computed and merged for ``aggs`` (in :data:`_STATS` order)."""
     need = set()
     for a in aggs:
         need |= {"avg": {"sum", "count"}, "count": {"count"}, "min": {"min"}, "max": {"max"}}[a]
     return tuple(s for s in _STATS if s in need)
+
+
+def _stats_stored(aggs: Sequence[str]) -> tuple[str, ...]:
+    """The statistics a segment's rows hold (cached, read): the partial ones, then ``avg``
+    (``sum / count``, null where the count is 0) if it is an aggregation."""
+    return _stats_needed(aggs) + (("avg",) if "avg" in aggs else ())
+
+
+def _with_avg(partials: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``partials`` (``__b``, ``<column>\x1f<stat>``, merged) with ``<column>\x1favg`` added
+    after each column's statistics: sum / count, null where the count is 0 or null."""
+    import pyarrow.compute as pc
+
+    for c in columns:
+        s = partials.column(f"{c}{_SEP}sum")
+        n = partials.column(f"{c}{_SEP}count")
+        avg = pc.if_else(
+            pc.greater(pc.fill_null(n, 0), 0), pc.divide(s, n), pa.scalar(None, pa.float64())
+        )
+        partials = partials.append_column(f"{c}{_SEP}avg", avg)
+    return partials
 
 
 def _combine(
@@ -277,6 +294,8 @@ def _compute_partials(
 
 def _in_windows(ts: Any, windows: list[Window]) -> Any:
     """Boolean mask: int64 µs ``ts`` inside any of ``windows``."""
+    import pyarrow.compute as pc
+
     mask = None
     for w in windows:
         assert w.start is not None and w.end is not None
@@ -293,6 +312,7 @@ def _partials_arrow(
     windows: list[Window] | None,
 ) -> pa.Table:
     """:func:`_compute_partials` with pyarrow (small inputs): same buckets, NaN as null."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     width = base_s * _US
@@ -381,6 +401,8 @@ def _partials_datafusion(
     )
     result = sql.execute(ctx, query, path, what="reduce")
     # date_bin returns nanoseconds: back to µs (bucket starts are whole seconds, so exact)
+    import pyarrow.compute as pc
+
     b = pc.divide(result.column(0), 1000)
     result = result.set_column(0, "__b", b)
     schema = _empty_partials(columns, stats).schema
@@ -392,6 +414,8 @@ def _slices(table: pa.Table, bounds: list[tuple[int, int]]) -> list[pa.Table]:
 
     The row index of an edge is the count of values below it (one vectorized pass per distinct
     edge: the segments of one computation are few)."""
+    import pyarrow.compute as pc
+
     b = table.column(0)
     below: dict[int, int] = {}
     for edge in {e for bound in bounds for e in bound}:
@@ -534,7 +558,7 @@ class ReduceStats:
 class ReduceDir(FactoryNode):
     """The dynamic directory of a ``temporal-reduce`` node: ``res=<R>.series`` children."""
 
-    config: ReduceConfig
+    config: ReduceSettings
 
     def __init__(self, nodepath: NodePath, config: Any, raw: bytes) -> None:
         super().__init__(nodepath, config, raw, "temporal-reduce")
@@ -564,6 +588,10 @@ class ReduceDir(FactoryNode):
     @property
     def _stats_needed(self) -> tuple[str, ...]:
         return _stats_needed(self.config.aggregations)
+
+    @property
+    def _stats_stored(self) -> tuple[str, ...]:
+        return _stats_stored(self.config.aggregations)
 
     # -- lineage and update ----------------------------------------------------------------
 
@@ -607,12 +635,14 @@ class ReduceDir(FactoryNode):
         with self.computing():
             matches, lineage = self._inputs()
             plan = self._plan(matches, lineage)
-        if not plan.persist:
-            return {}
         out: dict[str, set[str]] = {}
-        for r in range(len(self.config.resolutions)):
-            for index, key in plan.keys.items():
-                out.setdefault(plan.entry(r, index), set()).add(key)
+        memo = FACTORY.memo(self.nodepath, self.config_bytes)  # the remembered config
+        if memo is not None:
+            out[memo[0]] = {memo[1]}
+        if plan.persist:
+            for r in range(len(self.config.resolutions)):
+                for index, key in plan.keys.items():
+                    out.setdefault(plan.entry(r, index), set()).add(key)
         return {k: frozenset(v) for k, v in out.items()}
 
     def _update(self) -> _State:
@@ -784,7 +814,7 @@ class ReduceDir(FactoryNode):
             "node": self.node_id,
             "resolution": resolution,
             "width_s": self.config.seconds()[resolution],
-            "stats": list(self._stats_needed),
+            "stats": list(self._stats_stored),
             "segment_us": plan.segment_us,
         }
 
@@ -875,7 +905,7 @@ class ReduceDir(FactoryNode):
         table = found.table
         self.stats.entries_read += 1
         self.stats.rows_read += table.num_rows
-        stats = self._stats_needed
+        stats = self._stats_stored
         out = {}
         try:
             offset = 0
@@ -894,7 +924,7 @@ class ReduceDir(FactoryNode):
     def _save(self, cache: Cache, r: int, entry: str, plan: _Plan, segs: list[_Seg]) -> int:
         """Write one cache entry: the rows of resolution number ``r`` of ``segs`` (returns 1 if
         written). The caller trims the cache after its writes."""
-        stats = self._stats_needed
+        stats = self._stats_stored
         columns: list[str] = []
         for seg in segs:
             columns += [c for c in seg.columns if c not in columns]
@@ -942,6 +972,8 @@ class ReduceDir(FactoryNode):
         for r in self.config.resolutions:
             w = self.config.seconds()[r] * _US
             rolled.append(partials if w == base else _combine(partials, w, stats).sort_by("__b"))
+        if "avg" in self.config.aggregations:
+            rolled = [_with_avg(t, columns) for t in rolled]
         fields = tuple((f.name, str(f.type), _numeric(f.type)) for f in schema)
         tcs = tuple(sorted(time_columns))
         if width is None:
@@ -1034,7 +1066,7 @@ class ReduceDir(FactoryNode):
 
     def _output(self, state: _State, r: int, segs: Sequence[_Seg]) -> pa.Table:
         """Output rows of resolution number ``r`` from ``segs`` (in time order, rows loaded)."""
-        stats = self._stats_needed
+        stats = self._stats_stored
         parts = []
         for seg in segs:
             parts.append(_order(seg.rows[r], state.columns, stats))
@@ -1045,26 +1077,17 @@ class ReduceDir(FactoryNode):
         return self._outputs(partials, state.columns)
 
     def _outputs(self, rolled: pa.Table, columns_in: list[str]) -> pa.Table:
-        """Output rows (schema in the module docstring) from partials already rolled up."""
-        columns: list[pa.Array | pa.ChunkedArray] = [rolled.column("__b").cast(TIME_TYPE)]
+        """Output rows (schema in the module docstring) from stored rows (:func:`_stats_stored`,
+        every column present): columns picked and renamed, nothing computed."""
+        b = rolled.column("__b")  # int64 µs: the same bytes as TIME_TYPE (a cast needs compute)
+        columns: list[pa.Array | pa.ChunkedArray] = [
+            pa.chunked_array([c.view(TIME_TYPE) for c in b.chunks], type=TIME_TYPE)
+        ]
         names = [self.config.time_column]
         for c in columns_in:
             for agg in self.config.aggregations:
                 names.append(f"{c}.{agg}")
-                if agg == "avg":
-                    s = rolled.column(f"{c}{_SEP}sum")
-                    n = rolled.column(f"{c}{_SEP}count")
-                    columns.append(
-                        pc.if_else(
-                            pc.greater(pc.fill_null(n, 0), 0),
-                            pc.divide(s, n),
-                            pa.scalar(None, pa.float64()),
-                        )
-                    )
-                elif agg == "count":
-                    columns.append(pc.fill_null(rolled.column(f"{c}{_SEP}count"), 0))
-                else:
-                    columns.append(rolled.column(f"{c}{_SEP}{agg}"))
+                columns.append(rolled.column(f"{c}{_SEP}{agg}"))
         if names[0] in names[1:]:
             raise InvalidData(
                 f"time_column {names[0]!r} is also the name of an output column", self.path
@@ -1106,9 +1129,10 @@ def _order(partials: pa.Table, columns: Sequence[str], stats: tuple[str, ...]) -
     for n in names:
         if n in have:
             cols.append(partials.column(n))
+        elif n.endswith(f"{_SEP}count"):  # a column the segment's input did not have
+            cols.append(pa.repeat(pa.scalar(0, pa.int64()), partials.num_rows))
         else:
-            typ = pa.int64() if n.endswith(f"{_SEP}count") else pa.float64()
-            cols.append(pa.nulls(partials.num_rows, typ))
+            cols.append(pa.nulls(partials.num_rows, pa.float64()))
     return pa.table(cols, names=names)
 
 
@@ -1212,6 +1236,13 @@ FACTORY = Factory(
     name="temporal-reduce",
     kind="dir",
     description="downsampled series res=<R>.series: avg/min/max/count per epoch-aligned bucket",
-    config_model=ReduceConfig,
+    config_model="duckpond.factories.reduce_config:ReduceConfig",
+    restore=ReduceSettings.of,
+    config_sources=(
+        "duckpond.factories.reduce_config",
+        "duckpond.factories.config",
+        "duckpond.factories.base",
+        "duckpond.times",
+    ),
     build=ReduceDir,
 )

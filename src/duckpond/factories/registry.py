@@ -15,10 +15,12 @@ YAML (``patterns.raw``, ``inputs[1].scope``, ``resolutions[2]``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from duckpond import diagnostics
 from duckpond.errors import InvalidData, UsageError
 
 if TYPE_CHECKING:
@@ -66,6 +68,40 @@ BUILTIN_BY_NAME: Final = {
 }
 
 
+_log = diagnostics.get_logger("factories")
+
+#: Version of the remembered-config entries (:meth:`Factory.load`); part of their keys.
+MEMO_FORMAT: Final = 1
+
+
+#: Digests of the validating source by module tuple (per process: the source cannot change
+#: under a running process that already imported it).
+_SOURCE_DIGESTS: dict[tuple[str, ...], str | None] = {}
+
+
+def _source_digest(modules: tuple[str, ...]) -> str | None:
+    """sha256 of the source files of ``modules`` (``None`` if one cannot be read)."""
+    if modules in _SOURCE_DIGESTS:
+        return _SOURCE_DIGESTS[modules]
+    import importlib.util
+
+    h = hashlib.sha256()
+    digest: str | None
+    try:
+        for name in modules:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.origin is None:
+                raise ImportError(name)
+            with open(spec.origin, "rb") as f:
+                h.update(f.read())
+        digest = h.hexdigest()
+    except (ImportError, OSError, ValueError) as exc:
+        _log.debug("configs are not remembered: source of %s unreadable (%s)", modules, exc)
+        digest = None
+    _SOURCE_DIGESTS[modules] = digest
+    return digest
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a :class:`Command` gets: the pond, the node, its config and a root to work in.
@@ -101,24 +137,97 @@ class Factory:
     """A factory: how to validate a config and build the dynamic node's object from it.
 
     ``build(nodepath, config, config_bytes)`` gets the validated config (an instance of
-    ``config_model``) and the stored bytes, and returns a
+    ``config_model``, or what ``restore`` makes of it) and the stored bytes, and returns a
     :class:`~duckpond.tinyfs.fs.DynamicFile` or :class:`~duckpond.tinyfs.fs.DynamicDirectory`.
+
+    Attributes:
+        config_model: the pydantic model, or ``"module:Class"`` (imported when a config is
+            validated: a factory whose node is read from a remembered config never imports it).
+        restore: the config the node uses, from the validated model's JSON dump
+            (``model_dump(mode="json")``); with it, :meth:`load` remembers validated configs in
+            the pond's cache. ``None``: the node uses the model.
+        config_sources: the modules whose code validates a config (their source is part of a
+            remembered config's key, so a changed validator validates again).
     """
 
     name: str
     kind: Literal["dir", "file"]
     description: str
-    config_model: type[BaseModel]
+    config_model: type[BaseModel] | str
     build: Callable[[NodePath, Any, bytes], Any]
     commands: Mapping[str, Command] = field(default_factory=dict)
+    restore: Callable[[dict[str, Any]], Any] | None = None
+    config_sources: tuple[str, ...] = ()
+
+    def model(self) -> type[BaseModel]:
+        """The pydantic model of the config (imported on first use if named by a string)."""
+        if isinstance(self.config_model, str):
+            import importlib
+
+            module, _, name = self.config_model.partition(":")
+            model: type[BaseModel] = getattr(importlib.import_module(module), name)
+            return model
+        return self.config_model
 
     def parse(self, config: str | bytes, path: str | None = None) -> Any:
-        """Validate a YAML config (text or UTF-8 bytes) into :attr:`config_model`.
+        """Validate a YAML config (text or UTF-8 bytes): an instance of :attr:`config_model`,
+        or what :attr:`restore` makes of its dump.
 
         Raises:
             InvalidData: not YAML, not a mapping, or a field is invalid; the message names every
                 bad field by its path (``inputs[0].pattern: field required``).
         """
+        return self._plain(self._validate(config, path))
+
+    def load(self, config: bytes, nodepath: NodePath) -> Any:
+        """:meth:`parse` the config of the dynamic node ``nodepath``, remembered between
+        processes for a factory with :attr:`restore`: the validated config's dump is kept in
+        the pond's cache (:mod:`duckpond.factories.cache`, entry ``<factory>/<node id>/config``)
+        under a key made of the config bytes and the source of :attr:`config_sources`, so a new
+        process reading the node imports neither yaml nor pydantic (~50 ms). A missing, corrupt
+        or stale entry is validated again (and written).
+
+        Raises:
+            InvalidData: as :meth:`parse`.
+        """
+        if self.restore is None:
+            return self.parse(config, nodepath.path)
+        from duckpond.factories.cache import cache_of
+
+        cache = cache_of(nodepath.fs)
+        memo = self.memo(nodepath, config)
+        if cache is None or memo is None:
+            return self.parse(config, nodepath.path)
+        entry, key = memo
+        header = cache.header(entry)
+        if header is not None and header.get("keys") == [key]:
+            try:
+                return self.restore(header["config"])
+            except Exception as exc:  # noqa: BLE001 - an entry of another shape: validate again
+                _log.debug("remembered config %s not used: %s", entry, exc)
+        model = self._validate(config, nodepath.path)
+        dump = model.model_dump(mode="json")
+        import pyarrow as pa
+
+        cache.put(entry, {"keys": [key], "factory": self.name, "config": dump}, pa.table({}))
+        return self.restore(dump)
+
+    def memo(self, nodepath: NodePath, config: bytes) -> tuple[str, str] | None:
+        """The cache entry and key of the remembered config of ``nodepath`` (``None``: this
+        factory does not remember configs, or its validating source cannot be read)."""
+        if self.restore is None:
+            return None
+        digest = _source_digest(self.config_sources)
+        if digest is None:
+            return None
+        h = hashlib.sha256(f"{MEMO_FORMAT}\0{self.name}\0{digest}\0".encode())
+        h.update(config)
+        return f"{self.name}/{nodepath.node.node_id}/config", h.hexdigest()
+
+    def _plain(self, model: Any) -> Any:
+        return model if self.restore is None else self.restore(model.model_dump(mode="json"))
+
+    def _validate(self, config: str | bytes, path: str | None) -> Any:
         import yaml
         from pydantic import ValidationError
 
@@ -132,7 +241,7 @@ class Factory:
         if not isinstance(data, dict):
             raise InvalidData(f"{self.name} config must be a YAML mapping of fields", path)
         try:
-            return self.config_model.model_validate(data)
+            return self.model().model_validate(data)
         except ValidationError as exc:
             raise InvalidData(f"invalid {self.name} config: {describe_errors(exc)}", path) from None
 
@@ -141,7 +250,7 @@ class Factory:
         from pydantic import ValidationError
 
         try:
-            return self.config_model.model_validate(dict(data))
+            return self._plain(self.model().model_validate(dict(data)))
         except ValidationError as exc:
             raise InvalidData(f"invalid {self.name} config: {describe_errors(exc)}", path) from None
 
@@ -243,7 +352,7 @@ class Registry(Mapping[str, Factory]):
             factory = self.get(name)
         except UsageError as exc:
             raise UsageError(exc.message, nodepath.path) from None
-        return factory.build(nodepath, factory.parse(config, nodepath.path), config)
+        return factory.build(nodepath, factory.load(config, nodepath), config)
 
     def resolver(self) -> Callable[[NodePath, str, bytes], Any]:
         """This registry as a resolver to pass to ``Pond.open(factories=...)``."""
@@ -351,7 +460,7 @@ def run(
         raise UsageError(
             f"factory {fac.name} has no command {command!r} (commands: {known})", nodepath.path
         )
-    config = fac.parse(latest.content or b"", nodepath.path)
+    config = fac.load(latest.content or b"", nodepath)
     if not cmd.writes:
         return cmd.func(RunContext(pond, nodepath, config, pond.root()), list(args))
     with pond.transaction(["run", path, command, *args]) as tx:

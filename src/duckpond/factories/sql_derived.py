@@ -37,7 +37,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from duckpond import sql
 from duckpond.errors import InvalidData
-from duckpond.factories.base import FactoryNode, Match, NonBlank, match_inputs, warn_empty
+from duckpond.factories.base import FactoryNode, Match, match_inputs, warn_empty
+from duckpond.factories.config import NonBlank
 from duckpond.factories.registry import Factory
 from duckpond.times import Window
 from duckpond.timeseries import TIME_TYPE
