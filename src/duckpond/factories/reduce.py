@@ -40,11 +40,13 @@ How it is computed (and kept up to date)
 
     A read computes the current keys and takes each segment from, in turn: this process's
     memory, the persistent cache (:mod:`duckpond.factories.cache`), else a computation from the
-    raw input rows inside the missing segments only: one pass (DataFusion for large inputs,
-    reading Parquet in place) aggregating at the base width ``g`` = gcd of the resolutions,
-    rolled up exactly to each resolution (sum of sums, sum of counts, min of mins, max of
-    maxes). Computed segments are written back to the cache entries that hold them (readers
-    write without the write lock).
+    raw input rows inside the missing segments only: one pass aggregating at the base width
+    ``g`` = gcd of the resolutions, rolled up exactly to each resolution (sum of sums, sum of
+    counts, min of mins, max of maxes), by pyarrow or by DataFusion (large inputs, or a process
+    that has DataFusion and not ``pyarrow.compute`` loaded: :data:`ARROW_ENGINE_MAX_BYTES`).
+    Both add the rows in source order on one thread, so a segment holds the same float bits
+    whichever engine computed it and however often. Computed segments are written back to the
+    cache entries that hold them (readers write without the write lock).
 
     Cache entries are per resolution: ``$POND/cache/temporal-reduce/<node id>/s<S>-r<R>-<n>.dpc``
     holds the partial rows of resolution ``R`` of :func:`entry_segments` consecutive segments
@@ -88,6 +90,8 @@ from duckpond.tinyfs.model import FILE_SERIES
 from duckpond.tinyfs.tables import Chunk
 
 if TYPE_CHECKING:
+    from datafusion import SessionContext
+
     from duckpond.factories.cache import Cache
     from duckpond.tinyfs.fs import NodePath
 
@@ -266,30 +270,25 @@ class _Source:
 #: Inputs up to this many bytes (Parquet file sizes plus in-memory Arrow sizes) are aggregated
 #: with pyarrow in process; larger ones by DataFusion (multi-threaded, reading Parquet in place).
 #: Both compute the same thing; DataFusion's fixed cost (~5 ms a query) matters for small updates.
+#: A process that has DataFusion loaded and not ``pyarrow.compute`` (``pond cat --sql`` of a
+#: reduced series) uses DataFusion for small inputs too: importing ``pyarrow.compute`` and its
+#: group-by costs ~40 ms, more than the queries.
 ARROW_ENGINE_MAX_BYTES = 32 << 20
 
 
-def _compute_partials(
-    sources: list[_Source],
-    columns: list[str],
-    base_s: int,
-    stats: tuple[str, ...],
-    windows: list[Window] | None,
-    path: str,
-) -> pa.Table:
-    """Partial statistics per base bucket (``__b``, µs) and column, unordered, of the rows
-    inside ``windows`` (half-open, bounded, disjoint; ``None``: every row)."""
-    if not sources or not columns:
-        return _empty_partials(columns, stats)
+def _use_datafusion(sources: list[_Source]) -> bool:
+    """Whether to aggregate ``sources`` with DataFusion (see :data:`ARROW_ENGINE_MAX_BYTES`)."""
+    import sys
+
+    if "datafusion" in sys.modules and "pyarrow.compute" not in sys.modules:
+        return True
     size = 0
     for src in sources:
         if src.part.path is not None:
             size += os.path.getsize(src.part.path)  # noqa: PTH202 - a plain host path
         elif src.part.table is not None:
             size += src.part.table.nbytes
-    if size <= ARROW_ENGINE_MAX_BYTES:
-        return _partials_arrow(sources, columns, base_s, stats, windows)
-    return _partials_datafusion(sources, columns, base_s, stats, windows, path)
+    return size > ARROW_ENGINE_MAX_BYTES
 
 
 def _in_windows(ts: Any, windows: list[Window]) -> Any:
@@ -311,7 +310,9 @@ def _partials_arrow(
     stats: tuple[str, ...],
     windows: list[Window] | None,
 ) -> pa.Table:
-    """:func:`_compute_partials` with pyarrow (small inputs): same buckets, NaN as null."""
+    """Partial statistics per base bucket (``__b``, µs) and column, unordered, of the rows
+    inside ``windows`` (half-open, bounded, disjoint; ``None``: every row), with pyarrow (small
+    inputs): the same buckets as :func:`_partials_datafusion`, NaN as null."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -355,72 +356,134 @@ def _partials_datafusion(
     sources: list[_Source],
     columns: list[str],
     base_s: int,
+    widths_s: Sequence[int],
     stats: tuple[str, ...],
+    avg: bool,
     windows: list[Window] | None,
     path: str,
-) -> pa.Table:
-    """:func:`_compute_partials` in one DataFusion pass (``date_bin`` with the epoch origin)."""
-    ctx = sql.session()
-    selects = []
-    for i, src in enumerate(sources):
-        name = f"__p{i}"
-        if src.part.path is not None:
-            ctx.register_parquet(name, src.part.path, file_extension="")
-        else:
-            assert src.part.table is not None
-            register_table(ctx, name, src.part.table)
-        tc = quote(src.time_column)
-        exprs = [f"{tc} AS __t"]
-        for k, c in enumerate(columns):
-            if c in src.part.schema.names:
-                typ = src.part.schema.field(c).type
-                v = f"CAST({quote(c)} AS DOUBLE)"
-                if pa.types.is_floating(typ):
-                    v = f"nanvl({v}, NULL)"
-                exprs.append(f"{v} AS __v{k}")
-            else:
-                exprs.append(f"CAST(NULL AS DOUBLE) AS __v{k}")
-        where = ""
-        if windows is not None:
-            spans = []
-            for w in windows:
-                assert w.start is not None and w.end is not None
-                spans.append(f"({tc} >= {ts_literal(w.start)} AND {tc} < {ts_literal(w.end)})")
-            where = f" WHERE {' OR '.join(spans)}"
-        selects.append(f"SELECT {', '.join(exprs)} FROM {quote(name)}{where}")
+) -> list[pa.Table]:
+    """Per width of ``widths_s`` (s), the partial statistics per bucket (``__b``, µs, sorted)
+    and column of the rows inside ``windows``, and each column's average if ``avg``: the base
+    width ``base_s`` (``date_bin`` with the epoch origin) rolled up in SQL (sum of sums, sum of
+    counts, min of mins, max of maxes). No ``pyarrow.compute``.
+
+    The rows are aggregated as one in-memory partition, in source order, by one thread: sums
+    are added in row order, so they are the same every run and the same as
+    :func:`_partials_arrow` then :func:`_combine` give (a multi-threaded scan adds them in an
+    order that changes from run to run, and so do the last bits of a float sum)."""
+    from datafusion import SessionConfig, SessionContext
+
+    ctx = SessionContext(SessionConfig().with_target_partitions(1))
+    pieces = [_rows_of(ctx, i, src, columns, path) for i, src in enumerate(sources)]
+    rows = pa.concat_tables(pieces) if pieces else _row_schema(len(columns)).empty_table()
+    register_table(ctx, "__rows", rows)  # one partition: read in order, by one thread
+    where = ""
+    if windows is not None:
+        spans = []
+        for w in windows:
+            assert w.start is not None and w.end is not None
+            spans.append(f"(__t >= {ts_literal(w.start)} AND __t < {ts_literal(w.end)})")
+        where = f" WHERE {' OR '.join(spans)}"
     sql_stat = {"sum": "sum", "count": "count", "min": "min", "max": "max"}
     aggs = [
-        f"{sql_stat[s]}(__v{k}) AS {quote(f'{c}{_SEP}{s}')}"
+        f"{sql_stat[s]}(nanvl(__v{k}, NULL)) AS {quote(f'{c}{_SEP}{s}')}"
         for k, c in enumerate(columns)
         for s in stats
     ]
-    query = (
+    # date_bin gives nanoseconds: back to µs (bucket starts are whole seconds, so exact)
+    base = sql.execute(
+        ctx,
         f"SELECT arrow_cast(date_bin(INTERVAL '{base_s} seconds', __t, "
-        f"TIMESTAMP '1970-01-01T00:00:00Z'), 'Int64') AS __b, {', '.join(aggs)} "
-        f"FROM ({' UNION ALL '.join(selects)}) GROUP BY 1"
+        f"TIMESTAMP '1970-01-01T00:00:00Z'), 'Int64') / 1000 AS __b, {', '.join(aggs)} "
+        f"FROM __rows{where} GROUP BY 1 ORDER BY 1",
+        path,
+        what="reduce",
     )
-    result = sql.execute(ctx, query, path, what="reduce")
-    # date_bin returns nanoseconds: back to µs (bucket starts are whole seconds, so exact)
-    import pyarrow.compute as pc
+    register_table(ctx, "__base", base)
+    schema = _empty_partials(columns, stats + (("avg",) if avg else ())).schema
+    roll = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
+    out = []
+    for width_s in widths_s:
+        wu = width_s * _US  # floor to a multiple, below zero too:
+        bucket = "__b" if width_s == base_s else f"__b - ((__b % {wu}) + {wu}) % {wu}"
+        exprs = [f"{bucket} AS __b"]
+        for c in columns:
+            for s in stats:
+                name = quote(f"{c}{_SEP}{s}")
+                exprs.append(f"{roll[s]}({name}) AS {name}")
+            if avg:
+                total, n = quote(f"{c}{_SEP}sum"), quote(f"{c}{_SEP}count")
+                exprs.append(
+                    f"CASE WHEN sum({n}) > 0 THEN sum({total}) / sum({n}) END "
+                    f"AS {quote(f'{c}{_SEP}avg')}"
+                )
+        rolled = sql.execute(
+            ctx,
+            f"SELECT {', '.join(exprs)} FROM __base GROUP BY 1 ORDER BY 1",
+            path,
+            what="reduce",
+        )
+        out.append(pa.Table.from_arrays([rolled.column(f.name) for f in schema], schema=schema))
+    return out
 
-    b = pc.divide(result.column(0), 1000)
-    result = result.set_column(0, "__b", b)
-    schema = _empty_partials(columns, stats).schema
-    return result.cast(schema)
+
+def _row_schema(n: int) -> pa.Schema:
+    """The rows :func:`_partials_datafusion` aggregates: time, then ``n`` values as float64."""
+    return pa.schema(
+        [pa.field("__t", TIME_TYPE)] + [pa.field(f"__v{k}", pa.float64()) for k in range(n)]
+    )
+
+
+def _rows_of(ctx: SessionContext, i: int, src: _Source, columns: list[str], path: str) -> pa.Table:
+    """The rows of one source as :func:`_row_schema` (its time, its values of ``columns`` as
+    float64, null where it lacks one), in the source's order: read by pyarrow when no value
+    needs a conversion, else converted by a DataFusion projection."""
+    import pyarrow.parquet as pq
+
+    present = [c for c in columns if c in src.part.schema.names]
+    schema = src.part.schema
+    plain = schema.field(src.time_column).type == TIME_TYPE and all(
+        schema.field(c).type == pa.float64() for c in present
+    )
+    if plain:
+        if src.part.table is not None:
+            t = src.part.table.select([src.time_column, *present])
+        else:
+            assert src.part.path is not None
+            # ParquetFile, not read_table (which imports pyarrow.dataset)
+            t = pq.ParquetFile(src.part.path).read(columns=[src.time_column, *present])
+        arrays = [t.column(0)]
+        for c in columns:
+            arrays.append(t.column(c) if c in present else pa.nulls(t.num_rows, pa.float64()))
+        return pa.Table.from_arrays(arrays, schema=_row_schema(len(columns)))
+    name = f"__p{i}"
+    if src.part.path is not None:
+        ctx.register_parquet(name, src.part.path, file_extension="")
+    else:
+        assert src.part.table is not None
+        register_table(ctx, name, src.part.table)
+    exprs = [
+        f"arrow_cast({quote(src.time_column)}, 'Timestamp(Microsecond, Some(\"UTC\"))') AS __t"
+    ]
+    for k, c in enumerate(columns):
+        v = f"CAST({quote(c)} AS DOUBLE)" if c in present else "CAST(NULL AS DOUBLE)"
+        exprs.append(f"{v} AS __v{k}")
+    t = sql.execute(ctx, f"SELECT {', '.join(exprs)} FROM {quote(name)}", path, what="reduce")
+    return pa.Table.from_arrays(t.columns, schema=_row_schema(len(columns)))
 
 
 def _slices(table: pa.Table, bounds: list[tuple[int, int]]) -> list[pa.Table]:
-    """The rows of ``table`` (sorted by its int64 first column) inside each ``[lo, hi)``.
+    """The rows of ``table`` (sorted by its int64 first column) inside each ``[lo, hi)``
+    (found by bisection: no ``pyarrow.compute``)."""
+    import bisect
 
-    The row index of an edge is the count of values below it (one vectorized pass per distinct
-    edge: the segments of one computation are few)."""
-    import pyarrow.compute as pc
-
-    b = table.column(0)
-    below: dict[int, int] = {}
-    for edge in {e for bound in bounds for e in bound}:
-        below[edge] = pc.sum(pc.less(b, pa.scalar(edge, b.type))).as_py() or 0
-    return [table.slice(below[lo], below[hi] - below[lo]) for lo, hi in bounds]
+    b = table.column(0).to_pylist()
+    return [
+        table.slice(
+            bisect.bisect_left(b, lo), bisect.bisect_left(b, hi) - bisect.bisect_left(b, lo)
+        )
+        for lo, hi in bounds
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -964,16 +1027,27 @@ class ReduceDir(FactoryNode):
         else:
             columns = [c for c in self.config.columns if c in numeric]
         stats = self._stats_needed
-        partials = _compute_partials(
-            sources, columns, self.base_seconds, stats, windows, self.path
-        ).sort_by("__b")
-        base = self.base_seconds * _US
-        rolled = []
-        for r in self.config.resolutions:
-            w = self.config.seconds()[r] * _US
-            rolled.append(partials if w == base else _combine(partials, w, stats).sort_by("__b"))
-        if "avg" in self.config.aggregations:
-            rolled = [_with_avg(t, columns) for t in rolled]
+        avg = "avg" in self.config.aggregations
+        widths = [self.config.seconds()[r] for r in self.config.resolutions]
+        rolled: list[pa.Table]
+        if not sources or not columns:
+            empty = _empty_partials(columns, self._stats_stored)
+            rolled = [empty for _ in widths]
+        elif _use_datafusion(sources):
+            rolled = _partials_datafusion(
+                sources, columns, self.base_seconds, widths, stats, avg, windows, self.path
+            )
+        else:
+            partials = _partials_arrow(sources, columns, self.base_seconds, stats, windows).sort_by(
+                "__b"
+            )
+            base = self.base_seconds
+            rolled = [
+                partials if w == base else _combine(partials, w * _US, stats).sort_by("__b")
+                for w in widths
+            ]
+            if avg:
+                rolled = [_with_avg(t, columns) for t in rolled]
         fields = tuple((f.name, str(f.type), _numeric(f.type)) for f in schema)
         tcs = tuple(sorted(time_columns))
         if width is None:
