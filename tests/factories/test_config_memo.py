@@ -117,3 +117,31 @@ def test_a_changed_validator_validates_again(reduce_pond, monkeypatch) -> None:
     after = FACTORY.memo(node, CONFIG.encode())
     assert before is not None and after is not None
     assert before[0] == after[0] and before[1] != after[1]
+
+
+def test_listing_a_dynamic_file_does_not_build_it(fpond) -> None:
+    """``pond list`` needs whether a node is a directory: a dynamic file is stored as one, so
+    its factory's module and config are not loaded (pydantic and yaml not imported)."""
+    with fpond.transaction(["mknod"]) as tx:
+        mknod(
+            tx.root(),
+            "sql-derived",
+            "/d.series",
+            'patterns: {s: /s.series}\ntime_column: Timestamp\nquery: SELECT "Timestamp" FROM s\n',
+        )
+        tx.root().mkdir("/x")
+    code = (
+        "import sys\nfrom duckpond.cli.main import main\n"
+        "status = main(['list', '/'])\n"
+        "print(status, 'pydantic' in sys.modules, 'yaml' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "POND": str(fpond.path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["/d.series", "/x", "0", "False", "False"]

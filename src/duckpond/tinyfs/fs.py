@@ -593,7 +593,14 @@ class NodePath:
 
     @property
     def is_dir(self) -> bool:
-        return self.node.is_dir or self.file_type.startswith("dir:")
+        node = self.node
+        if node.is_dir or node.file_type.startswith("dir:"):
+            return True
+        if node.file_type == FILE_DYNAMIC and node.dynamic is None:
+            # stored as a file (its factory is of kind "file"): a listing need not build it
+            # (importing a factory's module and validating its config: ~0.1 s)
+            return False
+        return self.file_type.startswith("dir:")
 
     @property
     def is_symlink(self) -> bool:
