@@ -588,6 +588,13 @@ class _State:
     segments: list[_Seg]  # in time order
     columns: list[str]  # the output columns (before .avg etc.)
     outputs: dict[str, pa.Table] = field(default_factory=dict)
+    _indices: list[int] | None = None
+
+    def indices(self) -> list[int]:
+        """The segments' indices, in time order (made once: a site build asks per block)."""
+        if self._indices is None:
+            self._indices = [seg.index for seg in self.segments]
+        return self._indices
 
 
 @dataclass
@@ -746,7 +753,7 @@ class ReduceDir(FactoryNode):
             return list(state.segments)
         import bisect
 
-        indices = [seg.index for seg in state.segments]
+        indices = state.indices()
         i = bisect.bisect_left(indices, start // width)
         j = bisect.bisect_right(indices, (end - 1) // width)
         return state.segments[i:j]

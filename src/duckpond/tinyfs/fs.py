@@ -37,7 +37,7 @@ from duckpond.errors import (
 from duckpond.times import Window
 from duckpond.tinyfs import paths, tables
 from duckpond.tinyfs.dynamic import DynamicDirectory, DynamicFile, DynamicTable, FactoryResolver
-from duckpond.tinyfs.lineage import Leaf, Lineage
+from duckpond.tinyfs.lineage import LEAF_FIELDS, Leaf, Lineage
 from duckpond.tinyfs.model import (
     DIR_DYNAMIC,
     DIR_PHYSICAL,
@@ -749,7 +749,7 @@ class NodePath:
         history = self._history()
         if isinstance(history, LazyHistory):
             positions = collapse.leaf_positions(history)
-            return [Leaf(*fields) for fields in history.fields(positions, Leaf.FIELDS)]
+            return [Leaf(*fields) for fields in history.fields(positions, LEAF_FIELDS)]
         return [Leaf.of(v) for v in collapse.leaves(history)]
 
     def _history(self) -> Sequence[NodeVersion]:

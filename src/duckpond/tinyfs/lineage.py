@@ -14,34 +14,31 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from duckpond.times import Window
 
 if TYPE_CHECKING:
     from duckpond.tinyfs.model import NodeVersion
 
-__all__ = ["Leaf", "Lineage", "added_window"]
+__all__ = ["LEAF_FIELDS", "Leaf", "Lineage", "added_window"]
 
 
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    """One stored file version an input is made of (µs event-time bounds, ``None`` if unknown)."""
+#: The :class:`NodeVersion` fields a :class:`Leaf` is made of, in order.
+LEAF_FIELDS: Final = ("node_id", "version", "sha256", "min_event_time", "max_event_time")
+
+
+class Leaf(NamedTuple):
+    """One stored file version an input is made of (µs event-time bounds, ``None`` if unknown).
+
+    A named tuple, not a dataclass: a derived series over five years of daily appends has ~11,000
+    leaves, made and hashed by every process that reads it (a third of the cost)."""
 
     node_id: str
     version: int
     sha256: str | None
     min_us: int | None
     max_us: int | None
-
-    #: The :class:`NodeVersion` fields a leaf is made of, in order.
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "node_id",
-        "version",
-        "sha256",
-        "min_event_time",
-        "max_event_time",
-    )
 
     @classmethod
     def of(cls, v: NodeVersion) -> Leaf:
