@@ -461,6 +461,61 @@ def test_the_lineage_of_a_long_series_builds_no_version(tmp_path, monkeypatch):
     assert len(want) < 300  # the correction's leaf stands for the leaves it superseded
 
 
+def test_a_new_process_takes_the_live_set_the_last_collapse_recorded(tmp_path):
+    """Each collapse records the live versions right after it: a new process folds only the
+    versions after the newest one (parsing a few attribute texts, not every collapse's), and
+    gets exactly the live versions the whole history folds to, with late data, a correction
+    and appends after the last collapse."""
+    from duckpond.ops.corrections import remove_rows
+    from duckpond.times import Window
+
+    pond = Pond.init(tmp_path / "pond")
+    hour = 3_600_000_000
+
+    def hours(h: int, n: int = 4) -> pa.Table:
+        t = [h * hour + k * 900_000_000 for k in range(n)]
+        return pa.table({"Timestamp": pa.array(t, pa.timestamp("us", tz="UTC")), "v": [h] * n})
+
+    for h in range(300):
+        with pond.transaction(["collect"]) as tx:
+            tx.root().append_series("/s.series", hours(h))
+        if h == 120:
+            with pond.transaction(["late"]) as tx:  # late rows, inside collapsed hours
+                tx.root().append_series("/s.series", hours(7, 2))
+        if h == 200:
+            with pond.transaction(["rm-rows"]) as tx:
+                remove_rows(tx.root(), "/s.series", Window(40 * hour, 60 * hour))
+    for h in range(300, 305):  # the last two after the newest collapse
+        with pond.transaction(["collect"]) as tx:
+            tx.root().append_series("/s.series", hours(h))
+    reader = Pond.open(tmp_path / "pond")
+    node = reader.root().resolve("/s.series")
+    history = reader.fs.persistence.partition(node.node.part_id)[node.node.node_id]
+    live = reader.fs.live(node.node)
+    parsed = len(history._columns._parsed)  # attribute texts parsed by the read
+    everything = reader.fs.history(node.node)  # built on purpose: the whole fold
+    assert [v.version for v in live] == [v.version for v in collapse.live(everything)]
+    recorded = [i for i, v in enumerate(everything) if collapse.LIVE in v.extended_attributes]
+    assert recorded and len(everything) - recorded[-1] > 2  # appended after the newest one
+    assert sum(1 for v in everything if collapse.children(v)) > 15
+    assert parsed <= collapse.LIVE_SEARCH  # not one per collapse
+    t = node.read_table()
+    assert t.num_rows == 4 * 305 + 2 - 4 * 20
+    v = t.column("v")
+    assert pc.sum(v).as_py() == sum(4 * h for h in range(305)) + 2 * 7 - sum(
+        4 * h for h in range(40, 60)
+    )
+    # as of a transaction before the correction (txn 150: init, the hours 0-120, the late rows,
+    # the hours 121-147): the live set recorded by then, the same rows as the whole fold
+    old = Pond.open(tmp_path / "pond", at_txn=150)
+    old_node = old.root().resolve("/s.series")
+    old_live = old.fs.live(old_node.node)
+    assert [v.version for v in old_live] == [
+        v.version for v in collapse.live(old.fs.history(old_node.node))
+    ]
+    assert old_node.read_table().num_rows == 4 * 148 + 2
+
+
 def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch):
     """A collector's commit after hundreds of hourly ones decodes (Arrow row -> NodeVersion)
     only about what it appends, in a pond opened once and kept (as the collector keeps it): the

@@ -12,6 +12,7 @@ What a collapse version records (``extended_attributes``, besides ``time_column`
     "level": 1                      0 for an appended version; 1 + the children's level
     "first": 17                     the version number of the first appended version it covers
     "collapses": [[17, 4, null, null], [18, 4, ["Timestamp", "v"], {"v": "int64"}], ...]
+    "live": [1, 17, 33, ...]        the live versions right after it (itself included)
 
 Each ``collapses`` entry is ``[version, rows, columns, types]``: a child, the number of its rows
 (they are consecutive in the chunk, children in the order listed), and, where they differ from
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from duckpond.tinyfs.model import NodeVersion
+    from duckpond.tinyfs.persistence import LazyHistory
 
 __all__ = [
     "FANIN",
@@ -91,6 +93,11 @@ FULL_ROWS: Final = 1_000_000
 FULL_BYTES: Final = 64 << 20
 
 COLLAPSES: Final = "collapses"
+#: The extended attribute of a collapse: the version numbers live right after it (itself too),
+#: so a new process folds only the versions after the last collapse, not a year of them.
+LIVE: Final = "live"
+#: How many of the newest versions :func:`live` searches for a recorded live set.
+LIVE_SEARCH: Final = 64
 #: The extended attribute of a correction: the version numbers it supersedes.
 REPLACES: Final = "replaces"
 #: The extended attribute naming what made a correction (``revert``, ``replace``, ``rm-rows``).
@@ -179,8 +186,41 @@ def _superseded_in(versions: Sequence[NodeVersion]) -> set[int]:
 
 def live(versions: Sequence[NodeVersion]) -> list[NodeVersion]:
     """The versions no collapse or correction among ``versions`` supersedes, in logical order:
-    the union of their rows is the series' content."""
+    the union of their rows is the series' content.
+
+    From a :class:`~duckpond.tinyfs.persistence.LazyHistory`, the live set the newest collapse
+    recorded (:data:`LIVE`, among the last :data:`LIVE_SEARCH` versions) is taken as it is and
+    only the versions after it are folded: the attribute texts of the ~600 collapses of a year
+    are not parsed. A history without such a record is folded whole."""
+    from duckpond.tinyfs.persistence import LazyHistory
+
+    if isinstance(versions, LazyHistory):
+        found = _recorded_live(versions)
+        if found is not None:
+            live_at, position = found
+            return fold_live(live_at, versions[position + 1 :])
     return fold_live((), versions)
+
+
+def _recorded_live(versions: LazyHistory) -> tuple[list[NodeVersion], int] | None:
+    """The live versions the newest collapse recorded and that collapse's position, or
+    ``None`` (no record among the newest versions, or one that does not match the history)."""
+    n = len(versions)
+    for position in range(n - 1, max(-1, n - 1 - LIVE_SEARCH), -1):
+        recorded = versions.attributes_at(position).get(LIVE)
+        if recorded is None:
+            continue
+        try:
+            wanted = {int(x) for x in recorded}
+        except (TypeError, ValueError):
+            return None
+        numbers = versions.numbers()[: position + 1]
+        positions = [i for i, num in enumerate(numbers) if num in wanted]
+        if {numbers[i] for i in positions} != wanted:
+            return None  # not this history's (never expected): fold it whole
+        kept = versions.select(positions)
+        return sorted(kept, key=lambda v: (first(v), v.version)), position
+    return None
 
 
 def fold_live(

@@ -172,7 +172,7 @@ class FS:
         if seen > len(history) or (seen and history[seen - 1].version != last):
             seen, live = 0, []  # not a prefix of what is stored now: start again
         if seen < len(history):
-            live = collapse.fold_live(live, history[seen:])
+            live = collapse.fold_live(live, history[seen:]) if seen else collapse.live(history)
             self._live[node.node_id] = (len(history), history[-1].version, live)
         return list(live)
 
@@ -452,12 +452,17 @@ class FS:
         lows = [v.min_event_time for v in run if v.min_event_time is not None]
         highs = [v.max_event_time for v in run if v.max_event_time is not None]
         blob = self.store_chunk(chunk, node.node_id, version)
+        held = {v.version for v in run}
         attrs = {
             "time_column": history[-1].time_column,
             "rows": chunk.num_rows,
             "level": max(collapse.level(v) for v in run) + 1,
             "first": min(collapse.first(v) for v in run),
             collapse.COLLAPSES: [e.to_json() for e in entries],
+            collapse.LIVE: [
+                *(v.version for v in self.live(node) if v.version not in held),
+                version,
+            ],
         }
         nv = NodeVersion(
             part_id=node.part_id,

@@ -128,6 +128,10 @@ class LazyHistory(Protocol):
         """The extended attributes of each version, in order."""
         ...
 
+    def attributes_at(self, position: int) -> Mapping[str, Any]:
+        """The extended attributes of the version at ``position`` (only its text parsed)."""
+        ...
+
     def select(self, positions: Sequence[int]) -> list[NodeVersion]:
         """The versions at these positions, built in one go."""
         ...

@@ -413,6 +413,11 @@ class NodeHistory(Sequence[NodeVersion]):
         attrs = self._columns.attributes
         return [attrs(i) if isinstance(i, int) else i.extended_attributes for i in items]
 
+    def attributes_at(self, position: int) -> Mapping[str, Any]:
+        """The extended attributes of the version at ``position`` (only its text parsed)."""
+        item = self._items[position]
+        return self._columns.attributes(item) if isinstance(item, int) else item.extended_attributes
+
     def plus(self, version: NodeVersion) -> NodeHistory:
         """A new history with ``version`` added (this one is unchanged: copies of a partition
         share it)."""
