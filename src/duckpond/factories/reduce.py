@@ -1272,6 +1272,7 @@ class ReducedBlocks:
         self.state = state
         self.resolution = resolution
         self.index = parent.config.resolutions.index(resolution)
+        self._key_base: hashlib._Hash | None = None  # the digest of what every key starts with
 
     @property
     def column_names(self) -> list[str]:
@@ -1293,8 +1294,11 @@ class ReducedBlocks:
     def key(self, start_us: int, end_us: int) -> str:
         """A digest of the output columns and of the keys of the segments overlapping
         ``[start_us, end_us)``: equal keys, equal rows."""
-        h = hashlib.sha256(f"{CACHE_FORMAT}\0{self.resolution}\0".encode())
-        h.update("\0".join(self.column_names).encode())
+        if self._key_base is None:  # the same for every block (a site build asks per block)
+            base = hashlib.sha256(f"{CACHE_FORMAT}\0{self.resolution}\0".encode())
+            base.update("\0".join(self.column_names).encode())
+            self._key_base = base
+        h = self._key_base.copy()
         for seg in self.parent._overlapping(self.state, start_us, end_us):
             h.update(b"\0" + seg.key.encode())
         return h.hexdigest()
