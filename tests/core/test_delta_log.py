@@ -261,3 +261,25 @@ def test_removes_after_a_checkpoint_are_reconciled(tmp_path: Path) -> None:
     write_deltalake(str(path), rows, mode="overwrite", partition_by=["part_id"])
     same()
     assert len(log.read_snapshot(path).files) == 2
+
+
+def test_a_missing_or_unreadable_log_goes_to_deltalake_at_once(pond, monkeypatch) -> None:
+    """Only a file vanishing from a log that is there is a race worth listing again."""
+    import shutil
+
+    slept: list[float] = []
+    monkeypatch.setattr(log.time, "sleep", slept.append)
+    data = pond.path / "data"
+    real = os.listdir
+
+    def unreadable(path: str) -> list[str]:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(log.os, "listdir", unreadable)
+    with pytest.raises(log.Unsupported, match="cannot be read"):
+        log.read_snapshot(data)
+    monkeypatch.setattr(log.os, "listdir", real)
+    shutil.rmtree(data / "_delta_log")
+    with pytest.raises(log.Unsupported, match="no Delta log"):
+        log.read_snapshot(data)
+    assert slept == []

@@ -89,8 +89,12 @@ def read_snapshot(table_path: str | os.PathLike[str]) -> Snapshot:
         try:
             return _read(log_dir)
         except FileNotFoundError as exc:
+            if not os.path.isdir(log_dir):  # noqa: PTH112
+                raise Unsupported(f"no Delta log at {log_dir}") from exc
             if attempt == ATTEMPTS:
                 raise Unsupported(f"log files kept vanishing: {exc}") from exc
+        except OSError as exc:  # unreadable: deltalake reports it (translated)
+            raise Unsupported(f"the log cannot be read: {exc}") from exc
         time.sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
