@@ -81,6 +81,20 @@ class MotoServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def wait_recorded(self, keys: list[str], timeout: float = 10.0) -> None:
+        """Wait until the recorder has written the requests of ``keys`` (object keys the client
+        saw acknowledged): moto may write a request's record after answering it, and a real
+        store keeps what it acknowledged, so a test kills the server only after this."""
+        from urllib.parse import quote
+
+        wanted = ["/" + quote(k, safe="/") for k in keys]
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.recording.read_text(errors="replace") if self.recording.exists() else ""
+            if all(w in text for w in wanted) or time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+
     def restart(self) -> None:
         """Start again; with recording on, replay what the killed server had been sent."""
         self.kill()

@@ -192,6 +192,7 @@ def test_push_cut_short_by_a_killed_server_resumes(example, tmp_path, monkeypatc
         def kill_after(key: str, size: int, seen: list[str] = []) -> None:  # noqa: B006
             seen.append(key)
             if len(seen) == cut:
+                server.wait_recorded(seen)  # what it acknowledged is kept, as a real store's
                 server.kill()
 
         with pytest.raises(RemoteError):
