@@ -237,10 +237,10 @@ class Pond:
         data, seq = _load(layout)
         control = ControlTable.open(layout.control)
         pond = cls(layout.root, data, control, at_txn=at_txn, factories=factories)
-        version = pond._persistence.version()
+        persistence = pond._persistence
+        version = persistence.version()
         _log.debug("opened pond path=%s data_version=%d", layout.root, version)
         pond._seq_at = (version, seq)
-        persistence = pond._persistence
         if at_txn is not None and not _committed(control, lambda: persistence.table, seq, at_txn):
             raise NotFound(f"transaction {at_txn} was never committed", None)
         return pond
