@@ -1,6 +1,7 @@
 """Regenerate ``src/duckpond/testing/data/``: the readings the HydroVu test server ships with.
 
-    .venv/bin/python scripts/make_testing_data.py [--data-dir data] [--out src/duckpond/testing/data]
+    .venv/bin/python scripts/make_testing_data.py [--data-dir data] \
+        [--out src/duckpond/testing/data]
 
 Each bundled data set ``data/<name>/<name>.csv`` is copied, byte for byte, gzip-compressed
 (level 9, no file name or time in the gzip header, so the output is deterministic) to

@@ -652,6 +652,91 @@ def test_the_cache_size_is_bounded(fpond, monkeypatch):
     assert len(cache_files(fpond)) <= every // 2
 
 
+def _entry(n: int) -> pa.Table:
+    return pa.table({"__b": pa.array(range(n), pa.int64()), "x": pa.array([0.5] * n)})
+
+
+def _on_disk(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_the_cache_is_listed_only_when_its_recorded_size_nears_the_bound(tmp_path, monkeypatch):
+    """A trim reads the recorded size (``.size``) instead of listing every file, until the total
+    may pass 90% of the bound or the record is an hour old; then it lists, deletes the least
+    recently used entries and records the true size."""
+    from duckpond.factories import cache as cache_mod
+
+    root = tmp_path / "cache"
+    one = len(cache_mod._encode({"keys": []}, _entry(1000)))  # bytes of one entry
+    listings = []
+    real_scan = Cache._scan
+
+    def counted(self):
+        listings.append(1)
+        return real_scan(self)
+
+    monkeypatch.setattr(Cache, "_scan", counted)
+    c = Cache(root, limit=10 * one + 100)
+    for k in range(3):
+        assert c.put(f"t/n/e{k}", {"keys": []}, _entry(1000), trim=False)
+    c.trim()
+    assert len(listings) == 1  # no record yet: listed once
+    recorded, _ = c._ledger()
+    assert abs(recorded - _on_disk(root)) < 64
+    for k in range(3, 8):  # 8 entries: under 90% of the bound
+        assert Cache(root, limit=10 * one + 100).put(f"t/n/e{k}", {"keys": []}, _entry(1000))
+    assert len(listings) == 1  # each new process added its bytes to the record
+    assert abs(c._ledger()[0] - _on_disk(root)) < 64
+    # an entry replaced by one of the same size adds nothing
+    assert Cache(root, limit=10 * one + 100).put("t/n/e0", {"keys": []}, _entry(1000))
+    assert len(listings) == 1 and abs(c._ledger()[0] - _on_disk(root)) < 64
+    # the ninth entry nears the bound: listed, and the oldest entries deleted down to 90%
+    for k, path in enumerate(sorted(root.rglob("e*.dpc"))):
+        os.utime(path, (1000 + k, 1000 + k))
+    small = Cache(root, limit=6 * one)
+    assert small.put("t/n/e8", {"keys": []}, _entry(1000))
+    assert len(listings) == 2
+    assert _on_disk(root) <= 6 * one
+    assert not (root / "t/n/e0.dpc").exists() and (root / "t/n/e8.dpc").exists()
+    assert abs(small._ledger()[0] - _on_disk(root)) < 64
+
+
+@pytest.mark.parametrize("record", ["old", "corrupt", "mixed", "missing"])
+def test_an_old_corrupt_or_missing_size_record_lists_the_cache(tmp_path, record):
+    """The record may undercount (two processes adding at once): an hour later the cache is
+    listed again and the bound holds; a record that cannot be read means a listing too."""
+    import time as _time
+
+    from duckpond.factories import cache as cache_mod
+
+    root = tmp_path / "cache"
+    one = len(cache_mod._encode({"keys": []}, _entry(1000)))
+    for k in range(6):
+        Cache(root, limit=100 * one).put(f"t/n/e{k}", {"keys": []}, _entry(1000))
+    ledger = root / ".size"
+    if record == "old":  # says empty, listed more than an hour ago
+        ledger.write_text(f"0 {_time.time() - cache_mod.RESCAN_S - 5}\n")
+    elif record == "corrupt":
+        ledger.write_bytes(b"\xff\xfe not a size")
+    elif record == "mixed":  # two processes wrote it at once
+        ledger.write_text(f"0 {_time.time():.3f}\n0.000\n")
+    else:
+        ledger.unlink()
+    c = Cache(root, limit=4 * one)
+    c.trim()
+    assert _on_disk(root) <= 4 * one
+    assert abs(c._ledger()[0] - _on_disk(root)) < 64
+    # a recent record that undercounts is believed (the bound is passed) until what is added
+    # takes it near the bound, or it is an hour old: then the cache is listed again
+    ledger.write_text(f"0 {_time.time()}\n")
+    for k in range(6, 8):
+        c.put(f"t/n/e{k}", {"keys": []}, _entry(1000))
+    assert _on_disk(root) > 4 * one
+    for k in range(8, 10):
+        c.put(f"t/n/e{k}", {"keys": []}, _entry(1000))
+    assert _on_disk(root) <= 4 * one
+
+
 def test_maintain_prunes_entries_no_lineage_uses(fpond, monkeypatch):
     with fpond.transaction(["load"]) as tx:
         r = tx.root()

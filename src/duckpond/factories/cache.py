@@ -36,7 +36,12 @@ Readers of a pond opened as of an older transaction never write.
 
 Size: after each write (or batch of writes: ``put(..., trim=False)`` then :meth:`Cache.trim`),
 when the cache holds more than :func:`max_bytes` (``DUCKPOND_CACHE_MAX_BYTES``, default
-2 GiB), the least recently used entries are deleted until it holds less than 90% of that.
+2 GiB), the least recently used entries are deleted until it holds less than 90% of that. What
+the cache holds is listed (every file) at most once an hour (:data:`RESCAN_S`) while it holds
+less than 90% of the bound: in between, ``$POND/cache/.size`` (text: bytes, then the time of
+the last listing in seconds since the epoch) keeps the total, to which each batch adds what it
+wrote. It is an estimate (two processes adding at once may lose one's bytes; ``pond maintain``
+deletes it), corrected by the next listing: a lost or missing ``.size`` only means a listing.
 ``pond maintain`` removes the entries no current node uses (:func:`prune`).
 ``DUCKPOND_CACHE=off`` turns the cache off (every process computes from the raw data).
 """
@@ -87,6 +92,9 @@ STALE_TMP_S: Final = 3600
 _DIGEST = 20  # bytes of sha1
 _PREFIX = len(MAGIC) + 4 + _DIGEST  # magic, header length, header sha1
 _TOUCH_S = 600  # an entry read is marked as used (mtime) at most this often
+#: The cache is listed to learn its size at least this often (s); in between, ``.size`` tells.
+RESCAN_S: Final = 3600
+_LEDGER: Final = ".size"
 
 _log = diagnostics.get_logger("cache")
 
@@ -124,6 +132,7 @@ class Cache:
         self.root = root
         self.writable = writable
         self.limit = max_bytes() if limit is None else limit
+        self._added = 0  # bytes written since the last trim (new entries less replaced ones)
 
     def path(self, key: str) -> Path:
         """The host file of entry ``key`` (``<factory>/<node id>/<name>``)."""
@@ -189,7 +198,12 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as f:
                 f.write(data)
+            try:
+                replaced = os.stat(path).st_size  # noqa: PTH116 - the entry this one replaces
+            except OSError:
+                replaced = 0
             tmp.replace(path)
+            self._added += len(data) - replaced
         except OSError as exc:
             _log.warning("cache entry %s not written: %s", path, exc)
             with contextlib.suppress(OSError):
@@ -239,21 +253,59 @@ class Cache:
 
     def trim(self) -> int:
         """Delete the least recently used entries while the cache exceeds its bound (down to 90%
-        of it); returns how many were deleted."""
+        of it); returns how many were deleted. The cache is listed only when ``.size`` says it
+        may hold 90% of the bound, or was listed more than :data:`RESCAN_S` ago."""
+        added, self._added = self._added, 0
+        known = self._ledger()
+        if known is not None:
+            total, listed = known
+            total += added
+            if total < self.limit * 0.9 and 0 <= time.time() - listed < RESCAN_S:
+                self._record(total, listed)
+                return 0
         found = self._scan()
         total = sum(size for _, size, _ in found)
-        if total <= self.limit:
-            return 0
         removed = 0
-        for _, size, path in sorted(found):
-            if total < self.limit * 0.9:
-                break
-            with contextlib.suppress(OSError):
-                os.unlink(path)  # noqa: PTH108 - a plain host path from os.scandir
-                total -= size
-                removed += 1
-        _log.info("cache over %d bytes: %d entries removed", self.limit, removed)
+        if total > self.limit:
+            for _, size, path in sorted(found):
+                if total < self.limit * 0.9:
+                    break
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # noqa: PTH108 - a plain host path from os.scandir
+                    total -= size
+                    removed += 1
+            _log.info("cache over %d bytes: %d entries removed", self.limit, removed)
+        self._record(total, time.time())
         return removed
+
+    def _ledger(self) -> tuple[int, float] | None:
+        """``.size``: the bytes the cache holds and when it was last listed, or ``None``."""
+        try:
+            text = (self.root / _LEDGER).read_bytes().decode("ascii")
+            size, listed = text.split()
+            if not text.endswith("\n"):
+                return None
+            return int(size), float(listed)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+
+    def _record(self, total: int, listed: float) -> None:
+        """Write ``.size`` in place (creating a file costs ~1 ms here, rewriting one ~10 µs). Two
+        processes writing at once can leave a mix of both texts, which does not read as two
+        numbers (or is one process's total): the next trim then lists the cache. A failure to
+        write only means the same."""
+        data = f"{max(total, 0)} {listed:.3f}\n".encode("ascii")
+        try:
+            fd = os.open(self.root / _LEDGER, os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def _touch(self, path: Path) -> None:
         """Mark an entry as used (its mtime), for the least-recently-used bound."""

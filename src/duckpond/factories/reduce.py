@@ -70,6 +70,7 @@ How it is computed (and kept up to date)
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import os
@@ -402,11 +403,11 @@ def _partials_datafusion(
     register_table(ctx, "__base", base)
     schema = _empty_partials(columns, stats + (("avg",) if avg else ())).schema
     roll = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
-    out = []
-    for width_s in widths_s:
+    selects = []
+    for k, width_s in enumerate(widths_s):
         wu = width_s * _US  # floor to a multiple, below zero too:
         bucket = "__b" if width_s == base_s else f"__b - ((__b % {wu}) + {wu}) % {wu}"
-        exprs = [f"{bucket} AS __b"]
+        exprs = [f"{k} AS __w", f"{bucket} AS __b"]
         for c in columns:
             for s in stats:
                 name = quote(f"{c}{_SEP}{s}")
@@ -417,13 +418,16 @@ def _partials_datafusion(
                     f"CASE WHEN sum({n}) > 0 THEN sum({total}) / sum({n}) END "
                     f"AS {quote(f'{c}{_SEP}avg')}"
                 )
-        rolled = sql.execute(
-            ctx,
-            f"SELECT {', '.join(exprs)} FROM __base GROUP BY 1 ORDER BY 1",
-            path,
-            what="reduce",
-        )
-        out.append(pa.Table.from_arrays([rolled.column(f.name) for f in schema], schema=schema))
+        selects.append(f"SELECT {', '.join(exprs)} FROM __base GROUP BY 2")
+    # every width in one query (each reads __base in its order: the same sums as one query per
+    # width), its rows ordered by width, then bucket
+    rolled = sql.execute(ctx, " UNION ALL ".join(selects) + " ORDER BY 1, 2", path, what="reduce")
+    which = rolled.column("__w").to_pylist()
+    out = []
+    for k in range(len(widths_s)):
+        lo, hi = bisect.bisect_left(which, k), bisect.bisect_right(which, k)
+        part = rolled.slice(lo, hi - lo)
+        out.append(pa.Table.from_arrays([part.column(f.name) for f in schema], schema=schema))
     return out
 
 
@@ -475,8 +479,6 @@ def _rows_of(ctx: SessionContext, i: int, src: _Source, columns: list[str], path
 def _slices(table: pa.Table, bounds: list[tuple[int, int]]) -> list[pa.Table]:
     """The rows of ``table`` (sorted by its int64 first column) inside each ``[lo, hi)``
     (found by bisection: no ``pyarrow.compute``)."""
-    import bisect
-
     b = table.column(0).to_pylist()
     return [
         table.slice(
@@ -751,8 +753,6 @@ class ReduceDir(FactoryNode):
         width = state.plan.segment_us
         if width is None:
             return list(state.segments)
-        import bisect
-
         indices = state.indices()
         i = bisect.bisect_left(indices, start // width)
         j = bisect.bisect_right(indices, (end - 1) // width)

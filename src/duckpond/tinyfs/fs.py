@@ -13,6 +13,7 @@ Changes are staged in the persistence as they happen (file versions) or at :meth
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -754,7 +755,7 @@ class NodePath:
         history = self._history()
         if isinstance(history, LazyHistory):
             positions = collapse.leaf_positions(history)
-            return [Leaf(*fields) for fields in history.fields(positions, LEAF_FIELDS)]
+            return list(itertools.starmap(Leaf, history.fields(positions, LEAF_FIELDS)))
         return [Leaf.of(v) for v in collapse.leaves(history)]
 
     def _history(self) -> Sequence[NodeVersion]:
