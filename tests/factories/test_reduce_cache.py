@@ -284,6 +284,44 @@ def test_reading_one_resolution_reads_only_its_entries(series_pond, monkeypatch)
     assert stats(p).computed == 0
 
 
+def test_one_more_day_rewrites_one_entry_per_resolution_of_at_most_16_segments(
+    series_pond, monkeypatch
+):
+    """A coarse entry holds at most ``ENTRY_SEGMENTS`` segments (not years of 1d rows): a day
+    appended after two years computes one segment, rewrites one entry per resolution, each of
+    at most 16 segments, and leaves every other entry's bytes as they were."""
+    from duckpond.factories.reduce import ENTRY_SEGMENTS
+
+    pond = series_pond
+    raw = pa.concat_tables(
+        [readings(T0 + d * DAY, 4, step=6 * 60 * MIN, seed=d) for d in range(730)]
+    )
+    append(pond, "/s.series", raw)
+    check(pond, raw, monkeypatch)  # fills the cache
+    cache = Cache(pond.layout.cache)
+
+    def held(f: Path) -> int:
+        header = cache.header(str(f.relative_to(pond.layout.cache))[: -len(".dpc")])
+        assert header is not None
+        return len(header["segments"])
+
+    before = {f: f.read_bytes() for f in cache_files(pond)}
+    per_entry = entry_segments(SEG_S, RES["1d"])
+    assert per_entry == ENTRY_SEGMENTS == 16
+    days = [f for f in before if "-r1d-" in f.name]
+    assert len(days) == len({i // per_entry for i in segments_of(raw)}) >= 3
+    assert all(held(f) <= ENTRY_SEGMENTS for f in before)
+    day = readings(T0 + 730 * DAY, 4, step=6 * 60 * MIN, seed=730)
+    append(pond, "/s.series", day)
+    p, _ = check(pond, pa.concat_tables([raw, day]), monkeypatch)
+    assert stats(p).computed == 1 and stats(p).written == len(RES)
+    after = {f: f.read_bytes() for f in cache_files(pond)}
+    changed = [f for f in after if before.get(f) != after[f]]
+    assert len(changed) == len(RES)  # one entry per resolution
+    assert sorted(f.name.split("-r")[1].split("-")[0] for f in changed) == sorted(RES)
+    assert all(held(f) <= ENTRY_SEGMENTS for f in changed)
+
+
 def test_pond_maintain_collapse_keeps_every_key(series_pond, monkeypatch):
     pond = series_pond
     days = [readings(T0 + d * DAY + (d % 3) * MIN, 100, seed=d) for d in range(12)]
