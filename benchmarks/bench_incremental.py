@@ -234,8 +234,21 @@ def measure(path: Path, label: str, devices: int, repeat: int, rows: list) -> di
             dt, _ = wall(cat, env)
             cats.append(dt)
             one = Path(tmp) / "reduced.parquet"
-            fresh = Pond.open(path, factories=resolver)
-            pq.write_table(fresh.root().resolve("/reduced/d0/res=1h.series").read_table(), one)
+            # the reference rows are computed from the raw rows, never through the cache the
+            # measured `pond` uses: this process runs the repository's code, which may not be
+            # the measured install's (another cache format would make the two rewrite each
+            # other's entries)
+            before = os.environ.get("DUCKPOND_CACHE")
+            os.environ["DUCKPOND_CACHE"] = "off"
+            try:
+                fresh = Pond.open(path, factories=resolver)
+                reduced = fresh.root().resolve("/reduced/d0/res=1h.series").read_table()
+            finally:
+                if before is None:
+                    del os.environ["DUCKPOND_CACHE"]
+                else:
+                    os.environ["DUCKPOND_CACHE"] = before
+            pq.write_table(reduced, one)
             dt, _ = wall([sys.executable, "-c", DUCKDB, str(one), QUERY], env)
             ducks.append(dt)
         out["cat"] = statistics.median(cats)
