@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import jinja2
+import orjson
 from markupsafe import Markup
 
 from duckpond.errors import InvalidData, NotFound, UsageError
@@ -1290,8 +1291,6 @@ def render_site(spec: SiteSpec, out_dir: Path, *, rebuild: bool = False) -> Site
 
 def _previous_manifest(out_dir: Path) -> dict[str, Any]:
     """The manifest of the last build into ``out_dir`` (empty if missing or unreadable)."""
-    import orjson
-
     try:
         found = orjson.loads((out_dir / MANIFEST).read_bytes())
     except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
@@ -1324,8 +1323,6 @@ def _write_outputs(
     remove_files(out_dir, [out_dir / p for p in stale])
     files = sorted(everything)
     listing = {"files": files, "blocks": build.records}
-    import orjson
-
     write_if_changed(
         # it records every block (2.2 MB for a five-year site, mostly floats): orjson reads and
         # writes it ~5x and ~15x faster than json; keys in the order the build makes them
