@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from factory_testlib import B01_CSV, JFK_CSV
 
@@ -630,6 +631,33 @@ def _pond_env(pond: Pond, **extra: str) -> dict[str, str]:
 
 def _cat(res: str) -> list[str]:
     return [sys.executable, "-m", "duckpond", "cat", f"/r/res={res}.series", "--format", "csv"]
+
+
+def test_a_reduced_series_streams_whole_batches_across_its_segments(series_pond, tmp_path):
+    """A reduce's output is its segments' rows (16 days each) as chunks: streamed out (``pond
+    cat --format parquet``, ``copy``, the Arrow stream) they come as batches of the size asked
+    for, and ``pond cat --format parquet`` writes row groups of up to 1M rows whatever the
+    batches (not one per segment, nor one per 8,192 rows of a query)."""
+    pond = series_pond
+    append(pond, "/s.series", readings(T0, 6 * 1440, step=10 * MIN))  # 60 days: 4+ segments
+    node = fresh(pond).root().resolve("/r/res=15m.series")
+    _, batches = node.iter_batches(batch_size=1000)
+    sizes = [b.num_rows for b in batches]
+    assert sum(sizes) == 60 * 96 and all(n == 1000 for n in sizes[:-1]), sizes
+    out = tmp_path / "r.parquet"
+    with out.open("wb") as f:
+        cat = [sys.executable, "-m", "duckpond", "cat", "/r/res=15m.series", "--format", "parquet"]
+        proc = subprocess.run(cat, env=_pond_env(pond), stdout=f, stderr=subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr.decode()
+    meta = pq.ParquetFile(out).metadata
+    assert (meta.num_rows, meta.num_row_groups) == (60 * 96, 1)
+    # a query's batches (8,192 rows from DataFusion) are regrouped too
+    with out.open("wb") as f:
+        cat = [*cat[:-3], "/s.series", "--sql", "SELECT * FROM source", "--format", "parquet"]
+        proc = subprocess.run(cat, env=_pond_env(pond), stdout=f, stderr=subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr.decode()
+    meta = pq.ParquetFile(out).metadata
+    assert (meta.num_rows, meta.num_row_groups) == (6 * 1440, 1)
 
 
 def test_concurrent_readers_fill_the_same_entries(series_pond, monkeypatch):

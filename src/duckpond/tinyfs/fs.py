@@ -857,6 +857,10 @@ class NodePath:
         self._tabular()
         if self.is_dynamic:
             table = self.read_table()
+            if any(c.num_chunks > 1 for c in table.columns):
+                # a dynamic table may be many small chunks (a reduce's segments); a Parquet
+                # writer makes a row group of every batch it is given
+                table = table.combine_chunks()
             return table.schema, iter(table.to_batches(max_chunksize=batch_size))
         schema = self.schema()
         versions = self._stored_versions(None)

@@ -14,6 +14,9 @@ FORMATS = ("table", "csv", "json", "parquet")
 
 #: Rows a terminal table shows (half from the start, half from the end).
 TABLE_ROWS = 40
+#: Rows per Parquet row group written (pyarrow's default bound), whatever the batches' sizes
+#: (a query gives batches of 8,192 rows, a series one or more per version).
+ROW_GROUP_ROWS = 1 << 20
 
 DESCRIPTION = """\
 Print a pond file. A data file is written as its raw bytes. A table or series is printed as a
@@ -154,8 +157,8 @@ def emit(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str) -> None
         import pyarrow.parquet as pq
 
         with pq.ParquetWriter(out, schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+            for group in row_groups(schema, batches):
+                writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
     elif fmt == "csv":
         import pyarrow.csv as pcsv
 
@@ -252,3 +255,24 @@ def _cell(value: Any) -> str:
         return "[dim]NULL[/dim]"
     shown = _json_value(value)
     return escape(str(shown))
+
+
+def row_groups(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], rows: int = ROW_GROUP_ROWS
+) -> Iterator[pa.Table]:
+    """``batches`` regrouped as tables of ``rows`` rows (the last one shorter; none if there are
+    no rows), holding at most ``rows`` rows plus a batch in memory."""
+    import pyarrow as pa
+
+    held: list[pa.RecordBatch] = []
+    n = 0
+    for batch in batches:
+        held.append(batch)
+        n += batch.num_rows
+        while n >= rows:
+            table = pa.Table.from_batches(held, schema)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            held, n = rest.to_batches(), rest.num_rows
+    if n:
+        yield pa.Table.from_batches(held, schema)
