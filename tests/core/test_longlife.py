@@ -558,7 +558,7 @@ def test_a_commit_decodes_what_it_changes_not_the_history(tmp_path, monkeypatch)
 def test_a_new_process_reads_one_footer_for_chunks_that_share_a_schema(tmp_path, monkeypatch):
     """Each series version records its chunk's schema id, so a reader of a long series reads
     one Parquet footer for all its live chunks of that schema, and one more per other schema."""
-    import pyarrow.parquet as pq
+    from duckpond import parquet
 
     pond = Pond.init(tmp_path / "pond")
     for h in range(60):
@@ -572,13 +572,13 @@ def test_a_new_process_reads_one_footer_for_chunks_that_share_a_schema(tmp_path,
         with pond.transaction(["collect"]) as tx:
             tx.root().append_series("/s.series", pa.table(cols))
     reads = [0]
-    real = pq.read_schema
+    real = parquet.read_schema
 
     def counting(*args, **kwargs):
         reads[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pq, "read_schema", counting)
+    monkeypatch.setattr(parquet, "read_schema", counting)
     reader = Pond.open(tmp_path / "pond")
     node = reader.root().resolve("/s.series")
     live = reader.fs.live(node.node)

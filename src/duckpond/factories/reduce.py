@@ -451,7 +451,7 @@ def _rows_of(ctx: SessionContext, i: int, src: _Source, columns: list[str], path
     """The rows of one source as :func:`_row_schema` (its time, its values of ``columns`` as
     float64, null where it lacks one), in the source's order: read by pyarrow when no value
     needs a conversion, else converted by a DataFusion projection."""
-    import pyarrow.parquet as pq
+    from duckpond.parquet import ParquetFile
 
     present = [c for c in columns if c in src.part.schema.names]
     schema = src.part.schema
@@ -463,8 +463,7 @@ def _rows_of(ctx: SessionContext, i: int, src: _Source, columns: list[str], path
             t = src.part.table.select([src.time_column, *present])
         else:
             assert src.part.path is not None
-            # ParquetFile, not read_table (which imports pyarrow.dataset)
-            t = pq.ParquetFile(src.part.path).read(columns=[src.time_column, *present])
+            t = ParquetFile(src.part.path).read([src.time_column, *present])
         arrays = [t.column(0)]
         for c in columns:
             arrays.append(t.column(c) if c in present else pa.nulls(t.num_rows, pa.float64()))

@@ -289,14 +289,14 @@ class FS:
         if schema is None and v.content is None and not self.persistence.has_blob(v):
             schema = self._schemas[key] = self.version_chunk(v).schema  # from its collapse
         if schema is None:
-            import pyarrow.parquet as pq
+            from duckpond.parquet import read_schema
 
             host = self.persistence.blob_path(v)
             source: Any = host
             if host is None:
                 with self.persistence.open_blob(v) as f:
                     source = pa.BufferReader(f.read())
-            schema = pq.read_schema(source).remove_metadata()
+            schema = read_schema(source).remove_metadata()
             self._schemas[key] = schema
         if sid is not None:
             self._schema_ids[sid] = schema
@@ -325,10 +325,10 @@ class FS:
         host = self.persistence.blob_path(v)
         if host is not None:
             return tables.Chunk(self.version_schema(v), path=host, min_us=lo, max_us=hi)
-        import pyarrow.parquet as pq
+        from duckpond.parquet import read_table
 
         with self.persistence.open_blob(v) as f:
-            table = pq.read_table(pa.BufferReader(f.read())).replace_schema_metadata(None)
+            table = read_table(pa.BufferReader(f.read())).replace_schema_metadata(None)
         return tables.Chunk(table.schema, table=table, min_us=lo, max_us=hi)
 
     def _from_collapse(self, v: NodeVersion) -> pa.Table:

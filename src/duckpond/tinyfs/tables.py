@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from duckpond.errors import InvalidData, first_line
+from duckpond.parquet import ParquetFile, read_metadata
 from duckpond.times import Window
 
 __all__ = [
@@ -58,17 +58,18 @@ class Chunk:
             return t if columns is None else t.select([c for c in columns if c in t.column_names])
         assert self.path is not None
         want = None if columns is None else [c for c in columns if c in self.schema.names]
-        return pq.ParquetFile(self.path).read(columns=want).replace_schema_metadata(None)
+        return ParquetFile(self.path).read(want).replace_schema_metadata(None)
 
 
-def check_parquet(source: bytes | BinaryIO | str, path: str) -> pq.FileMetaData:
-    """Return the Parquet footer of ``source`` or raise :class:`InvalidData` naming ``path``."""
+def check_parquet(source: bytes | BinaryIO | str, path: str) -> Any:
+    """Return the Parquet footer of ``source`` (``pyarrow.parquet.FileMetaData``) or raise
+    :class:`InvalidData` naming ``path``."""
     try:
         if isinstance(source, bytes):
             if len(source) < 12 or source[:4] != b"PAR1" or source[-4:] != b"PAR1":
                 raise InvalidData("not a Parquet file (no PAR1 magic)", path)
-            return pq.read_metadata(pa.BufferReader(source))
-        return pq.read_metadata(source)
+            return read_metadata(pa.BufferReader(source))
+        return read_metadata(source)
     except InvalidData:
         raise
     except (pa.ArrowException, OSError) as exc:
@@ -244,6 +245,8 @@ def _first_misfit_row(
 
 def parquet_bytes(table: pa.Table) -> bytes:
     """Serialize a table as Parquet bytes (pyarrow's defaults: snappy)."""
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue().to_pybytes())
@@ -355,6 +358,6 @@ def iter_chunks(
             batches = p.table.to_batches(max_chunksize=batch_size)
         else:
             assert p.path is not None
-            batches = pq.ParquetFile(p.path).iter_batches(batch_size=batch_size)
+            batches = ParquetFile(p.path).iter_batches(batch_size)
         for batch in batches:
             yield conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]

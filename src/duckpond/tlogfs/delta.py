@@ -972,13 +972,12 @@ def _read_parquet_files(
 ) -> pa.Table:
     """Read Delta data files with pyarrow's native filesystem (single-threaded per file);
     the ``dictionary`` columns as dictionary arrays."""
-    import pyarrow.parquet as pq
+    from duckpond.parquet import ParquetFile
 
     tables = []
     for f in files:
         with translate_errors(f, what="reading the oplog"):
-            # ParquetFile, not read_table: the latter imports pyarrow.dataset (~100 ms at start)
-            pf = pq.ParquetFile(f, read_dictionary=dictionary or None)
+            pf = ParquetFile(f, read_dictionary=dictionary or None)
             t = pf.read(columns=columns, use_threads=False)
         tables.append(t)
     if len(tables) == 1:

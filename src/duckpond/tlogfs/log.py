@@ -133,11 +133,11 @@ class _Replay:
 
     def checkpoint(self, path: str) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
+
+        from duckpond.parquet import ParquetFile
 
         try:
-            # ParquetFile, not read_table (which imports pyarrow.dataset, ~40 ms)
-            pf = pq.ParquetFile(path)
+            pf = ParquetFile(path)
             leaves = [pf.schema.column(i).path for i in range(len(pf.schema))]
             columns = [c for c in _CHECKPOINT_COLUMNS if any(_under(p, c) for p in leaves)]
             if "add.path" not in columns:
