@@ -324,7 +324,8 @@ def _partials_arrow(
     inside ``windows`` (half-open, bounded, disjoint; ``None``: every row), with pyarrow (small
     inputs): the same buckets as :func:`_partials_datafusion`, NaN as null."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+
+    from duckpond.parquet import ParquetFile
 
     width = base_s * _US
     pieces = []
@@ -333,7 +334,8 @@ def _partials_arrow(
         if src.part.table is not None:
             t = src.part.table.select([src.time_column, *present])
         else:
-            t = pq.read_table(src.part.path, columns=[src.time_column, *present])
+            # not pq.read_table: it reads through pyarrow.dataset (imported, ~0.5 ms a file)
+            t = ParquetFile(src.part.path).read([src.time_column, *present])
         ts = t.column(src.time_column)
         if ts.type != TIME_TYPE:
             ts = ts.cast(TIME_TYPE)
