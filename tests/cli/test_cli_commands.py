@@ -353,3 +353,26 @@ def test_log_shows_no_sequence_number_for_transactions_that_wrote_nothing(tmp_pa
     assert main(["--pond", p, "log"]) == 0
     seqs = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert seqs == ["1", "2", "-", "-", "3"]
+
+
+def test_parquet_output_regroups_batches_by_rows_and_bytes() -> None:
+    """``pond cat --format parquet`` writes row groups of ``rows`` rows whatever the batches'
+    sizes, fewer where wide rows reach the byte bound, and nothing for no rows."""
+    from duckpond.cli.commands.cat import row_groups
+
+    schema = pa.schema([("i", pa.int64())])
+    sizes = [3, 0, 5, 1, 9, 2]
+    batches = []
+    start = 0
+    for n in sizes:
+        batches.append(pa.record_batch([pa.array(range(start, start + n), pa.int64())], schema))
+        start += n
+    groups = list(row_groups(schema, batches, rows=4, max_bytes=1 << 30))
+    assert [g.num_rows for g in groups] == [4, 4, 4, 4, 4]
+    assert pa.concat_tables(groups).column("i").to_pylist() == list(range(20))
+    # each 8-byte row: a 24-byte bound writes what it holds once it reaches 3 rows
+    groups = list(row_groups(schema, batches, rows=1000, max_bytes=24))
+    assert pa.concat_tables(groups).column("i").to_pylist() == list(range(20))
+    assert all(g.nbytes <= 24 + 9 * 8 for g in groups) and len(groups) >= 4
+    assert list(row_groups(schema, [], rows=4)) == []
+    assert list(row_groups(schema, [batches[1]], rows=4)) == []

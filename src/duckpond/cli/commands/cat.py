@@ -17,6 +17,8 @@ TABLE_ROWS = 40
 #: Rows per Parquet row group written (pyarrow's default bound), whatever the batches' sizes
 #: (a query gives batches of 8,192 rows, a series one or more per version).
 ROW_GROUP_ROWS = 1 << 20
+#: Bytes (Arrow, in memory) a row group holds at most before it is written (wide rows).
+ROW_GROUP_BYTES = 64 << 20
 
 DESCRIPTION = """\
 Print a pond file. A data file is written as its raw bytes. A table or series is printed as a
@@ -258,21 +260,29 @@ def _cell(value: Any) -> str:
 
 
 def row_groups(
-    schema: pa.Schema, batches: Iterable[pa.RecordBatch], rows: int = ROW_GROUP_ROWS
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    rows: int = ROW_GROUP_ROWS,
+    max_bytes: int = ROW_GROUP_BYTES,
 ) -> Iterator[pa.Table]:
-    """``batches`` regrouped as tables of ``rows`` rows (the last one shorter; none if there are
-    no rows), holding at most ``rows`` rows plus a batch in memory."""
+    """``batches`` regrouped as tables of ``rows`` rows, or fewer where the rows held reach
+    ``max_bytes`` (wide rows) and at the end; none if there are no rows. Holds at most ``rows``
+    rows or ``max_bytes`` bytes, plus a batch."""
     import pyarrow as pa
 
     held: list[pa.RecordBatch] = []
-    n = 0
+    n = size = 0
     for batch in batches:
         held.append(batch)
         n += batch.num_rows
+        size += batch.nbytes
         while n >= rows:
             table = pa.Table.from_batches(held, schema)
             yield table.slice(0, rows)
             rest = table.slice(rows)
-            held, n = rest.to_batches(), rest.num_rows
+            held, n, size = rest.to_batches(), rest.num_rows, rest.nbytes
+        if size >= max_bytes:
+            yield pa.Table.from_batches(held, schema)
+            held, n, size = [], 0, 0
     if n:
         yield pa.Table.from_batches(held, schema)
