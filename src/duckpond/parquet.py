@@ -44,7 +44,6 @@ class ParquetFile:
         global _native
         self._reader: Any = None
         self._file: Any = None
-        self._paths: dict[str, list[int]] | None = None
         if _native is not False:
             try:
                 from pyarrow._parquet import ParquetReader
@@ -85,9 +84,8 @@ class ParquetFile:
             return self._file.read(columns=columns, use_threads=use_threads)
         indices = None
         if columns is not None:
-            if self._paths is None:
-                self._paths = _nested_paths(self._reader.column_paths)
-            indices = [i for c in columns for i in self._paths.get(c, ())]
+            paths = _nested_paths(self._reader.column_paths)
+            indices = [i for c in columns for i in paths.get(c, ())]
         return self._reader.read_all(column_indices=indices, use_threads=use_threads)
 
     def iter_batches(self, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
