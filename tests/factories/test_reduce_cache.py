@@ -262,6 +262,11 @@ def test_reading_one_resolution_reads_only_its_entries(series_pond, monkeypatch)
     width = entry_segments(SEG_S, RES["15m"])  # segments per 15m entry
     assert s.computed == 0 and s.loaded == 1
     assert s.entries_read == 1 and 0 < s.rows_read <= width * SEG_S // RES["15m"]
+    # a block crossing several segments is one chunk (a site build normalizes and encodes it:
+    # per-chunk work made a 5-year build's coarse blocks cost ~4x their rows)
+    year = node.blocks()["1d"].read(T0, T0 + 100 * DAY)
+    assert year.num_rows == 100 and len(segments_of(raw)) > 1
+    assert {c.num_chunks for c in year.columns} == {1}
     # the 15m entries gone: a 1d read does not notice (segments are found by the headers of
     # the coarsest resolution's entries); a 15m read computes them, and rewrites them
     for f in cache_files(pond):

@@ -1322,7 +1322,10 @@ class ReducedBlocks:
             segs = parent._overlapping(self.state, start_us, end_us)
             parent._ensure(self.state, segs, (self.index,))
             out = parent._output(self.state, self.index, segs)
-        out = filter_window(out, parent.config.time_column, Window(start_us, end_us))
+        # a block is small and may cross many segments: one chunk, not one per segment
+        out = filter_window(
+            out.combine_chunks(), parent.config.time_column, Window(start_us, end_us)
+        )
         return out.rename_columns(self.column_names)
 
 
