@@ -177,11 +177,12 @@ def check(pond: Pond, raw: pa.Table, monkeypatch, columns=("v", "n"), node="/r")
 
 
 def cache_files(pond: Pond) -> list[Path]:
-    """The partial-aggregate entries (not the remembered configs, ``config.dpc``)."""
+    """The partial-aggregate entries (not the remembered configs, ``config.dpc``, nor the
+    plan memos, ``plan.dpc``)."""
     root = pond.layout.cache
     if not root.is_dir():
         return []
-    return sorted(p for p in root.rglob("*.dpc") if p.name != "config.dpc")
+    return sorted(p for p in root.rglob("*.dpc") if p.name not in ("config.dpc", "plan.dpc"))
 
 
 def config_files(pond: Pond) -> list[Path]:

@@ -21,7 +21,14 @@ from duckpond.times import Window
 if TYPE_CHECKING:
     from duckpond.tinyfs.model import NodeVersion
 
-__all__ = ["LEAF_FIELDS", "Leaf", "Lineage", "added_window"]
+__all__ = [
+    "LEAF_FIELDS",
+    "Leaf",
+    "Lineage",
+    "added_window",
+    "combined_shape",
+    "stored_shape",
+]
 
 
 #: The :class:`NodeVersion` fields a :class:`Leaf` is made of, in order.
@@ -65,24 +72,38 @@ class Lineage:
         """The lineage of a stored file: its versions, or their leaves (``kind`` distinguishes
         how it is read)."""
         leaves = frozenset(v if isinstance(v, Leaf) else Leaf.of(v) for v in versions)
-        return Lineage(f"stored:{node_id}:{kind}", leaves, True)
+        return Lineage(stored_shape(node_id, kind), leaves, True)
 
     @staticmethod
     def combine(own: str, parts: Sequence[tuple[str, Lineage]], *, time_local: bool) -> Lineage:
         """The lineage of a node computed from labelled inputs (``own``: its config key)."""
-        h = hashlib.sha256(own.encode())
         leaves: set[Leaf] = set()
         local = time_local
-        for label, lin in parts:
-            h.update(b"\0" + label.encode() + b"\0" + lin.shape.encode())
+        for _, lin in parts:
             leaves |= lin.leaves
             local = local and lin.time_local
-        return Lineage(h.hexdigest(), frozenset(leaves), local)
+        shape = combined_shape(own, [(label, lin.shape) for label, lin in parts])
+        return Lineage(shape, frozenset(leaves), local)
 
     @staticmethod
     def opaque() -> Lineage:
         """The lineage of something that cannot say what it depends on: never equal to another."""
         return Lineage(f"opaque:{uuid.uuid4()}", frozenset(), False)
+
+
+def stored_shape(node_id: str, kind: str) -> str:
+    """The :attr:`Lineage.shape` of a stored file (:meth:`Lineage.stored`), known without its
+    leaves."""
+    return f"stored:{node_id}:{kind}"
+
+
+def combined_shape(own: str, parts: Sequence[tuple[str, str]]) -> str:
+    """The :attr:`Lineage.shape` :meth:`Lineage.combine` gives for ``(label, shape)`` parts,
+    known without their leaves."""
+    h = hashlib.sha256(own.encode())
+    for label, shape in parts:
+        h.update(b"\0" + label.encode() + b"\0" + shape.encode())
+    return h.hexdigest()
 
 
 def added_window(old: Lineage, new: Lineage) -> tuple[frozenset[Leaf], Window | None] | None:
