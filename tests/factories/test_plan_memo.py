@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from tests.factories.test_reduce_cache import (
+from test_reduce_cache import (
     CONFIG,
     DAY,
     T0,
