@@ -686,11 +686,17 @@ class ReduceDir(FactoryNode):
 
     # -- lineage and update ----------------------------------------------------------------
 
-    def _inputs(self) -> tuple[list[Match], Lineage]:
+    def _matches(self) -> list[Match]:
         self.refresh_config()
-        matches = match_inputs(self.nodepath, self.config.input, what="input")
+        return match_inputs(self.nodepath, self.config.input, what="input")
+
+    def _lineage_of(self, matches: list[Match]) -> Lineage:
         parts = [(m.path, m.lineage()) for m in matches]
-        return matches, Lineage.combine(self.own_key(), parts, time_local=True)
+        return Lineage.combine(self.own_key(), parts, time_local=True)
+
+    def _inputs(self) -> tuple[list[Match], Lineage]:
+        matches = self._matches()
+        return matches, self._lineage_of(matches)
 
     def lineage(self) -> Lineage:
         with self.computing():
@@ -699,15 +705,12 @@ class ReduceDir(FactoryNode):
     def _current(self) -> tuple[list[Match], _Plan]:
         """The inputs and the plan of the current lineage: from the plan memo when it holds
         (see :meth:`_remembered_plan`), else computed from every leaf (and remembered)."""
-        self.refresh_config()
-        matches = match_inputs(self.nodepath, self.config.input, what="input")
+        matches = self._matches()
         plan = self._remembered_plan(matches)
         if plan is not None:
             self.stats.plans_remembered += 1
             return matches, plan
-        parts = [(m.path, m.lineage()) for m in matches]
-        lineage = Lineage.combine(self.own_key(), parts, time_local=True)
-        return matches, self._plan(matches, lineage)
+        return matches, self._plan(matches, self._lineage_of(matches))
 
     def result(self, resolution: str) -> pa.Table:
         """The output table of one resolution (see the module docstring for the schema).
@@ -856,10 +859,7 @@ class ReduceDir(FactoryNode):
             or any(leaf.min_us is None or leaf.max_us is None for leaf in leaves)
         )
         prefix = f"{CACHE_FORMAT}\0{lineage.shape}\0".encode()
-        text = {
-            leaf: f"{leaf.node_id}:{leaf.version}:{leaf.sha256}:{leaf.min_us}:{leaf.max_us}"
-            for leaf in leaves
-        }
+        text = {leaf: _leaf_text(leaf) for leaf in leaves}
         if whole:
             self.stats.plans_computed += 1
             h = hashlib.sha256(prefix + b"whole\0")
