@@ -297,3 +297,34 @@ def test_push_cut_between_a_checkpoint_and_its_commit_restores(example, tmp_path
     assert report.txn_seq == restored.txn_seq == example.txn_seq - 1
     assert not (dest / checkpoint).exists()
     _agrees(restored, example)
+
+
+def test_an_aged_pond_whose_collapsed_chunks_are_gone_restores_whole(tmp_path, cli):
+    """A collector's pond after ``maintain``: collapses hold the rows of versions whose own
+    chunk files were deleted. Its backup restores, and every transaction reads as it did."""
+    from duckpond.formats import read_csv_series
+
+    table, tc = read_csv_series(B01_CSV)
+    pond = Pond.init(tmp_path / "pond")
+    for i in range(20):
+        with pond.transaction(["append", str(i)]) as tx:
+            tx.root().append_series("/b01.series", table.slice(100 + 10 * i, 10), time_column=tc)
+    pond.maintain(collapse=False, retention_hours=0)
+    large = pond.path / "data" / "_large_files"
+    versions = pond.root().resolve("/b01.series").versions()
+    gone = [v for v in versions if not (large / f"sha256={v.sha256}").exists()]
+    assert len(gone) >= 16
+    url = (tmp_path / "remote").as_uri()
+    push(pond, url)
+    dest = tmp_path / "dest"
+    code, _, err = cli("restore", url, dest)
+    assert code == 0 and err == [], err
+    restored = Pond.open(dest)
+    assert restored.txn_seq == pond.txn_seq == 21
+    assert restored.verify() == []
+    for seq in range(2, 22):
+        then = [
+            Pond.open(p, at_txn=seq).root().resolve("/b01.series").read_table().to_pylist()
+            for p in (pond.path, dest)
+        ]
+        assert then[0] == then[1] and len(then[0]) == 10 * (seq - 1), seq

@@ -38,7 +38,14 @@ from duckpond.tlogfs.opening import open_table, update_table
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["APP_ID", "OPLOG_SCHEMA", "DeltaPersistence", "NodeHistory", "versions_to_arrow"]
+__all__ = [
+    "APP_ID",
+    "OPLOG_SCHEMA",
+    "DeltaPersistence",
+    "NodeHistory",
+    "held_by_collapse",
+    "versions_to_arrow",
+]
 
 #: Delta app id under which each commit records its txn_seq (``Transaction(APP_ID, txn_seq)``).
 APP_ID: Final = "duckpond"
@@ -810,7 +817,7 @@ class DeltaPersistence:
         """
         problems = []
         table = self.all_versions()
-        held = _superseded(table)
+        held = held_by_collapse(table)
         cols = table.select(["node_id", "version", "content", "sha256", "size"]).to_pylist()
         checked: set[str] = set()
         for row in cols:
@@ -928,8 +935,9 @@ class DeltaPersistence:
         self._index = None
 
 
-def _superseded(table: pa.Table) -> set[tuple[str, int]]:
-    """(node_id, version) of every series version a collapse in ``table`` (oplog rows) holds."""
+def held_by_collapse(table: pa.Table) -> set[tuple[str, int]]:
+    """(node_id, version) of every series version a collapse in ``table`` (oplog rows) holds:
+    its own chunk file may be gone (deleted after the retention), the collapse has its rows."""
     import pyarrow.compute as pc
 
     from duckpond.tinyfs import collapse
