@@ -203,6 +203,70 @@ def at_rest(pond_dir: Path, hours: int, devices: int) -> None:
     )
 
 
+def an_hour_later(pond_dir: Path, hours: int, devices: int) -> None:
+    """The disk of the pond at rest an hour later, measured on a copy: the Delta checkpoints
+    still list the removals of the last hour (their deletion times are real), which the next
+    checkpoint an hour on drops, with the log entries past the retention. On the copy each
+    table's retentions are set to zero for one checkpoint and log cleanup (a metadata commit
+    each), which leaves what an hour of waiting would; the pond itself is not touched. Prints
+    the ratio to the one-Parquet size and what the bytes are."""
+    import shutil
+
+    from deltalake import DeltaTable
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "pond"
+        shutil.copytree(pond_dir, copy)
+        for name in ("data", "control"):
+            table = DeltaTable(str(copy / name))
+            table.alter.set_table_properties(
+                {
+                    "delta.deletedFileRetentionDuration": "interval 0 hours",
+                    "delta.logRetentionDuration": "interval 0 hours",
+                }
+            )
+            table.create_checkpoint()
+            table.cleanup_metadata()
+        parts = {
+            "live chunks": dir_size(copy / "data" / "_large_files"),
+            "oplog files": sum(
+                dir_size(p) for p in (copy / "data").iterdir() if p.name.startswith("part_id=")
+            ),
+            "data log": dir_size(copy / "data" / "_delta_log"),
+            "control files": sum(p.stat().st_size for p in (copy / "control").glob("*.parquet")),
+            "control log": dir_size(copy / "control" / "_delta_log"),
+        }
+        total = dir_size(copy)
+        one = one_parquet_bytes(hours, devices)
+        report(
+            f"disk / one zstd Parquet at rest an hour later, after txn {hours}",
+            total / one,
+            "x",
+            "<= 2 (+ fixed overhead)",
+            total <= 2 * one,
+            pond_bytes=total,
+            parquet_bytes=one,
+            **{k.replace(" ", "_"): v for k, v in parts.items()},
+        )
+
+
+def one_parquet_bytes(hours: int, devices: int) -> int:
+    """Bytes of each device's rows written as one zstd Parquet file, summed over devices."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    total = 0
+    for d in range(devices):
+        buf = io.BytesIO()
+        pq.write_table(
+            pa.concat_tables([hour_table(h, d) for h in range(hours)]), buf, compression="zstd"
+        )
+        total += len(buf.getvalue())
+    return total
+
+
 def rest(pond_dir: Path, hours: int, devices: int, runs: int, first_p95: float, first: int) -> None:
     """The pond at rest (:func:`at_rest`): its read figures and disk, then the next hours'
     commits in a new process, what the collector's next run pays after ``hours`` (the run itself
@@ -212,6 +276,7 @@ def rest(pond_dir: Path, hours: int, devices: int, runs: int, first_p95: float, 
     held = _next_hour(Pond.open(pond_dir))  # the hours the pond holds (--rest-only: any run)
     at_rest(pond_dir, held, devices)
     reads(pond_dir, held, devices, runs, f"at rest after txn {hours}")
+    an_hour_later(pond_dir, held, devices)
     rested = Pond.open(pond_dir)
     start = _next_hour(rested)
     later: list[float] = []

@@ -591,3 +591,128 @@ def test_a_new_process_reads_one_footer_for_chunks_that_share_a_schema(tmp_path,
     assert t.num_rows == 240
     assert pc.sum(t.column("v")).as_py() == sum(float(h) * 4 for h in range(60))
     assert pc.count(t.column("w")).as_py() == 40
+
+
+# --------------------------------------------------------------------------------------------
+# summarized history: what a collapsed version keeps once its chunk is gone
+# --------------------------------------------------------------------------------------------
+
+
+def _hourly(pond, hours, *, start=0, devices=2) -> None:
+    """One transaction an hour appending 3 rows to each device's series (a collector)."""
+    for h in range(start, start + hours):
+        with pond.transaction(["collect", str(h)]) as tx:
+            for d in range(devices):
+                times = [(h * 3600 + k * 1200) * 1_000_000 for k in range(3)]
+                table = pa.table(
+                    {
+                        "Timestamp": pa.array(times, pa.timestamp("us", "UTC")),
+                        "v": pa.array([float(h * 10 + d + k) for k in range(3)]),
+                    }
+                )
+                tx.root().append_series(f"/d{d}.series", table, time_column="Timestamp")
+
+
+def _oplog_rows(pond) -> list[dict]:
+    rows = pond.oplog().to_pylist()
+    return sorted(rows, key=lambda r: (r["node_id"], r["version"]))
+
+
+def _every_read(pond) -> dict[int, list]:
+    """What each committed transaction reads of each series (``--at-txn``)."""
+    out = {}
+    for seq in range(1, pond.txn_seq + 1):
+        then = Pond.open(pond.path, at_txn=seq).root()
+        out[seq] = [
+            (stats(t), sorted_rows(t))
+            for t in (then.resolve(f"/d{d}.series").read_table() for d in range(2) if seq > 1)
+        ]
+    return out
+
+
+@pytest.mark.slow
+def test_maintain_summarizes_the_history_of_chunks_that_are_gone(tmp_path):
+    """``pond maintain`` keeps 16 hex digits of the sha256 of each collapsed version whose chunk
+    it deleted, and nothing else changes: every transaction reads what it read, the leaves
+    (cache keys) are the same, the log is the same, and the oplog's bytes shrink."""
+    pond = Pond.init(tmp_path / "pond")
+    _hourly(pond, 40)
+    before = _oplog_rows(pond)
+    assert all(len(r["sha256"]) == 64 for r in before if r["sha256"] is not None)
+    reads = _every_read(pond)
+    leaves = {d: pond.root().resolve(f"/d{d}.series").leaf_records() for d in range(2)}
+    log = [(t.txn_seq, t.args, t.outcome) for t in pond.log()]
+    oplog_bytes = sum(p.stat().st_size for p in (pond.path / "data").glob("part_id=*/*.parquet"))
+
+    pond.maintain(collapse=False)  # the chunks are younger than the retention: all kept
+    assert [r["sha256"] for r in _oplog_rows(Pond.open(pond.path))] == [r["sha256"] for r in before]
+    pond.maintain(collapse=False, retention_hours=0)
+
+    after = _oplog_rows(Pond.open(pond.path))
+    assert len(after) == len(before)
+    large = pond.path / "data" / "_large_files"
+    held = {
+        (v.node_id, n)
+        for d in range(2)
+        for v in pond.root().resolve(f"/d{d}.series").versions()
+        for n in (c.version for c in collapse.children(v))
+    }
+    summarized = 0
+    for old, new in zip(before, after, strict=True):
+        assert {k: v for k, v in old.items() if k != "sha256"} == {
+            k: v for k, v in new.items() if k != "sha256"
+        }
+        if new["sha256"] == old["sha256"]:
+            continue
+        # only a version a collapse holds, whose chunk is gone, keeps a prefix of its digest
+        assert (old["node_id"], old["version"]) in held
+        assert not (large / f"sha256={old['sha256']}").exists()
+        assert new["sha256"] == old["sha256"][:16]
+        summarized += 1
+    assert summarized == 2 * 32  # two series: 2 x 16 appended versions in two level-1 collapses
+    reopened = Pond.open(pond.path)
+    assert _every_read(reopened) == reads
+    for d in range(2):
+        assert reopened.root().resolve(f"/d{d}.series").leaf_records() == leaves[d]
+    assert [(t.txn_seq, t.args, t.outcome) for t in reopened.log()] == log
+    assert reopened.verify() == []
+    now = sum(p.stat().st_size for p in (pond.path / "data").glob("part_id=*/*.parquet"))
+    assert now < 0.7 * oplog_bytes, (now, oplog_bytes)
+    # the collector goes on: appends, collapses and reads as before
+    _hourly(reopened, 20, start=40)
+    got = reopened.root().resolve("/d0.series").read_table()
+    assert stats(got)["v"][0] == 60 * 3 and len(set(got.column("Timestamp").to_pylist())) == 180
+
+
+@pytest.mark.slow
+def test_automatic_compaction_summarizes_what_the_sweep_deleted(tmp_path, monkeypatch):
+    """A collector never running ``pond maintain``: the compaction after a commit summarizes the
+    versions whose chunks the automatic sweep deleted (retention shortened to 0 here, as an
+    hour of real time would), and every transaction still reads what it read."""
+    import duckpond.steward.pond as steward_pond
+
+    monkeypatch.setattr(steward_pond, "RETENTION_HOURS", 0)
+    pond = Pond.init(tmp_path / "pond")
+    _hourly(pond, 60)
+    reads = _every_read(pond)
+    rows = _oplog_rows(Pond.open(pond.path))
+    short = [r for r in rows if r["sha256"] is not None and len(r["sha256"]) == 16]
+    assert len(short) >= 2 * 16, len(short)
+    assert all(r["file_type"] == "file:series" for r in short)
+    assert _every_read(Pond.open(pond.path)) == reads
+    assert Pond.open(pond.path).verify() == []
+
+
+def test_a_missing_chunk_no_collapse_holds_keeps_its_whole_digest(tmp_path):
+    """Only a version a collapse holds is summarized: a live version's lost chunk keeps its full
+    sha256, so ``verify`` still names the file that is missing."""
+    pond = Pond.init(tmp_path / "pond")
+    _hourly(pond, 20)
+    live = pond.root().resolve("/d0.series").live_versions()[-1]
+    lost = pond.path / "data" / "_large_files" / f"sha256={live.sha256}"
+    lost.unlink()
+    pond.maintain(collapse=False, retention_hours=0)
+    rows = [r for r in _oplog_rows(Pond.open(pond.path)) if r["node_id"] == live.node_id]
+    assert [r["sha256"] for r in rows if r["version"] == live.version] == [live.sha256]
+    assert sum(len(r["sha256"]) == 16 for r in rows) == 16
+    assert any(lost.name in p for p in Pond.open(pond.path).verify())

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -1428,8 +1429,9 @@ def _order(partials: pa.Table, columns: Sequence[str], stats: tuple[str, ...]) -
     return pa.table(cols, names=names)
 
 
-#: Version of the plan memo's layout (see :meth:`ReduceDir._remembered_plan`).
-_MEMO_FORMAT: Final = 1
+#: Version of the plan memo's layout (see :meth:`ReduceDir._remembered_plan`); 2: a leaf's text
+#: names the first 64 bits of its sha256 (:data:`~duckpond.tinyfs.lineage.DIGEST_KEY_CHARS`).
+_MEMO_FORMAT: Final = 2
 #: The plan memo is rewritten once an input has this many versions more than it records:
 #: until then each process adds them itself (rewriting it, ~2 ms at five years of daily
 #: appends, would cost more than adding a few versions).
@@ -1482,7 +1484,7 @@ def _appended_leaves(history: Sequence[NodeVersion], start: int) -> list[Leaf] |
             continue
         positions.append(i)
     if lazy:
-        return [Leaf(*f) for f in history.fields(positions, LEAF_FIELDS)]  # type: ignore[attr-defined]
+        return list(itertools.starmap(Leaf.from_fields, history.fields(positions, LEAF_FIELDS)))  # type: ignore[attr-defined]
     return [Leaf.of(history[i]) for i in positions]
 
 

@@ -199,9 +199,13 @@ class ControlTable:
             else:
                 self._files += 1
             if self._files > COMPACT_FILES:
-                from duckpond.steward.maintenance import RETENTION_HOURS, compact, vacuum
+                from duckpond.steward.maintenance import (
+                    RETENTION_HOURS,
+                    compact_control,
+                    vacuum,
+                )
 
-                compact(self.table, None, what="auto-compact")
+                compact_control(self.table, what="auto-compact")
                 vacuum(self.table, RETENTION_HOURS)
                 self._files = len(self.table.file_uris())
 

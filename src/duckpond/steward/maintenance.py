@@ -4,10 +4,16 @@ Every commit runs the automatic part (:func:`after_commit`), so a pond written b
 cron never needs a person; ``pond maintain`` (:meth:`Pond.maintain`) does all of it at once.
 
 - **Compaction.** A partition of the oplog holding more than :data:`AUTO_COMPACT_FILES` Delta data
-  files is bin-packed into files of up to :data:`COMPACT_TARGET` bytes; files that size are left
-  alone, so a compaction rewrites at most about that many bytes however long the history (no
-  quadratic rewriting). Rows are only metadata and small inline content: series chunks are large
-  files of their own.
+  files has its files under :data:`COMPACT_TARGET` bytes rewritten as one (:func:`compact_oplog`);
+  files that size are left alone, so a compaction rewrites at most about that many bytes however
+  long the history (no quadratic rewriting). Rows are only metadata and small inline content:
+  series chunks are large files of their own. ``pond maintain`` rewrites every partition whole.
+- **Summarized history.** A compaction also summarizes what the history no longer needs in full:
+  the row of a series version a collapse holds whose own chunk file was deleted keeps only the
+  first :data:`~duckpond.tinyfs.lineage.DIGEST_KEY_CHARS` hex digits of its sha256 (what lineage
+  keys use; the digest no longer addresses a file), and rows are written sorted by node and
+  version with delta-encoded integers. A year of hourly appends has ~9,000 such rows per series,
+  and the full digest was three quarters of each row's bytes.
 - **Vacuum.** Files a compaction replaced are deleted once they are older than the retention
   (:data:`RETENTION_HOURS`, one hour): a reader that loaded the table before the compaction (readers
   take no lock) can still read them.
@@ -22,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from duckpond import diagnostics
@@ -31,6 +37,7 @@ from duckpond.layout import TMP_PREFIX, PondLayout
 from duckpond.times import now_us
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from deltalake import DeltaTable
 
 __all__ = [
@@ -38,7 +45,9 @@ __all__ = [
     "COMPACT_TARGET",
     "RETENTION_HOURS",
     "SupersededLog",
-    "compact",
+    "compact_control",
+    "compact_oplog",
+    "summarize",
     "vacuum",
 ]
 
@@ -54,29 +63,245 @@ _log = diagnostics.get_logger("steward")
 _HOUR_US: Final = 3_600_000_000
 
 
-def compact(table: DeltaTable, part_ids: Iterable[str] | None, *, what: str) -> int:
-    """Bin-pack the small files of ``part_ids`` (all partitions if ``None``); returns the number
-    of files removed.
+#: Parquet encodings of the oplog's columns in the files :func:`compact_oplog` writes (sorted by
+#: node and version, each integer differs little from the row before); the others are
+#: dictionary-coded, as delta-rs writes them.
+_OPLOG_ENCODINGS: Final = dict.fromkeys(
+    ("version", "txn_seq", "timestamp", "size", "min_event_time", "max_event_time"),
+    "DELTA_BINARY_PACKED",
+)
+#: The same for the control table (:func:`compact_control`, records in time order): a txn_id
+#: repeats in the next record (plain: zstd finds the repeat), a duration is a float.
+_CONTROL_ENCODINGS: Final = {
+    **dict.fromkeys(("txn_seq", "timestamp", "data_version"), "DELTA_BINARY_PACKED"),
+    "txn_id": "PLAIN",
+    "duration_ms": "BYTE_STREAM_SPLIT",
+}
+
+
+def compact_oplog(
+    table: DeltaTable,
+    layout: PondLayout,
+    part_ids: Iterable[str] | None,
+    *,
+    what: str,
+    whole: bool = False,
+) -> int:
+    """Rewrite the oplog's small files of ``part_ids`` (every partition if ``None``) as one file
+    per partition, history summarized (:func:`summarize`), in one Delta commit; returns the
+    number of files removed.
+
+    A partition is rewritten when it has more than one file under :data:`COMPACT_TARGET` bytes,
+    or ``whole`` (``pond maintain``: every file of the partition, whatever its size) and it has
+    more than one file or a row to summarize. The new file holds the same rows (same columns,
+    :data:`~duckpond.tlogfs.delta.OPLOG_SCHEMA` less ``part_id``) sorted by node and version.
+    The caller holds the write lock.
 
     Raises:
         HostError: the disk is full. ConflictError: someone else committed meanwhile.
     """
-    from deltalake import CommitProperties
+    import pyarrow as pa
 
-    props = CommitProperties(custom_metadata={"duckpond_maintenance": what}, max_commit_retries=0)
-    removed = 0
+    from duckpond.tlogfs.delta import OPLOG_SCHEMA
+
+    schema = pa.schema([f for f in OPLOG_SCHEMA if f.name != "part_id"])
+    files = _small_files(table, whole=whole)
+    wanted = sorted(p for p in files if p is not None) if part_ids is None else part_ids
+    groups: list[tuple[dict[str, str | None], list[tuple[str, int]], pa.Table]] = []
+    for part in wanted:
+        chosen = files.get(part, [])
+        if len(chosen) < (1 if whole else 2):
+            continue
+        rows, summarized = summarize(_read(table, chosen, schema), layout)
+        if len(chosen) > 1 or summarized:
+            groups.append(({"part_id": part}, chosen, rows))
+    return _replace(table, groups, _OPLOG_ENCODINGS, what=what)
+
+
+def compact_control(table: DeltaTable, *, what: str, whole: bool = False) -> int:
+    """Rewrite the control table's files under :data:`COMPACT_TARGET` bytes (every file if
+    ``whole``) as one, its records in time order with delta-encoded integers, in one Delta
+    commit; returns the number of files removed. The caller holds the write lock.
+
+    Raises:
+        HostError: the disk is full. ConflictError: someone else committed meanwhile.
+    """
+    from duckpond.steward.control import CONTROL_SCHEMA
+
+    chosen = _small_files(table, whole=whole).get(None, [])
+    if len(chosen) < 2:
+        return 0
+    rows = _read(table, chosen, CONTROL_SCHEMA).sort_by([("timestamp", "ascending")])
+    return _replace(table, [({}, chosen, rows)], _CONTROL_ENCODINGS, what=what)
+
+
+def _small_files(table: DeltaTable, *, whole: bool) -> dict[str | None, list[tuple[str, int]]]:
+    """The table's live files (path relative to the table, bytes) under :data:`COMPACT_TARGET`
+    (all of them if ``whole``), by ``part_id`` (``None``: the table is not partitioned)."""
+    import pyarrow as pa
+
     with translate_errors(str(table.table_uri), what="compaction"):
-        if part_ids is None:
-            metrics = table.optimize.compact(target_size=COMPACT_TARGET, commit_properties=props)
-            return int(metrics.get("numFilesRemoved", 0))
-        for part_id in part_ids:
-            metrics = table.optimize.compact(
-                partition_filters=[("part_id", "=", part_id)],
-                target_size=COMPACT_TARGET,
+        actions = pa.table(table.get_add_actions(flatten=True))
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    if "partition.part_id" in actions.column_names:
+        parts = actions.column("partition.part_id").to_pylist()
+    else:
+        parts = [None] * len(paths)
+    files: dict[str | None, list[tuple[str, int]]] = {}
+    for rel, size, part in zip(paths, sizes, parts, strict=True):
+        if whole or size < COMPACT_TARGET:
+            files.setdefault(part, []).append((rel, size))
+    return files
+
+
+def _read(table: DeltaTable, files: list[tuple[str, int]], schema: pa.Schema) -> pa.Table:
+    """The rows of ``files`` (relative to the table), read as ``schema``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = str(table.table_uri).removeprefix("file://")
+    with translate_errors(base, what="compaction"):
+        return pa.concat_tables(
+            [pq.read_table(os.path.join(base, rel), schema=schema) for rel, _ in files]  # noqa: PTH118
+        )
+
+
+def _replace(
+    table: DeltaTable,
+    groups: list[tuple[dict[str, str | None], list[tuple[str, int]], pa.Table]],
+    encodings: Mapping[str, str],
+    *,
+    what: str,
+) -> int:
+    """Commit, as one Delta transaction, each group's rows written as one new file in place of
+    the group's files (``(partition values, files, rows)``); returns the files removed.
+
+    The commit is a compaction's (``dataChange`` false; no txn_seq recorded). The new files are
+    zstd Parquet, each column in its Parquet encoding of ``encodings`` or else dictionary-coded
+    (Apache Parquet encodings: any Parquet reader reads them). A new file no commit names is
+    deleted.
+    """
+    import time
+    import uuid
+
+    import pyarrow.parquet as pq
+    from deltalake import CommitProperties
+    from deltalake.transaction import AddAction, RemoveAction
+
+    if not groups:
+        return 0
+    base = str(table.table_uri).removeprefix("file://")
+    now_ms = int(time.time() * 1000)
+    removes: list[RemoveAction] = []
+    adds: list[AddAction] = []
+    written: list[str] = []
+    try:
+        for values, chosen, rows in groups:
+            folder = os.path.dirname(chosen[0][0])  # noqa: PTH120
+            rel = f"{folder}/" if folder else ""
+            rel += f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+            path = os.path.join(base, rel)  # noqa: PTH118
+            written.append(path)
+            with translate_errors(path, what="compaction"):
+                pq.write_table(
+                    rows,
+                    path,
+                    compression="zstd",
+                    use_dictionary=[n for n in rows.column_names if n not in encodings],
+                    column_encoding={n: e for n, e in encodings.items() if n in rows.column_names},
+                )
+                size = os.stat(path).st_size  # noqa: PTH116
+            removes += [RemoveAction(r, False, now_ms, n, values) for r, n in chosen]
+            adds.append(AddAction(rel, size, values, now_ms, False, _stats(rows)))
+        props = CommitProperties(
+            custom_metadata={"duckpond_maintenance": what}, max_commit_retries=0
+        )
+        with translate_errors(base, what="compaction"):
+            table.create_write_transaction(
+                [*removes, *adds],
+                mode="append",
+                schema=table.schema(),
+                partition_by=list(groups[0][0]),
                 commit_properties=props,
             )
-            removed += int(metrics.get("numFilesRemoved", 0))
-    return removed
+            written.clear()
+            table.update_incremental()  # the commit does not move the table's own snapshot
+    finally:
+        for path in written:  # not committed: nobody names them
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # noqa: PTH108
+    _log.info("compacted table=%s files=%d into=%d", base, len(removes), len(adds))
+    return len(removes)
+
+
+def summarize(rows: pa.Table, layout: PondLayout) -> tuple[pa.Table, int]:
+    """``rows`` (oplog rows) sorted by node and version, each series version a collapse among
+    them holds whose chunk file is gone keeping only the first
+    :data:`~duckpond.tinyfs.lineage.DIGEST_KEY_CHARS` hex digits of its sha256; and how many rows
+    were summarized.
+
+    Only a version whose file is gone is summarized (its rows are read from the collapse, and
+    its digest addresses nothing); a missing chunk no collapse holds keeps its full digest, so
+    ``pond maintain --verify`` still names it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from duckpond.tinyfs.collapse import COLLAPSES
+    from duckpond.tinyfs.lineage import DIGEST_KEY_CHARS
+    from duckpond.tinyfs.model import FILE_SERIES
+
+    rows = rows.sort_by([("node_id", "ascending"), ("version", "ascending")])
+    sha = rows.column("sha256")
+    # rows with a whole digest, of a series chunk (not inline): what may be summarized
+    whole = pc.and_(
+        pc.and_(
+            pc.greater(pc.utf8_length(sha), DIGEST_KEY_CHARS),
+            pc.equal(rows.column("file_type"), str(FILE_SERIES)),
+        ),
+        pc.is_null(rows.column("content")),
+    )
+    candidates = pc.indices_nonzero(pc.fill_null(whole, False)).to_pylist()
+    if not candidates:
+        return rows, 0
+    held: dict[str, set[int]] = {}
+    attrs = rows.column("extended_attributes")
+    collapses = pc.fill_null(pc.match_substring(attrs, f'"{COLLAPSES}"'), False)
+    for row in rows.filter(collapses).select(["node_id", "extended_attributes"]).to_pylist():
+        children = json.loads(row["extended_attributes"]).get(COLLAPSES) or ()
+        held.setdefault(row["node_id"], set()).update(int(item[0]) for item in children)
+    picked = rows.select(["node_id", "version", "sha256"]).take(candidates).to_pylist()
+    mask = [False] * rows.num_rows
+    for i, row in zip(candidates, picked, strict=True):
+        if row["version"] in held.get(row["node_id"], ()):
+            mask[i] = not layout.large_file(row["sha256"]).exists()
+    summarized = sum(mask)
+    if summarized:
+        short = pc.utf8_slice_codeunits(sha, 0, DIGEST_KEY_CHARS)
+        digests = pc.if_else(pa.array(mask, pa.bool_()), short, sha)
+        at = rows.schema.get_field_index("sha256")
+        rows = rows.set_column(at, rows.schema.field(at), digests)
+    return rows, summarized
+
+
+def _stats(rows: pa.Table) -> str:
+    """Delta file statistics of ``rows``: the record count, null counts, and the bounds of the
+    integer columns (what the Delta protocol's ``stats`` records; the others are optional)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    low: dict[str, int] = {}
+    high: dict[str, int] = {}
+    for name in rows.column_names:
+        column = rows.column(name)
+        if pa.types.is_integer(column.type) and column.null_count < len(column):
+            bounds = pc.min_max(column).as_py()
+            low[name], high[name] = bounds["min"], bounds["max"]
+    nulls = {name: rows.column(name).null_count for name in rows.column_names}
+    return json.dumps(
+        {"numRecords": rows.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls}
+    )
 
 
 def vacuum(

@@ -45,7 +45,8 @@ from duckpond.steward.maintenance import (
     RETENTION_HOURS,
     SupersededLog,
 )
-from duckpond.steward.maintenance import compact as _compact
+from duckpond.steward.maintenance import compact_control as _compact_control
+from duckpond.steward.maintenance import compact_oplog as _compact_oplog
 from duckpond.steward.maintenance import vacuum as _vacuum
 from duckpond.times import now_us
 from duckpond.tinyfs.dynamic import FactoryResolver
@@ -444,13 +445,13 @@ class Pond:
         try:
             log = SupersededLog(self.layout)
             log.add(superseded)
+            log.sweep(RETENTION_HOURS)  # first: the compaction summarizes what it deleted
             crowded = [
                 p for p in sorted(part_ids) if persistence.file_count(p) > AUTO_COMPACT_FILES
             ]
             if crowded:
-                _compact(persistence.table, crowded, what="auto-compact")
+                _compact_oplog(persistence.table, self.layout, crowded, what="auto-compact")
                 _vacuum(persistence.table, RETENTION_HOURS)
-            log.sweep(RETENTION_HOURS)
         except PondError as exc:
             warnings.warn(PondWarning(f"automatic maintenance postponed: {exc}"), stacklevel=4)
         persistence.refresh()
@@ -581,9 +582,12 @@ class Pond:
             table = persistence.table
             before = len(table.file_uris())
             vacuumed: list[str] = []
+            # superseded chunks first: the compaction summarizes the history of those deleted
+            superseded = SupersededLog(self.layout).sweep(retention_hours)
+            superseded += self._remove_superseded(retention_hours)
             if compact:
-                _compact(table, None, what="maintain")
-                _compact(self.control.table, None, what="maintain")
+                _compact_oplog(table, self.layout, None, what="maintain", whole=True)
+                _compact_control(self.control.table, what="maintain", whole=True)
             faults.point("maintain-after-compact")
             if vacuum:
                 hours = int(retention_hours)
@@ -599,8 +603,6 @@ class Pond:
                 self.control.table.cleanup_metadata()
             faults.point("maintain-after-checkpoint")
             persistence.refresh()
-            superseded = SupersededLog(self.layout).sweep(retention_hours)
-            superseded += self._remove_superseded(retention_hours)
             orphans = self._remove_orphans()
             prune_cache(self)  # derived data no current node uses
             return MaintenanceReport(

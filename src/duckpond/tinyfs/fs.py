@@ -755,7 +755,7 @@ class NodePath:
         history = self._history()
         if isinstance(history, LazyHistory):
             positions = collapse.leaf_positions(history)
-            return list(itertools.starmap(Leaf, history.fields(positions, LEAF_FIELDS)))
+            return list(itertools.starmap(Leaf.from_fields, history.fields(positions, LEAF_FIELDS)))
         return [Leaf.of(v) for v in collapse.leaves(history)]
 
     def _history(self) -> Sequence[NodeVersion]:

@@ -4,8 +4,10 @@ A stored table or series is made of file versions (:class:`Leaf`: node id, versi
 event-time bounds). A dynamic node's lineage combines its own config with the lineage of its
 inputs (:meth:`Lineage.combine`). Two reads with equal lineage give equal results, so results are
 cached by lineage; when only leaves were added (a series got a new version), a consumer can update
-incrementally (:func:`added_window`). Keys are content addresses (sha256), so a rolled-back
-transaction or another process's commit can never be mistaken for what was cached.
+incrementally (:func:`added_window`). Keys are content addresses (the first
+:data:`DIGEST_KEY_CHARS` hex digits of the sha256: what a summarized history keeps of a version
+whose chunk is gone, ``steward.maintenance``), so a rolled-back transaction or another process's
+commit can never be mistaken for what was cached.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from duckpond.tinyfs.model import NodeVersion
 
 __all__ = [
+    "DIGEST_KEY_CHARS",
     "LEAF_FIELDS",
     "Leaf",
     "Lineage",
@@ -30,6 +33,11 @@ __all__ = [
     "stored_shape",
 ]
 
+
+#: Hex digits of a version's sha256 a :class:`Leaf` keeps (64 bits): the summarized oplog row
+#: of a collapsed version whose chunk file is gone keeps only these, so a leaf is the same before
+#: and after its history is summarized (``duckpond.steward.maintenance.compact_oplog``).
+DIGEST_KEY_CHARS: Final = 16
 
 #: The :class:`NodeVersion` fields a :class:`Leaf` is made of, in order.
 LEAF_FIELDS: Final = ("node_id", "version", "sha256", "min_event_time", "max_event_time")
@@ -43,13 +51,21 @@ class Leaf(NamedTuple):
 
     node_id: str
     version: int
+    #: the first :data:`DIGEST_KEY_CHARS` hex digits of the version's sha256
     sha256: str | None
     min_us: int | None
     max_us: int | None
 
     @classmethod
     def of(cls, v: NodeVersion) -> Leaf:
-        return cls(v.node_id, v.version, v.sha256, v.min_event_time, v.max_event_time)
+        return cls.from_fields(v.node_id, v.version, v.sha256, v.min_event_time, v.max_event_time)
+
+    @classmethod
+    def from_fields(
+        cls, node_id: str, version: int, sha256: str | None, min_us: int | None, max_us: int | None
+    ) -> Leaf:
+        """The leaf of a version with these :data:`LEAF_FIELDS` (a full or summarized sha256)."""
+        return cls(node_id, version, sha256 and sha256[:DIGEST_KEY_CHARS], min_us, max_us)
 
 
 @dataclass(frozen=True, slots=True)

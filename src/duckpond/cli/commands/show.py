@@ -3,9 +3,11 @@
 ``--format json``: one object per node version, by transaction (JSON Lines): ``txn_seq``,
 ``outcome`` and ``args`` of its transaction (``null`` if not recorded), ``path`` (where the node
 is now, ``null`` if it is no longer reachable), ``node_id``, ``type``, ``version``, ``size``
-(bytes, ``null`` for a directory), ``sha256`` (a large file's), ``timestamp`` (when written,
-ISO-8601 UTC, µs), ``min_event_time``/``max_event_time`` (a table or series chunk's time span),
-``collapses`` (the versions a collapse version holds, else ``null``).
+(bytes, ``null`` for a directory), ``sha256`` (a large file's; only its first 16 hex digits
+for a version a collapse holds whose chunk was deleted: the history is summarized),
+``timestamp`` (when written, ISO-8601 UTC, µs), ``min_event_time``/``max_event_time`` (a table
+or series chunk's time span), ``collapses`` (the versions a collapse version holds, else
+``null``).
 """
 
 from __future__ import annotations
