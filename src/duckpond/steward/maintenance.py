@@ -263,19 +263,31 @@ def summarize(rows: pa.Table, layout: PondLayout) -> tuple[pa.Table, int]:
         pc.is_null(rows.column("content")),
     )
     candidates = pc.indices_nonzero(pc.fill_null(whole, False)).to_pylist()
-    if not candidates:
+    picked = rows.select(["node_id", "version", "sha256"]).take(candidates).to_pylist()
+    # whose chunk file is gone (a few stats: the live versions and the recently superseded)
+    gone = {
+        i: row
+        for i, row in zip(candidates, picked, strict=True)
+        if not layout.large_file(row["sha256"]).exists()
+    }
+    if not gone:
         return rows, 0
+    # held by a collapse: only collapses newer than a gone version of their node can hold it
+    oldest: dict[str, int] = {}
+    for row in gone.values():
+        oldest[row["node_id"]] = min(row["version"], oldest.get(row["node_id"], row["version"]))
     held: dict[str, set[int]] = {}
     attrs = rows.column("extended_attributes")
     collapses = pc.fill_null(pc.match_substring(attrs, f'"{COLLAPSES}"'), False)
-    for row in rows.filter(collapses).select(["node_id", "extended_attributes"]).to_pylist():
-        children = json.loads(row["extended_attributes"]).get(COLLAPSES) or ()
-        held.setdefault(row["node_id"], set()).update(int(item[0]) for item in children)
-    picked = rows.select(["node_id", "version", "sha256"]).take(candidates).to_pylist()
+    holders = rows.filter(collapses).select(["node_id", "version", "extended_attributes"])
+    for row in holders.to_pylist():
+        node = row["node_id"]
+        if node in oldest and row["version"] > oldest[node]:
+            children = json.loads(row["extended_attributes"]).get(COLLAPSES) or ()
+            held.setdefault(node, set()).update(int(item[0]) for item in children)
     mask = [False] * rows.num_rows
-    for i, row in zip(candidates, picked, strict=True):
-        if row["version"] in held.get(row["node_id"], ()):
-            mask[i] = not layout.large_file(row["sha256"]).exists()
+    for i, row in gone.items():
+        mask[i] = row["version"] in held.get(row["node_id"], ())
     summarized = sum(mask)
     if summarized:
         short = pc.utf8_slice_codeunits(sha, 0, DIGEST_KEY_CHARS)
