@@ -716,3 +716,23 @@ def test_a_missing_chunk_no_collapse_holds_keeps_its_whole_digest(tmp_path):
     assert [r["sha256"] for r in rows if r["version"] == live.version] == [live.sha256]
     assert sum(len(r["sha256"]) == 16 for r in rows) == 16
     assert any(lost.name in p for p in Pond.open(pond.path).verify())
+
+
+def test_maintain_with_nothing_to_summarize_changes_no_row(tmp_path):
+    """A partition of plain files (no series row at all) and one of series with no collapse:
+    nothing to summarize, the files are compacted and every row is as it was."""
+    pond = Pond.init(tmp_path / "pond")
+    for i in range(3):
+        with pond.transaction(["write", str(i)]) as tx:
+            tx.root().write_file(f"/f{i}.txt", b"hello %d" % i)
+    with pond.transaction(["mkdir"]) as tx:
+        tx.root().mkdir("/devices")
+    for h in range(3):
+        with pond.transaction(["collect", str(h)]) as tx:
+            table = pa.table({"Timestamp": pa.array([h * 3600_000_000], pa.timestamp("us", "UTC"))})
+            tx.root().append_series("/devices/d.series", table, time_column="Timestamp")
+    before = _oplog_rows(pond)
+    report = pond.maintain(collapse=False, retention_hours=0)
+    assert report.files_after < report.files_before
+    assert _oplog_rows(Pond.open(pond.path)) == before
+    assert Pond.open(pond.path).verify() == []

@@ -262,12 +262,14 @@ def summarize(rows: pa.Table, layout: PondLayout) -> tuple[pa.Table, int]:
         ),
         pc.is_null(rows.column("content")),
     )
-    candidates = pc.indices_nonzero(pc.fill_null(whole, False)).to_pylist()
+    candidates = pc.indices_nonzero(pc.fill_null(whole, False))
+    if not len(candidates):
+        return rows, 0
     picked = rows.select(["node_id", "version", "sha256"]).take(candidates).to_pylist()
     # whose chunk file is gone (a few stats: the live versions and the recently superseded)
     gone = {
         i: row
-        for i, row in zip(candidates, picked, strict=True)
+        for i, row in zip(candidates.to_pylist(), picked, strict=True)
         if not layout.large_file(row["sha256"]).exists()
     }
     if not gone:
