@@ -376,3 +376,19 @@ def test_parquet_output_regroups_batches_by_rows_and_bytes() -> None:
     assert all(g.nbytes <= 24 + 9 * 8 for g in groups) and len(groups) >= 4
     assert list(row_groups(schema, [], rows=4)) == []
     assert list(row_groups(schema, [batches[1]], rows=4)) == []
+
+
+def test_maintain_set_retention(pond_dir: Path, run_cli: RunCli) -> None:
+    r = run_cli("maintain", "--set-retention", "90s")
+    assert (r.code, r.text) == (0, "retention:     90s (was 1h)\n")
+    status = json.loads(run_cli("status", "--format", "json").text)
+    assert status["retention_s"] == 90
+    assert "retention:    90s" in run_cli("status").text
+    for bad in (["0s"], ["5x"], ["1h", "--dry-run"], ["1h", "--retention-hours", "2"]):
+        r = run_cli("maintain", "--set-retention", *bad)
+        assert r.code == 2 and r.err.count("\n") == 1 and "--set-retention" in r.err, (bad, r.err)
+    assert json.loads(run_cli("status", "--format", "json").text)["retention_s"] == 90
+    r = run_cli("maintain", "--dry-run")
+    assert r.code == 0 and "unused for more than 90s" in r.text
+    r = run_cli("maintain")
+    assert r.code == 0 and "checkpoint" in r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -685,15 +686,15 @@ def test_maintain_summarizes_the_history_of_chunks_that_are_gone(tmp_path):
 
 
 @pytest.mark.slow
-def test_automatic_compaction_summarizes_what_the_sweep_deleted(tmp_path, monkeypatch):
+def test_automatic_compaction_summarizes_what_the_sweep_deleted(tmp_path):
     """A collector never running ``pond maintain``: the compaction after a commit summarizes the
-    versions whose chunks the automatic sweep deleted (retention shortened to 0 here, as an
-    hour of real time would), and every transaction still reads what it read."""
-    import duckpond.steward.pond as steward_pond
-
-    monkeypatch.setattr(steward_pond, "RETENTION_HOURS", 0)
+    versions whose chunks the automatic sweep deleted (the pond's retention set to a second
+    here, as an hour of real time would), and every transaction still reads what it read."""
     pond = Pond.init(tmp_path / "pond")
-    _hourly(pond, 60)
+    pond.set_retention(1)
+    _hourly(pond, 40)
+    time.sleep(1.1)  # the chunks the first collapses superseded are older than the retention
+    _hourly(pond, 20, start=40)
     reads = _every_read(pond)
     rows = _oplog_rows(Pond.open(pond.path))
     short = [r for r in rows if r["sha256"] is not None and len(r["sha256"]) == 16]

@@ -199,14 +199,10 @@ class ControlTable:
             else:
                 self._files += 1
             if self._files > COMPACT_FILES:
-                from duckpond.steward.maintenance import (
-                    RETENTION_HOURS,
-                    compact_control,
-                    vacuum,
-                )
+                from duckpond.steward.maintenance import compact_control, vacuum
 
                 compact_control(self.table, what="auto-compact")
-                vacuum(self.table, RETENTION_HOURS)
+                vacuum(self.table, None)  # the table's retention property
                 self._files = len(self.table.file_uris())
 
     def read(self, *, since: int | None = None, columns: list[str] | None = None) -> pa.Table:

@@ -15,8 +15,11 @@ cron never needs a person; ``pond maintain`` (:meth:`Pond.maintain`) does all of
   version with delta-encoded integers. A year of hourly appends has ~9,000 such rows per series,
   and the full digest was three quarters of each row's bytes.
 - **Vacuum.** Files a compaction replaced are deleted once they are older than the retention
-  (:data:`RETENTION_HOURS`, one hour): a reader that loaded the table before the compaction (readers
-  take no lock) can still read them.
+  (:data:`RETENTION_HOURS`, one hour, or the pond's ``retention`` setting:
+  :func:`retention_seconds`): a reader that loaded the table before the compaction (readers
+  take no lock) can still read them. Both tables carry the same retention as their Delta
+  properties (:func:`retention_configuration`), so their checkpoints keep the tombstones and
+  log entries of that long only.
 - **Superseded chunks.** A collapse (:mod:`duckpond.tinyfs.collapse`) supersedes series chunks;
   the committing process lists their large files in ``_large_files/.superseded`` and they are
   deleted when older than the retention. Time travel to before the collapse reads their rows from
@@ -34,7 +37,7 @@ from typing import TYPE_CHECKING, Final
 from duckpond import diagnostics
 from duckpond.errors import translate_errors
 from duckpond.layout import TMP_PREFIX, PondLayout
-from duckpond.times import now_us
+from duckpond.times import now_us, parse_resolution
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,9 +47,12 @@ __all__ = [
     "AUTO_COMPACT_FILES",
     "COMPACT_TARGET",
     "RETENTION_HOURS",
+    "RETENTION_SETTING",
     "SupersededLog",
     "compact_control",
     "compact_oplog",
+    "retention_configuration",
+    "retention_seconds",
     "summarize",
     "vacuum",
 ]
@@ -58,9 +64,36 @@ COMPACT_TARGET: Final = 1 << 20
 #: Files replaced by a compaction, and superseded chunks, are deleted after this long: what a
 #: reader that loaded the pond before needs stays readable for an hour.
 RETENTION_HOURS: Final = 1
+#: The pond setting (control table) that replaces :data:`RETENTION_HOURS`: a duration
+#: ``<n>s|m|h|d`` (``pond maintain --set-retention``,
+#: :meth:`~duckpond.steward.pond.Pond.set_retention`).
+RETENTION_SETTING: Final = "retention"
 
 _log = diagnostics.get_logger("steward")
 _HOUR_US: Final = 3_600_000_000
+
+
+def retention_seconds(settings: Mapping[str, str]) -> int:
+    """The pond's retention in seconds: its :data:`RETENTION_SETTING`, else
+    :data:`RETENTION_HOURS` (also when the setting is unreadable: it is only ever written
+    checked, so that is a damaged control table, and the longer default is the safe side)."""
+    value = settings.get(RETENTION_SETTING)
+    if value:
+        with contextlib.suppress(ValueError):
+            return parse_resolution(value)
+    return RETENTION_HOURS * 3600
+
+
+def retention_configuration(seconds: int) -> dict[str, str]:
+    """The Delta table properties that carry a retention of ``seconds``: how long a checkpoint
+    keeps the tombstones of removed files (and vacuum spares the files) and how long log entries
+    stay (`Delta protocol, table properties
+    <https://docs.delta.io/latest/table-properties.html>`_; delta-rs parses the interval)."""
+    interval = f"interval {int(seconds)} seconds"
+    return {
+        "delta.deletedFileRetentionDuration": interval,
+        "delta.logRetentionDuration": interval,
+    }
 
 
 #: Parquet encodings of the oplog's columns in the files :func:`compact_oplog` writes (sorted by
@@ -319,9 +352,15 @@ def _stats(rows: pa.Table) -> str:
 
 
 def vacuum(
-    table: DeltaTable, retention_hours: int, *, full: bool = False, keep: Collection[str] = ()
+    table: DeltaTable,
+    retention_hours: int | None,
+    *,
+    full: bool = False,
+    keep: Collection[str] = (),
 ) -> list[str]:
-    """Delete files the table no longer uses, removed more than ``retention_hours`` ago.
+    """Delete files the table no longer uses, removed more than ``retention_hours`` ago (``None``:
+    the table's ``delta.deletedFileRetentionDuration``, which :func:`retention_configuration`
+    sets to the pond's retention).
 
     ``full`` also finds files no remove action names (a crashed writer's leftovers), by listing
     the table's folder. ``keep``: names (relative to the table's folder) that are not the table's

@@ -33,6 +33,7 @@ from duckpond.errors import (
     NotFound,
     PondError,
     ReadOnly,
+    UsageError,
     first_line,
     translate_errors,
 )
@@ -42,8 +43,10 @@ from duckpond.steward.hooks import CommitHookWarning, PondWarning, builtin_facto
 from duckpond.steward.lock import WriteLock
 from duckpond.steward.maintenance import (
     AUTO_COMPACT_FILES,
-    RETENTION_HOURS,
+    RETENTION_SETTING,
     SupersededLog,
+    retention_configuration,
+    retention_seconds,
 )
 from duckpond.steward.maintenance import compact_control as _compact_control
 from duckpond.steward.maintenance import compact_oplog as _compact_oplog
@@ -294,6 +297,40 @@ class Pond:
         self._settings = None
 
     @property
+    def retention_seconds(self) -> int:
+        """How long (seconds) files a reader that loaded the pond earlier may still need are
+        kept: replaced Delta files, their tombstones and log entries, superseded chunks. One
+        hour unless :meth:`set_retention` changed it."""
+        return retention_seconds(self.settings)
+
+    def set_retention(self, seconds: int) -> None:
+        """Change the pond's retention (:attr:`retention_seconds`) for automatic maintenance
+        and ``pond maintain``: records the setting and sets both Delta tables' retention
+        properties (:func:`~duckpond.steward.maintenance.retention_configuration`), under the
+        write lock. A reader that runs longer than the retention may fail once maintenance
+        deleted what it was reading; a writer waits for the lock, never fails that way.
+
+        Raises:
+            UsageError: ``seconds`` < 1. PondLocked: another writer is active.
+            ReadOnly: the pond was opened ``at_txn``.
+        """
+        from duckpond.times import format_resolution
+
+        if seconds < 1:
+            raise UsageError(f"a retention must be 1 second or more, not {seconds} s")
+        if self.at_txn is not None:
+            raise ReadOnly("a pond opened as of an older transaction is read-only", str(self.path))
+        configuration = retention_configuration(seconds)
+        with self._lock, translate_errors(str(self.path), what="setting the retention"):
+            self._persistence.refresh()
+            for table in (self._persistence.table, self.control.table):
+                table.alter.set_table_properties(configuration)
+            self._persistence.refresh()
+            record = ControlRecord.setting(RETENTION_SETTING, format_resolution(seconds))
+            self.control.append([record])
+        self._settings = None
+
+    @property
     def pond_id(self) -> str:
         return self.settings["pond_id"]
 
@@ -445,13 +482,14 @@ class Pond:
         try:
             log = SupersededLog(self.layout)
             log.add(superseded)
-            log.sweep(RETENTION_HOURS)  # first: the compaction summarizes what it deleted
+            # first: the compaction summarizes what it deleted
+            log.sweep(self.retention_seconds / 3600)
             crowded = [
                 p for p in sorted(part_ids) if persistence.file_count(p) > AUTO_COMPACT_FILES
             ]
             if crowded:
                 _compact_oplog(persistence.table, self.layout, crowded, what="auto-compact")
-                _vacuum(persistence.table, RETENTION_HOURS)
+                _vacuum(persistence.table, None)  # the table's retention property
         except PondError as exc:
             warnings.warn(PondWarning(f"automatic maintenance postponed: {exc}"), stacklevel=4)
         persistence.refresh()
@@ -559,7 +597,7 @@ class Pond:
         collapse: bool = True,
         compact: bool = True,
         vacuum: bool = True,
-        retention_hours: float = RETENTION_HOURS,
+        retention_hours: float | None = None,
     ) -> MaintenanceReport:
         """Collapse series, compact and vacuum both tables, delete superseded and orphan large
         files, write checkpoints (:mod:`duckpond.steward.maintenance`).
@@ -567,7 +605,7 @@ class Pond:
         Content and history are unchanged: time travel works for every committed transaction
         whatever maintenance ran (it reads the current table by txn_seq). ``retention_hours`` is
         how long files a reader that loaded the pond earlier may still need are kept (default
-        one hour; 0 deletes them at once).
+        :attr:`retention_seconds`, one hour unless set; 0 deletes them at once).
 
         Raises:
             PondLocked: a writer is active. ReadOnly: the pond was opened ``at_txn``.
@@ -583,17 +621,19 @@ class Pond:
             before = len(table.file_uris())
             vacuumed: list[str] = []
             # superseded chunks first: the compaction summarizes the history of those deleted
-            superseded = SupersededLog(self.layout).sweep(retention_hours)
-            superseded += self._remove_superseded(retention_hours)
+            hours = self.retention_seconds / 3600 if retention_hours is None else retention_hours
+            superseded = SupersededLog(self.layout).sweep(hours)
+            superseded += self._remove_superseded(hours)
             if compact:
                 _compact_oplog(table, self.layout, None, what="maintain", whole=True)
                 _compact_control(self.control.table, what="maintain", whole=True)
             faults.point("maintain-after-compact")
             if vacuum:
-                hours = int(retention_hours)
-                vacuumed += _vacuum(table, hours, full=True)
+                # None: each table's retention property (the pond's retention)
+                whole = None if retention_hours is None else int(retention_hours)
+                vacuumed += _vacuum(table, whole, full=True)
                 # the control folder also holds the write lock (this process holds it)
-                vacuumed += _vacuum(self.control.table, hours, full=True, keep={LOCK_FILE})
+                vacuumed += _vacuum(self.control.table, whole, full=True, keep={LOCK_FILE})
             faults.point("maintain-after-vacuum")
             with translate_errors(str(self.path), what="maintenance"):
                 table.create_checkpoint()

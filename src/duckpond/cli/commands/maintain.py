@@ -30,10 +30,20 @@ def add_parser(subparsers: Any, *, common: argparse.ArgumentParser, **_: Any) ->
     p.add_argument(
         "--retention-hours",
         type=int,
-        default=1,
+        default=None,
         metavar="H",
-        help="delete only files unused for longer than H hours (default: 1; 0 deletes them at "
-        "once, and a reader running meanwhile may then fail)",
+        help="delete only files unused for longer than H hours (default: the pond's retention, "
+        "1 hour unless --set-retention changed it; 0 deletes them at once, and a reader running "
+        "meanwhile may then fail)",
+    )
+    p.add_argument(
+        "--set-retention",
+        metavar="DURATION",
+        help="record the pond's retention (<n>s, <n>m, <n>h or <n>d; default 1h) and do nothing "
+        "else: how long files, tombstones and log entries a reader that opened the pond earlier "
+        "may still need are kept, by automatic maintenance after every commit and by this "
+        "command. Shorter keeps a busy pond smaller and its commits cheaper; a reader running "
+        "longer than it may fail",
     )
     from duckpond.cli.common import add_dry_run
 
@@ -50,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from duckpond.errors import IntegrityError, UsageError
     from duckpond.units import format_bytes
 
-    if args.retention_hours < 0:
+    if args.retention_hours is not None and args.retention_hours < 0:
         raise UsageError("--retention-hours must be 0 or more")
     pond = open_pond(args)
+    if args.set_retention is not None:
+        return _set_retention(pond, args)
     if args.dry_run:
         return _dry_run(pond, args)
     with progress("maintaining the pond", None):
@@ -80,18 +92,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_retention(pond: Any, args: argparse.Namespace) -> int:
+    from duckpond.cli.common import info
+    from duckpond.errors import UsageError
+    from duckpond.times import format_resolution, parse_resolution
+
+    if args.dry_run or args.verify or args.retention_hours is not None:
+        raise UsageError("--set-retention only records the setting: give it alone")
+    try:
+        seconds = parse_resolution(args.set_retention)
+    except ValueError:
+        raise UsageError(
+            f"--set-retention: {args.set_retention!r} is not a duration <n>s, <n>m, <n>h or <n>d"
+        ) from None
+    before = pond.retention_seconds
+    pond.set_retention(seconds)
+    info(f"retention:     {format_resolution(seconds)} (was {format_resolution(before)})")
+    return 0
+
+
 def _dry_run(pond: Any, args: argparse.Namespace) -> int:
     """What ``pond maintain`` would do, read from the pond without changing it."""
     from deltalake import DeltaTable
 
     from duckpond.errors import translate_errors
     from duckpond.layout import TMP_PREFIX, PondLayout
+    from duckpond.times import format_resolution
     from duckpond.tinyfs import collapse
     from duckpond.tinyfs.model import FileType
     from duckpond.tlogfs.delta import arrow_to_versions
     from duckpond.units import format_bytes
 
     layout = pond.layout
+    given = args.retention_hours
+    seconds = pond.retention_seconds if given is None else given * 3600
+    hours = seconds / 3600
     runs = merged = 0
     if not args.no_collapse:
         for node in pond.root().walk():
@@ -107,14 +142,14 @@ def _dry_run(pond: Any, args: argparse.Namespace) -> int:
         if not args.no_vacuum:
             for table in (data, DeltaTable(str(layout.control))):
                 doomed += table.vacuum(
-                    retention_hours=args.retention_hours,
+                    retention_hours=args.retention_hours,  # None: the table's retention
                     dry_run=True,
                     enforce_retention_duration=False,
                     full=True,
                 )
     versions = list(arrow_to_versions(pond.oplog()))
     referenced = {v.sha256 for v in versions if v.content is None and v.sha256}
-    superseded = _superseded(layout, versions, args.retention_hours)
+    superseded = _superseded(layout, versions, hours)
     orphans = orphan_bytes = 0
     if layout.large_files.is_dir():
         for entry in layout.large_files.iterdir():
@@ -124,7 +159,11 @@ def _dry_run(pond: Any, args: argparse.Namespace) -> int:
                 orphan_bytes += entry.stat().st_size
     print(f"would collapse: {runs} run(s) of series versions ({merged} versions)")
     print(f"data files:     {files}" + ("" if args.no_compact else " (small ones compacted)"))
-    print(f"would vacuum:   {len(doomed)} file(s) unused for more than {args.retention_hours} h")
+    print(
+        f"would vacuum:   {len(doomed)} file(s) unused for more than {format_resolution(seconds)}"
+        if seconds
+        else f"would vacuum:   {len(doomed)} file(s) no longer used"
+    )
     print(f"superseded:     {superseded} chunk file(s) would be removed")
     print(
         f"orphans:        {orphans} large file(s) would be removed ({format_bytes(orphan_bytes)})"
@@ -132,13 +171,13 @@ def _dry_run(pond: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _superseded(layout: Any, versions: list[Any], retention_hours: int) -> int:
+def _superseded(layout: Any, versions: list[Any], retention_hours: float) -> int:
     """Large files of series chunks a collapse superseded longer ago than the retention."""
     from duckpond.times import now_us
     from duckpond.tinyfs import collapse
     from duckpond.tinyfs.model import FileType
 
-    cutoff = now_us() - retention_hours * 3_600_000_000
+    cutoff = now_us() - int(retention_hours * 3_600_000_000)
     by_node: dict[str, list[Any]] = {}
     for v in versions:
         if v.file_type == FileType.SERIES:

@@ -3,7 +3,8 @@
 ``--format json``: one object: ``pond`` (its path), ``id``, ``format``, ``created`` (ISO-8601
 UTC), ``as_of_txn`` (``--at-txn``, else ``null``), ``last_txn`` (``txn_seq``, ``started``,
 ``args``; the last committed transaction), ``data_version``, ``pending`` (txn_seqs begun and
-never ended), ``size`` (bytes on disk).
+never ended), ``size`` (bytes on disk), ``retention_s`` (seconds: ``pond maintain
+--set-retention``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 JSON_FIELDS = (
     "pond, id, format, created, as_of_txn, last_txn {txn_seq, started, args}, data_version, "
-    "pending (list), size (bytes)"
+    "pending (list), size (bytes), retention_s (seconds)"
 )
 
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from duckpond.cli.common import open_pond
     from duckpond.errors import printable
-    from duckpond.times import format_time
+    from duckpond.times import format_resolution, format_time
     from duckpond.units import format_bytes
 
     pond = open_pond(args)
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     "data_version": pond.data_version,
                     "pending": pending,
                     "size": size,
+                    "retention_s": pond.retention_seconds,
                 }
             ]
         )
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             + (f" (txns {', '.join(map(str, pending))}; run 'pond recover')" if pending else ""),
         ),
         ("size", f"{format_bytes(size)} ({size} bytes)"),
+        ("retention", format_resolution(pond.retention_seconds)),
     ]
     if any(k.startswith("backup.remote.") and v for k, v in settings.items()):
         from duckpond.remote.backup import remote_status

@@ -1,0 +1,105 @@
+"""The pond's retention (``Pond.set_retention``, ``pond maintain --set-retention``): how long
+what a reader that opened the pond earlier may still need is kept, by the tables' checkpoints
+and logs as much as by vacuum and the superseded-chunk sweep."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from duckpond import Pond
+from duckpond.errors import ReadOnly, UsageError
+
+
+def _collect(pond: Pond, hours: range, devices: int = 2) -> None:
+    """One transaction an hour appending 3 rows to each device's series."""
+    for h in hours:
+        with pond.transaction(["collect", str(h)]) as tx:
+            for d in range(devices):
+                times = [(h * 3600 + k * 1200) * 1_000_000 for k in range(3)]
+                table = pa.table(
+                    {
+                        "Timestamp": pa.array(times, pa.timestamp("us", "UTC")),
+                        "v": pa.array([float(h * 10 + d + k) for k in range(3)]),
+                    }
+                )
+                tx.root().append_series(f"/d{d}.series", table, time_column="Timestamp")
+
+
+def _newest_checkpoint_removes(table_dir: Path) -> list[int]:
+    """The deletion times (ms) of the tombstones the newest checkpoint of a table holds."""
+    log = table_dir / "_delta_log"
+    newest = max(p for p in os.listdir(log) if p.endswith(".checkpoint.parquet"))
+    removes = pq.read_table(log / newest, columns=["remove"]).column("remove").to_pylist()
+    return [r["deletionTimestamp"] for r in removes if r is not None]
+
+
+def test_set_retention_records_it_and_sets_both_tables_properties(tmp_path: Path) -> None:
+    pond = Pond.init(tmp_path / "pond")
+    assert pond.retention_seconds == 3600
+    _collect(pond, range(3))
+    pond.set_retention(90)
+    assert pond.retention_seconds == 90
+    reopened = Pond.open(pond.path)
+    assert reopened.retention_seconds == 90
+    for name in ("data", "control"):
+        config = DeltaTable(str(pond.path / name)).metadata().configuration
+        assert config["delta.deletedFileRetentionDuration"] == "interval 90 seconds", name
+        assert config["delta.logRetentionDuration"] == "interval 90 seconds", name
+    # the property commit is read by the pond's own log reader: nothing else changed
+    got = reopened.root().resolve("/d1.series").read_table()
+    assert got.num_rows == 9 and pa.compute.sum(got.column("v")).as_py() == sum(
+        h * 10 + 1 + k for h in range(3) for k in range(3)
+    )
+    assert reopened.txn_seq == pond.txn_seq == 4
+    _collect(reopened, range(3, 5))
+    assert Pond.open(pond.path, at_txn=4).root().resolve("/d0.series").read_table().num_rows == 9
+
+
+def test_a_bad_retention_changes_nothing(tmp_path: Path) -> None:
+    pond = Pond.init(tmp_path / "pond")
+    pond.set_retention(120)
+    with pytest.raises(UsageError):
+        pond.set_retention(0)
+    _collect(pond, range(2))
+    with pytest.raises(ReadOnly):
+        Pond.open(pond.path, at_txn=2).set_retention(5)
+    assert Pond.open(pond.path).retention_seconds == 120
+    config = DeltaTable(str(pond.path / "data")).metadata().configuration
+    assert config["delta.deletedFileRetentionDuration"] == "interval 120 seconds"
+
+
+@pytest.mark.slow
+def test_a_short_retention_keeps_checkpoints_and_the_log_short(tmp_path: Path) -> None:
+    """What the retention keeps, the checkpoint every 10 commits writes again and the log keeps:
+    with one second, once a second has passed the tombstones of the compactions before are gone
+    from the newest checkpoints and the first log entries are deleted; with the default hour
+    both stay. (This is what makes a collector's commit cost flat in time, not in commits.)"""
+    short = Pond.init(tmp_path / "short")
+    short.set_retention(1)
+    default = Pond.init(tmp_path / "default")
+    for pond in (short, default):
+        _collect(pond, range(60))  # auto-compactions: tombstones in the data table
+    assert _newest_checkpoint_removes(short.path / "data")
+    time.sleep(1.1)
+    before_ms = time.time() * 1000 - 1000
+    for pond in (short, default):
+        _collect(pond, range(60, 85))
+    old = [t for t in _newest_checkpoint_removes(short.path / "data") if t < before_ms]
+    assert old == []
+    assert [t for t in _newest_checkpoint_removes(default.path / "data") if t < before_ms]
+    assert not (short.path / "data" / "_delta_log" / f"{0:020d}.json").exists()
+    assert (default.path / "data" / "_delta_log" / f"{0:020d}.json").exists()
+    assert not (short.path / "control" / "_delta_log" / f"{0:020d}.json").exists()
+    # both read the same, now and at every transaction
+    for seq in (2, 30, 61, short.txn_seq):
+        a = Pond.open(short.path, at_txn=seq).root().resolve("/d0.series").read_table()
+        b = Pond.open(default.path, at_txn=seq).root().resolve("/d0.series").read_table()
+        assert a.sort_by("Timestamp").equals(b.sort_by("Timestamp")), seq
+    assert Pond.open(short.path).verify() == []
