@@ -214,9 +214,9 @@ def an_hour_later(pond_dir: Path, hours: int, devices: int) -> None:
     """The disk of the pond at rest an hour later, measured on a copy: the Delta checkpoints
     still list the removals of the last hour (their deletion times are real), which the next
     checkpoint an hour on drops, with the log entries past the retention, the files those
-    removals name (the automatic vacuum) and the chunks superseded in that hour (the automatic
-    sweep). On the copy each table's retentions are set to zero
-    for one vacuum, checkpoint and log cleanup (a metadata commit each), which leaves what an
+    removals name and the chunks superseded in that hour (the automatic sweeps). On the copy
+    each table's retentions are set to zero for one vacuum, checkpoint and log cleanup (a
+    metadata commit each), which leaves what an
     hour of waiting would; the pond itself is not touched. Prints the ratio to the one-Parquet
     size and what the bytes are."""
     import shutil
@@ -224,13 +224,14 @@ def an_hour_later(pond_dir: Path, hours: int, devices: int) -> None:
     from deltalake import DeltaTable
 
     from duckpond.layout import PondLayout
-    from duckpond.steward.maintenance import SupersededLog
+    from duckpond.steward.maintenance import ReplacedLog, SupersededLog
 
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "pond"
         shutil.copytree(pond_dir, copy)
         SupersededLog(PondLayout.of(copy)).sweep(0)  # chunks superseded in the last hour
         for name in ("data", "control"):
+            ReplacedLog(copy / name).sweep(0)  # files compacted in the last hour
             table = DeltaTable(str(copy / name))
             # first: once the retention is zero the table keeps no tombstone to vacuum by
             table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)

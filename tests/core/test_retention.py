@@ -103,3 +103,69 @@ def test_a_short_retention_keeps_checkpoints_and_the_log_short(tmp_path: Path) -
         b = Pond.open(default.path, at_txn=seq).root().resolve("/d0.series").read_table()
         assert a.sort_by("Timestamp").equals(b.sort_by("Timestamp")), seq
     assert Pond.open(short.path).verify() == []
+
+
+def _dead_files(table_dir: Path) -> set[str]:
+    """Data files on disk that the table's current snapshot does not use."""
+    live = {
+        os.path.relpath(u.removeprefix("file://"), table_dir)
+        for u in DeltaTable(str(table_dir)).file_uris()
+    }
+    on_disk = {
+        os.path.relpath(os.path.join(folder, name), table_dir)
+        for folder, dirs, names in os.walk(table_dir)
+        for name in names
+        if name.endswith(".parquet")
+        and not os.path.relpath(folder, table_dir).startswith(("_delta_log", "_large_files"))
+    }
+    return on_disk - live
+
+
+@pytest.mark.slow
+def test_automatic_maintenance_deletes_what_compactions_replaced(tmp_path: Path) -> None:
+    """A collector never running ``pond maintain``: the files the automatic compactions of both
+    tables replaced are deleted once older than the retention. (Vacuum by tombstones missed them
+    all: a checkpoint drops a tombstone at the age vacuum would delete its file.)"""
+    from duckpond.steward.maintenance import ReplacedLog
+    from duckpond.times import now_us
+
+    pond = Pond.init(tmp_path / "pond")
+    pond.set_retention(1)
+    _collect(pond, range(80))  # compactions of the data and the control table
+    replaced = {t: len(ReplacedLog(pond.path / t).entries()) for t in ("data", "control")}
+    assert replaced["data"] >= 16 and replaced["control"] >= 16, replaced
+    time.sleep(1.1)
+    _collect(pond, range(80, 82))
+    recent = now_us() - 1_100_000
+    for name in ("data", "control"):
+        dead = _dead_files(pond.path / name)
+        listed = dict(ReplacedLog(pond.path / name).entries())
+        assert dead <= set(listed), (name, sorted(dead - set(listed))[:3])
+        assert all(listed[f] > recent for f in dead), name
+    # nothing a reader needs went with them
+    got = Pond.open(pond.path).root().resolve("/d1.series").read_table()
+    assert got.num_rows == 82 * 3
+    assert pa.compute.sum(got.column("v")).as_py() == sum(
+        h * 10 + 1 + k for h in range(82) for k in range(3)
+    )
+    assert Pond.open(pond.path, at_txn=40).root().resolve("/d0.series").read_table().num_rows == 117
+    assert Pond.open(pond.path).verify() == []
+
+
+def test_a_replaced_list_names_only_files_of_its_table(tmp_path: Path) -> None:
+    from duckpond.steward.maintenance import ReplacedLog
+
+    table = tmp_path / "t"
+    (table / "_delta_log").mkdir(parents=True)
+    keep = table / "_delta_log" / "00000000000000000000.json"
+    keep.write_text("{}")
+    outside = tmp_path / "outside.parquet"
+    outside.write_text("x")
+    doomed = table / "part-1.parquet"
+    doomed.write_text("x")
+    log = ReplacedLog(table)
+    log.add(["../outside.parquet", str(outside), "_delta_log/00000000000000000000.json"], 1)
+    log.add(["part-1.parquet"], 1)
+    assert log.sweep(0) == 1
+    assert outside.exists() and keep.exists() and not doomed.exists()
+    assert log.entries() == []

@@ -199,10 +199,11 @@ class ControlTable:
             else:
                 self._files += 1
             if self._files > COMPACT_FILES:
-                from duckpond.steward.maintenance import compact_control, vacuum
+                from duckpond.steward.maintenance import compact_control
 
+                # the files it replaces are deleted after the retention, by the sweep of
+                # maintenance.ReplacedLog after a pond's commit
                 compact_control(self.table, what="auto-compact")
-                vacuum(self.table, None)  # the table's retention property
                 self._files = len(self.table.file_uris())
 
     def read(self, *, since: int | None = None, columns: list[str] | None = None) -> pa.Table:

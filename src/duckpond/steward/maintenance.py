@@ -14,7 +14,8 @@ cron never needs a person; ``pond maintain`` (:meth:`Pond.maintain`) does all of
   keys use; the digest no longer addresses a file), and rows are written sorted by node and
   version with delta-encoded integers. A year of hourly appends has ~9,000 such rows per series,
   and the full digest was three quarters of each row's bytes.
-- **Vacuum.** Files a compaction replaced are deleted once they are older than the retention
+- **Vacuum.** Files a compaction replaced (listed in the table's :class:`ReplacedLog`) are
+  deleted after a commit once they are older than the retention
   (:data:`RETENTION_HOURS`, one hour, or the pond's ``retention`` setting:
   :func:`retention_seconds`): a reader that loaded the table before the compaction (readers
   take no lock) can still read them. Both tables carry the same retention as their Delta
@@ -32,7 +33,8 @@ import contextlib
 import json
 import os
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from duckpond import diagnostics
 from duckpond.errors import translate_errors
@@ -48,6 +50,8 @@ __all__ = [
     "COMPACT_TARGET",
     "RETENTION_HOURS",
     "RETENTION_SETTING",
+    "DeletionLog",
+    "ReplacedLog",
     "SupersededLog",
     "compact_control",
     "compact_oplog",
@@ -260,6 +264,8 @@ def _replace(
             )
             written.clear()
             table.update_incremental()  # the commit does not move the table's own snapshot
+        # after the commit: a file listed before it could be deleted while still live
+        ReplacedLog(base).add(r.path for r in removes)
     finally:
         for path in written:  # not committed: nobody names them
             with contextlib.suppress(FileNotFoundError):
@@ -388,60 +394,70 @@ def vacuum(
         return deleted
 
 
-class SupersededLog:
-    """``_large_files/.superseded``: large files of superseded series chunks, to delete later.
+class DeletionLog:
+    """A list of files to delete once they are older than the retention, kept in one small file:
+    one line per file, ``<name> <µs when it stopped being used>``.
 
-    One line per file: ``<sha256> <µs when superseded>``. Only writers (under the write lock)
-    change it; it is derived data (``pond maintain`` finds what it misses).
+    Only writers (under the write lock) change it; it is derived data (``pond maintain`` finds
+    what it misses by listing). Subclasses say where the list lives and what a name addresses.
     """
 
-    NAME: Final = ".superseded"
+    #: What the files are, for log lines and errors.
+    WHAT: ClassVar[str] = "files"
 
-    def __init__(self, layout: PondLayout) -> None:
-        self.layout = layout
-        self.path = layout.large_files / self.NAME
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
-    def add(self, shas: Iterable[str], when_us: int | None = None) -> None:
-        """Record large files superseded by a commit that just happened."""
+    def file(self, name: str) -> Path:
+        """The host file ``name`` addresses."""
+        raise NotImplementedError
+
+    def add(self, names: Iterable[str], when_us: int | None = None) -> None:
+        """Record files that stopped being used by a commit that just happened."""
         when = now_us() if when_us is None else when_us
-        lines = "".join(f"{sha} {when}\n" for sha in shas)
+        lines = "".join(f"{name} {when}\n" for name in names)
         if not lines:
             return
         with (
-            translate_errors(str(self.path), what="recording superseded chunks"),
-            open(self.path, "a", encoding="ascii") as f,
+            translate_errors(str(self.path), what=f"recording {self.WHAT}"),
+            open(self.path, "a", encoding="utf-8") as f,
         ):
             f.write(lines)
 
     def entries(self) -> list[tuple[str, int]]:
         try:
-            text = self.path.read_text(encoding="ascii")
+            text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
         out = []
         for line in text.splitlines():
-            sha, _, when = line.partition(" ")
-            if sha and when.isdigit():
-                out.append((sha, int(when)))
+            name, _, when = line.rpartition(" ")
+            if name and when.isdigit():
+                out.append((name, int(when)))
         return out
 
     def sweep(self, retention_hours: float) -> int:
-        """Delete the listed files superseded more than ``retention_hours`` ago; returns how
-        many files were deleted."""
+        """Delete the listed files unused for more than ``retention_hours``; returns how many
+        files were deleted."""
         entries = self.entries()
         if not entries:
             return 0
         cutoff = now_us() - int(retention_hours * _HOUR_US)
-        keep = [(sha, when) for sha, when in entries if when > cutoff]
+        keep = [(name, when) for name, when in entries if when > cutoff]
         removed = 0
-        for sha, when in entries:
-            if when <= cutoff:
-                with contextlib.suppress(FileNotFoundError):
-                    self.layout.large_file(sha).unlink()
-                    removed += 1
+        for name, when in entries:
+            if when > cutoff:
+                continue
+            try:
+                target = self.file(name)
+            except ValueError:  # not a name this list holds: dropped
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+                removed += 1
         self._rewrite(keep)
         if removed:
-            _log.info("deleted superseded chunks files=%d", removed)
+            _log.info("deleted %s files=%d", self.WHAT, removed)
         return removed
 
     def _rewrite(self, entries: list[tuple[str, int]]) -> None:
@@ -449,10 +465,53 @@ class SupersededLog:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
             return
-        tmp = self.path.with_name(f"{TMP_PREFIX}{self.NAME}.{os.getpid()}")
-        with translate_errors(str(self.path), what="recording superseded chunks"):
-            tmp.write_text("".join(f"{s} {w}\n" for s, w in entries), encoding="ascii")
+        tmp = self.path.with_name(f"{TMP_PREFIX}{self.path.name}.{os.getpid()}")
+        with translate_errors(str(self.path), what=f"recording {self.WHAT}"):
+            tmp.write_text("".join(f"{n} {w}\n" for n, w in entries), encoding="utf-8")
             tmp.replace(self.path)
 
     def __repr__(self) -> str:
-        return f"SupersededLog({json.dumps(str(self.path))})"
+        return f"{type(self).__name__}({json.dumps(str(self.path))})"
+
+
+class SupersededLog(DeletionLog):
+    """``_large_files/.superseded``: large files of superseded series chunks, by sha256."""
+
+    NAME: Final = ".superseded"
+    WHAT = "superseded chunks"
+
+    def __init__(self, layout: PondLayout) -> None:
+        super().__init__(layout.large_files / self.NAME)
+        self.layout = layout
+
+    def file(self, name: str) -> Path:
+        return self.layout.large_file(name)
+
+
+class ReplacedLog(DeletionLog):
+    """``<table>/.replaced``: the Delta data files a compaction removed, by path relative to the
+    table (``data/`` or ``control/``).
+
+    Deleting them is what vacuum does, but vacuum finds them by the tombstones of the table's
+    snapshot, and a checkpoint drops a tombstone once it is older than the retention: exactly
+    when vacuum would delete its file. Unless a vacuum runs between the two, the file is never
+    found again (but by ``pond maintain``'s full vacuum, which lists the folder). The compaction
+    knows what it removed, so it lists it here and the sweep after each commit deletes it.
+    """
+
+    NAME: Final = ".replaced"
+    WHAT = "compacted data files"
+
+    def __init__(self, table_dir: str | os.PathLike[str]) -> None:
+        super().__init__(Path(table_dir) / self.NAME)
+
+    def file(self, name: str) -> Path:
+        parts = Path(name).parts
+        if (
+            not parts
+            or Path(name).is_absolute()
+            or ".." in parts
+            or parts[0].startswith(("_", "."))
+        ):
+            raise ValueError(f"not a data file of the table: {name!r}")
+        return self.path.parent / name

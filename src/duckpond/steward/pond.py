@@ -44,6 +44,7 @@ from duckpond.steward.lock import WriteLock
 from duckpond.steward.maintenance import (
     AUTO_COMPACT_FILES,
     RETENTION_SETTING,
+    ReplacedLog,
     SupersededLog,
     retention_configuration,
     retention_seconds,
@@ -480,16 +481,19 @@ class Pond:
         """
         persistence = self._persistence
         try:
+            hours = self.retention_seconds / 3600
             log = SupersededLog(self.layout)
             log.add(superseded)
-            # first: the compaction summarizes what it deleted
-            log.sweep(self.retention_seconds / 3600)
+            log.sweep(hours)  # first: the compaction summarizes what it deleted
             crowded = [
                 p for p in sorted(part_ids) if persistence.file_count(p) > AUTO_COMPACT_FILES
             ]
             if crowded:
                 _compact_oplog(persistence.table, self.layout, crowded, what="auto-compact")
-                _vacuum(persistence.table, None)  # the table's retention property
+            # what compactions of either table replaced, once past the retention (vacuum by
+            # tombstones would miss them: a checkpoint drops a tombstone at that same age)
+            ReplacedLog(self.layout.data).sweep(hours)
+            ReplacedLog(self.layout.control).sweep(hours)
         except PondError as exc:
             warnings.warn(PondWarning(f"automatic maintenance postponed: {exc}"), stacklevel=4)
         persistence.refresh()
@@ -634,6 +638,8 @@ class Pond:
                 vacuumed += _vacuum(table, whole, full=True)
                 # the control folder also holds the write lock (this process holds it)
                 vacuumed += _vacuum(self.control.table, whole, full=True, keep={LOCK_FILE})
+                for table_dir in (self.layout.data, self.layout.control):
+                    ReplacedLog(table_dir).sweep(hours)  # what vacuum left of the lists
             faults.point("maintain-after-vacuum")
             with translate_errors(str(self.path), what="maintenance"):
                 table.create_checkpoint()
