@@ -17,14 +17,15 @@ running from cron does. Every ``--every`` transactions the benchmark prints:
 
 Times are medians of repeated runs; the machine is shared, so ratios matter more than seconds.
 
-The run packs a year into about an hour: a commit every ~0.3 s stands for an hour of the
-collector's life. What the pond keeps for its retention (tombstones of compacted files, which
+The run packs a year into well under an hour: a commit every ~0.1-0.3 s stands for an hour of
+the collector's life. What the pond keeps for its retention (tombstones of compacted files, which
 every checkpoint writes again, log entries, superseded chunks) is kept for that long in real
 time, so at the pond's default of one hour the run would keep ~10,000 of its "hours" of it, the
 whole of its recent past, where a real collector keeps one. The benchmark therefore sets the
-pond's retention (``pond maintain --set-retention``) to ``--retention`` (default 30 s, about
-100 of the run's hours: still more than a real collector keeps, and far longer than any of the
-benchmark's readers runs); ``--retention 1h`` measures the run at the default.
+pond's retention (``pond maintain --set-retention``) to ``--retention`` (default 30 s, a few
+hundred of the run's hours, as many at its 500th transaction as at its 8,760th: still more
+than a real collector keeps, and far longer than any of the benchmark's readers runs);
+``--retention 1h`` measures the run at the default.
 """
 
 from __future__ import annotations

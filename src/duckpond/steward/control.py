@@ -206,22 +206,24 @@ class ControlTable:
                 compact_control(self.table, what="auto-compact")
                 self._files = len(self.table.file_uris())
 
-    def read(self, *, since: int | None = None, columns: list[str] | None = None) -> pa.Table:
+    def read(
+        self,
+        *,
+        since: int | None = None,
+        columns: list[str] | None = None,
+        settings: bool = False,
+    ) -> pa.Table:
         """Records in commit order; with ``since``, only (at least) the transaction records of
         txn_seq >= ``since`` (files are chosen by their txn_seq statistics, so this reads the
-        tail of the log, not all of it); with ``columns``, only those (and ``timestamp``)."""
+        tail of the log, not all of it); with ``columns``, only those (and ``timestamp``); with
+        ``settings``, only (at least) the setting records (files chosen by the null count of
+        ``key``: compaction keeps settings in files of their own, so this reads a few rows
+        however long the history)."""
         import pyarrow.parquet as pq
 
         self.refresh()
         with translate_errors(str(self.path), what="reading the control table"):
-            actions = pa.table(self.table.get_add_actions(flatten=True))
-            paths = actions.column("path").to_pylist()
-            times = actions.column("modification_time").to_pylist()
-            keep = [True] * len(paths)
-            if since is not None and "max.txn_seq" in actions.column_names:
-                highs = actions.column("max.txn_seq").to_pylist()
-                keep = [hi is not None and hi >= since for hi in highs]
-            order = sorted((t, rel) for t, rel, k in zip(times, paths, keep, strict=True) if k)
+            order = self.files_for(since=since, settings=settings)
             schema = CONTROL_SCHEMA
             if columns is not None:
                 wanted = {*columns, "timestamp"}
@@ -230,18 +232,39 @@ class ControlTable:
                 pq.ParquetFile(str(self.path / rel))
                 .read(columns=schema.names, use_threads=False)
                 .cast(schema)
-                for _, rel in order
+                for rel in order
             ]
         if not tables:
             return schema.empty_table()
         return pa.concat_tables(tables).sort_by([("timestamp", "ascending")])
+
+    def files_for(self, *, since: int | None = None, settings: bool = False) -> list[str]:
+        """The table's files (relative paths, oldest first) that may hold records of txn_seq >=
+        ``since`` / setting records, by their Delta statistics (kept when a statistic is
+        missing)."""
+        actions = pa.table(self.table.get_add_actions(flatten=True))
+        paths = actions.column("path").to_pylist()
+        times = actions.column("modification_time").to_pylist()
+        keep = [True] * len(paths)
+        if since is not None and "max.txn_seq" in actions.column_names:
+            highs = actions.column("max.txn_seq").to_pylist()
+            keep = [hi is not None and hi >= since for hi in highs]
+        if settings and "null_count.key" in actions.column_names:
+            nulls = actions.column("null_count.key").to_pylist()
+            rows = actions.column("num_records").to_pylist()
+            keep = [
+                k and (n is None or r is None or n < r)
+                for k, n, r in zip(keep, nulls, rows, strict=True)
+            ]
+        chosen = sorted((t, rel) for t, rel, k in zip(times, paths, keep, strict=True) if k)
+        return [rel for _, rel in chosen]
 
     def settings(self) -> dict[str, str]:
         """The pond's settings (the last value of each key). Read after every commit: only the
         three columns it needs, and only the setting records are turned into Python values."""
         import pyarrow.compute as pc
 
-        t = self.read(columns=["record_type", "key", "value"])
+        t = self.read(columns=["record_type", "key", "value"], settings=True)
         t = t.filter(pc.equal(t.column("record_type"), "setting"))
         out: dict[str, str] = {}
         for rt, k, v in zip(
@@ -256,7 +279,12 @@ class ControlTable:
 
     def transactions(self, *, since: int | None = None) -> list[TxnRecord]:
         """Every transaction (with ``since``: those of txn_seq >= ``since``), oldest first."""
-        rows = self.read(since=since).to_pylist()
+        table = self.read(since=since)
+        if since is not None:  # the files chosen hold older records too: not made Python objects
+            import pyarrow.compute as pc
+
+            table = table.filter(pc.greater_equal(table.column("txn_seq"), since))
+        rows = table.to_pylist()
         by_id: dict[str, dict[str, Any]] = {}
         for row in rows:
             txn_id = row["txn_id"]

@@ -4,10 +4,13 @@ Every commit runs the automatic part (:func:`after_commit`), so a pond written b
 cron never needs a person; ``pond maintain`` (:meth:`Pond.maintain`) does all of it at once.
 
 - **Compaction.** A partition of the oplog holding more than :data:`AUTO_COMPACT_FILES` Delta data
-  files has its files under :data:`COMPACT_TARGET` bytes rewritten as one (:func:`compact_oplog`);
-  files that size are left alone, so a compaction rewrites at most about that many bytes however
-  long the history (no quadratic rewriting). Rows are only metadata and small inline content:
-  series chunks are large files of their own. ``pond maintain`` rewrites every partition whole.
+  files has its smallest files (by rows) rewritten as one (:func:`compact_oplog`), tiered:
+  the newest small files merge together, and a merged file joins them only once they hold
+  twice its rows, so a compaction after a commit costs what the last commits wrote except once
+  in a long while, not the partition's history, and each row is rewritten a few times (the log
+  of the history); files of :data:`COMPACT_TARGET` bytes are left alone. Rows are only
+  metadata and small inline content: series chunks are large files of their own. ``pond
+  maintain`` rewrites every partition whole.
 - **Summarized history.** A compaction also summarizes what the history no longer needs in full:
   the row of a series version a collapse holds whose own chunk file was deleted keeps only the
   first :data:`~duckpond.tinyfs.lineage.DIGEST_KEY_CHARS` hex digits of its sha256 (what lineage
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTO_COMPACT_FILES",
     "COMPACT_TARGET",
+    "MERGE_FILES",
     "RETENTION_HOURS",
     "RETENTION_SETTING",
     "DeletionLog",
@@ -65,6 +69,9 @@ __all__ = [
 AUTO_COMPACT_FILES: Final = 16
 #: Compaction bin-packs small files into files of up to this many bytes (1 MiB).
 COMPACT_TARGET: Final = 1 << 20
+#: An automatic compaction merges at most this many files, chosen by :func:`_tier` (what it
+#: rewrites follows the last commits, not the history).
+MERGE_FILES: Final = 16
 #: Files replaced by a compaction, and superseded chunks, are deleted after this long: what a
 #: reader that loaded the pond before needs stays readable for an hour.
 RETENTION_HOURS: Final = 1
@@ -128,11 +135,11 @@ def compact_oplog(
     per partition, history summarized (:func:`summarize`), in one Delta commit; returns the
     number of files removed.
 
-    A partition is rewritten when it has more than one file under :data:`COMPACT_TARGET` bytes,
-    or ``whole`` (``pond maintain``: every file of the partition, whatever its size) and it has
-    more than one file or a row to summarize. The new file holds the same rows (same columns,
-    :data:`~duckpond.tlogfs.delta.OPLOG_SCHEMA` less ``part_id``) sorted by node and version.
-    The caller holds the write lock.
+    A partition's smallest files under :data:`COMPACT_TARGET` bytes (:func:`_tier`) are
+    rewritten when there are two or more; with ``whole`` (``pond maintain``) every file of the
+    partition, whatever its size, when it has more than one file or a row to summarize. The new
+    file holds the same rows (same columns, :data:`~duckpond.tlogfs.delta.OPLOG_SCHEMA` less
+    ``part_id``) sorted by node and version. The caller holds the write lock.
 
     Raises:
         HostError: the disk is full. ConflictError: someone else committed meanwhile.
@@ -144,9 +151,9 @@ def compact_oplog(
     schema = pa.schema([f for f in OPLOG_SCHEMA if f.name != "part_id"])
     files = _small_files(table, whole=whole)
     wanted = sorted(p for p in files if p is not None) if part_ids is None else part_ids
-    groups: list[tuple[dict[str, str | None], list[tuple[str, int]], pa.Table]] = []
+    groups: list[tuple[dict[str, str | None], list[_File], pa.Table]] = []
     for part in wanted:
-        chosen = files.get(part, [])
+        chosen = files.get(part, []) if whole else _tier(files.get(part, []))
         if len(chosen) < (1 if whole else 2):
             continue
         rows, summarized = summarize(_read(table, chosen, schema), layout)
@@ -156,43 +163,77 @@ def compact_oplog(
 
 
 def compact_control(table: DeltaTable, *, what: str, whole: bool = False) -> int:
-    """Rewrite the control table's files under :data:`COMPACT_TARGET` bytes (every file if
-    ``whole``) as one, its records in time order with delta-encoded integers, in one Delta
-    commit; returns the number of files removed. The caller holds the write lock.
+    """Rewrite the control table's smallest files under :data:`COMPACT_TARGET` bytes
+    (:func:`_tier`; every file if ``whole``) as one, its records in time order
+    with delta-encoded integers, in one Delta commit; returns the number of files removed. The
+    caller holds the write lock.
 
     Raises:
         HostError: the disk is full. ConflictError: someone else committed meanwhile.
     """
+    import pyarrow.compute as pc
+
     from duckpond.steward.control import CONTROL_SCHEMA
 
     chosen = _small_files(table, whole=whole).get(None, [])
+    if not whole:
+        chosen = _tier(chosen)
     if len(chosen) < 2:
         return 0
     rows = _read(table, chosen, CONTROL_SCHEMA).sort_by([("timestamp", "ascending")])
-    return _replace(table, [({}, chosen, rows)], _CONTROL_ENCODINGS, what=what)
+    # settings in a file of their own: a reader of the settings skips the files of transaction
+    # records by their null count of ``key`` (ControlTable.read)
+    key = rows.column("key")
+    parts = [t for t in (rows.filter(pc.is_valid(key)), rows.filter(pc.is_null(key))) if len(t)]
+    groups: list[tuple[dict[str, str | None], list[_File], pa.Table]] = [
+        ({}, chosen if i == 0 else [], part) for i, part in enumerate(parts)
+    ]
+    return _replace(table, groups, _CONTROL_ENCODINGS, what=what)
 
 
-def _small_files(table: DeltaTable, *, whole: bool) -> dict[str | None, list[tuple[str, int]]]:
-    """The table's live files (path relative to the table, bytes) under :data:`COMPACT_TARGET`
-    (all of them if ``whole``), by ``part_id`` (``None``: the table is not partitioned)."""
+#: A Delta data file: (path relative to the table, bytes, rows).
+_File = tuple[str, int, int]
+
+
+def _small_files(table: DeltaTable, *, whole: bool) -> dict[str | None, list[_File]]:
+    """The table's live files under :data:`COMPACT_TARGET` bytes (all of them if ``whole``), by
+    ``part_id`` (``None``: the table is not partitioned)."""
     import pyarrow as pa
 
     with translate_errors(str(table.table_uri), what="compaction"):
         actions = pa.table(table.get_add_actions(flatten=True))
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
+    rows = actions.column("num_records").to_pylist()
     if "partition.part_id" in actions.column_names:
         parts = actions.column("partition.part_id").to_pylist()
     else:
         parts = [None] * len(paths)
-    files: dict[str | None, list[tuple[str, int]]] = {}
-    for rel, size, part in zip(paths, sizes, parts, strict=True):
+    files: dict[str | None, list[_File]] = {}
+    for rel, size, n, part in zip(paths, sizes, rows, parts, strict=True):
         if whole or size < COMPACT_TARGET:
-            files.setdefault(part, []).append((rel, size))
+            files.setdefault(part, []).append((rel, size, n or 0))
     return files
 
 
-def _read(table: DeltaTable, files: list[tuple[str, int]], schema: pa.Schema) -> pa.Table:
+def _tier(files: list[_File]) -> list[_File]:
+    """What an automatic compaction merges of ``files``: of the :data:`MERGE_FILES` files of
+    fewest rows, the longest run from the smallest whose last file holds at most half the rows
+    of the files before it together. New small files merge together; a merged file joins them
+    only once they hold twice its rows, so merged files grow geometrically, each row is
+    rewritten a few times (log of the history), and a merge after a commit is about as large
+    as the last commits' rows except once in a long while. Rows, not bytes: a small file is
+    mostly its footer."""
+    ordered = sorted(files, key=lambda f: (f[2], f[1], f[0]))[:MERGE_FILES]
+    take, rows = 1, 0
+    for i, (_, _, n) in enumerate(ordered):
+        if i and 2 * n <= rows:
+            take = i + 1
+        rows += n
+    return ordered[:take]
+
+
+def _read(table: DeltaTable, files: list[_File], schema: pa.Schema) -> pa.Table:
     """The rows of ``files`` (relative to the table), read as ``schema``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -200,19 +241,20 @@ def _read(table: DeltaTable, files: list[tuple[str, int]], schema: pa.Schema) ->
     base = str(table.table_uri).removeprefix("file://")
     with translate_errors(base, what="compaction"):
         return pa.concat_tables(
-            [pq.read_table(os.path.join(base, rel), schema=schema) for rel, _ in files]  # noqa: PTH118
+            [pq.read_table(os.path.join(base, rel), schema=schema) for rel, *_ in files]  # noqa: PTH118
         )
 
 
 def _replace(
     table: DeltaTable,
-    groups: list[tuple[dict[str, str | None], list[tuple[str, int]], pa.Table]],
+    groups: list[tuple[dict[str, str | None], list[_File], pa.Table]],
     encodings: Mapping[str, str],
     *,
     what: str,
 ) -> int:
     """Commit, as one Delta transaction, each group's rows written as one new file in place of
-    the group's files (``(partition values, files, rows)``); returns the files removed.
+    the group's files (``(partition values, files, rows)``; a group may name no files, when
+    the rows of one set of files are split into several); returns the files removed.
 
     The commit is a compaction's (``dataChange`` false; no txn_seq recorded). The new files are
     zstd Parquet, each column in its Parquet encoding of ``encodings`` or else dictionary-coded
@@ -235,7 +277,7 @@ def _replace(
     written: list[str] = []
     try:
         for values, chosen, rows in groups:
-            folder = os.path.dirname(chosen[0][0])  # noqa: PTH120
+            folder = os.path.dirname(chosen[0][0]) if chosen else ""  # noqa: PTH120
             rel = f"{folder}/" if folder else ""
             rel += f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
             path = os.path.join(base, rel)  # noqa: PTH118
@@ -249,7 +291,7 @@ def _replace(
                     column_encoding={n: e for n, e in encodings.items() if n in rows.column_names},
                 )
                 size = os.stat(path).st_size  # noqa: PTH116
-            removes += [RemoveAction(r, False, now_ms, n, values) for r, n in chosen]
+            removes += [RemoveAction(r, False, now_ms, n, values) for r, n, _ in chosen]
             adds.append(AddAction(rel, size, values, now_ms, False, _stats(rows)))
         props = CommitProperties(
             custom_metadata={"duckpond_maintenance": what}, max_commit_retries=0
