@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable
 
 from duckpond import Pond
-from duckpond.errors import ReadOnly, UsageError
+from duckpond.errors import PondError, ReadOnly, UsageError
 
 
 def _collect(pond: Pond, hours: range, devices: int = 2) -> None:
@@ -70,6 +70,8 @@ def test_a_bad_retention_changes_nothing(tmp_path: Path) -> None:
     _collect(pond, range(2))
     with pytest.raises(ReadOnly):
         Pond.open(pond.path, at_txn=2).set_retention(5)
+    with pytest.raises(PondError), pond.transaction(["inside"]):
+        pond.set_retention(5)
     assert Pond.open(pond.path).retention_seconds == 120
     config = DeltaTable(str(pond.path / "data")).metadata().configuration
     assert config["delta.deletedFileRetentionDuration"] == "interval 120 seconds"

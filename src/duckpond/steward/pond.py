@@ -313,7 +313,7 @@ class Pond:
 
         Raises:
             UsageError: ``seconds`` < 1. PondLocked: another writer is active.
-            ReadOnly: the pond was opened ``at_txn``.
+            ReadOnly: the pond was opened ``at_txn``. PondError: called inside a transaction.
         """
         from duckpond.times import format_resolution
 
@@ -321,6 +321,8 @@ class Pond:
             raise UsageError(f"a retention must be 1 second or more, not {seconds} s")
         if self.at_txn is not None:
             raise ReadOnly("a pond opened as of an older transaction is read-only", str(self.path))
+        if self._in_txn:
+            raise PondError("the retention is set outside a transaction", str(self.path))
         configuration = retention_configuration(seconds)
         with self._lock, translate_errors(str(self.path), what="setting the retention"):
             self._persistence.refresh()
