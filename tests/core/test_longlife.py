@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from core_testlib import B01_CSV, JFK_CSV, run_python
+from core_testlib import B01_CSV, JFK_CSV, hourly, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -599,21 +599,6 @@ def test_a_new_process_reads_one_footer_for_chunks_that_share_a_schema(tmp_path,
 # --------------------------------------------------------------------------------------------
 
 
-def _hourly(pond, hours, *, start=0, devices=2) -> None:
-    """One transaction an hour appending 3 rows to each device's series (a collector)."""
-    for h in range(start, start + hours):
-        with pond.transaction(["collect", str(h)]) as tx:
-            for d in range(devices):
-                times = [(h * 3600 + k * 1200) * 1_000_000 for k in range(3)]
-                table = pa.table(
-                    {
-                        "Timestamp": pa.array(times, pa.timestamp("us", "UTC")),
-                        "v": pa.array([float(h * 10 + d + k) for k in range(3)]),
-                    }
-                )
-                tx.root().append_series(f"/d{d}.series", table, time_column="Timestamp")
-
-
 def _oplog_rows(pond) -> list[dict]:
     rows = pond.oplog().to_pylist()
     return sorted(rows, key=lambda r: (r["node_id"], r["version"]))
@@ -637,7 +622,7 @@ def test_maintain_summarizes_the_history_of_chunks_that_are_gone(tmp_path):
     it deleted, and nothing else changes: every transaction reads what it read, the leaves
     (cache keys) are the same, the log is the same, and the oplog's bytes shrink."""
     pond = Pond.init(tmp_path / "pond")
-    _hourly(pond, 40)
+    hourly(pond, 40)
     before = _oplog_rows(pond)
     assert all(len(r["sha256"]) == 64 for r in before if r["sha256"] is not None)
     reads = _every_read(pond)
@@ -680,7 +665,7 @@ def test_maintain_summarizes_the_history_of_chunks_that_are_gone(tmp_path):
     now = sum(p.stat().st_size for p in (pond.path / "data").glob("part_id=*/*.parquet"))
     assert now < 0.7 * oplog_bytes, (now, oplog_bytes)
     # the collector goes on: appends, collapses and reads as before
-    _hourly(reopened, 20, start=40)
+    hourly(reopened, 20, start=40)
     got = reopened.root().resolve("/d0.series").read_table()
     assert stats(got)["v"][0] == 60 * 3 and len(set(got.column("Timestamp").to_pylist())) == 180
 
@@ -692,11 +677,11 @@ def test_automatic_compaction_summarizes_what_the_sweep_deleted(tmp_path):
     here, as an hour of real time would), and every transaction still reads what it read."""
     pond = Pond.init(tmp_path / "pond")
     pond.set_retention(1)
-    _hourly(pond, 40)
+    hourly(pond, 40)
     time.sleep(1.1)  # the chunks the first collapses superseded are older than the retention
     # compactions are size-tiered: the rows of the first hours are rewritten (and summarized)
     # when their merged files merge again, ~16 x 16 commits on
-    _hourly(pond, 250, start=40)
+    hourly(pond, 250, start=40)
     rows = _oplog_rows(Pond.open(pond.path))
     short = [r for r in rows if r["sha256"] is not None and len(r["sha256"]) == 16]
     assert len(short) >= 2 * 16, len(short)
@@ -715,7 +700,7 @@ def test_a_missing_chunk_no_collapse_holds_keeps_its_whole_digest(tmp_path):
     """Only a version a collapse holds is summarized: a live version's lost chunk keeps its full
     sha256, so ``verify`` still names the file that is missing."""
     pond = Pond.init(tmp_path / "pond")
-    _hourly(pond, 20)
+    hourly(pond, 20)
     live = pond.root().resolve("/d0.series").live_versions()[-1]
     lost = pond.path / "data" / "_large_files" / f"sha256={live.sha256}"
     lost.unlink()
@@ -756,7 +741,7 @@ def test_automatic_compaction_rewrites_the_last_commits_not_the_history(tmp_path
     import os
 
     pond = Pond.init(tmp_path / "pond")
-    _hourly(pond, 300)
+    hourly(pond, 300)
     log = pond.path / "data" / "_delta_log"
     rows_of: dict[str, int] = {}
     written = rewritten = compactions = 0
@@ -794,9 +779,9 @@ def test_a_commit_reads_the_control_tables_tail_not_its_history(tmp_path):
     last one) is a few records however long the history: compaction keeps settings in files of
     their own, and a read chooses files by their statistics. Both agree with reading it all."""
     pond = Pond.init(tmp_path / "pond")
-    _hourly(pond, 150)
+    hourly(pond, 150)
     pond.set_setting("probe", "1")
-    _hourly(pond, 60, start=150)
+    hourly(pond, 60, start=150)
     control = Pond.open(pond.path).control
     rows_of = {
         a["path"]: a["num_records"]

@@ -11,25 +11,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from core_testlib import hourly
 from deltalake import DeltaTable
 
 from duckpond import Pond
 from duckpond.errors import PondError, ReadOnly, UsageError
-
-
-def _collect(pond: Pond, hours: range, devices: int = 2) -> None:
-    """One transaction an hour appending 3 rows to each device's series."""
-    for h in hours:
-        with pond.transaction(["collect", str(h)]) as tx:
-            for d in range(devices):
-                times = [(h * 3600 + k * 1200) * 1_000_000 for k in range(3)]
-                table = pa.table(
-                    {
-                        "Timestamp": pa.array(times, pa.timestamp("us", "UTC")),
-                        "v": pa.array([float(h * 10 + d + k) for k in range(3)]),
-                    }
-                )
-                tx.root().append_series(f"/d{d}.series", table, time_column="Timestamp")
 
 
 def _newest_checkpoint_removes(table_dir: Path) -> list[int]:
@@ -43,7 +29,7 @@ def _newest_checkpoint_removes(table_dir: Path) -> list[int]:
 def test_set_retention_records_it_and_sets_both_tables_properties(tmp_path: Path) -> None:
     pond = Pond.init(tmp_path / "pond")
     assert pond.retention_seconds == 3600
-    _collect(pond, range(3))
+    hourly(pond, 3)
     pond.set_retention(90)
     assert pond.retention_seconds == 90
     reopened = Pond.open(pond.path)
@@ -58,7 +44,7 @@ def test_set_retention_records_it_and_sets_both_tables_properties(tmp_path: Path
         h * 10 + 1 + k for h in range(3) for k in range(3)
     )
     assert reopened.txn_seq == pond.txn_seq == 4
-    _collect(reopened, range(3, 5))
+    hourly(reopened, 2, start=3)
     assert Pond.open(pond.path, at_txn=4).root().resolve("/d0.series").read_table().num_rows == 9
 
 
@@ -67,7 +53,7 @@ def test_a_bad_retention_changes_nothing(tmp_path: Path) -> None:
     pond.set_retention(120)
     with pytest.raises(UsageError):
         pond.set_retention(0)
-    _collect(pond, range(2))
+    hourly(pond, 2)
     with pytest.raises(ReadOnly):
         Pond.open(pond.path, at_txn=2).set_retention(5)
     with pytest.raises(PondError), pond.transaction(["inside"]):
@@ -87,12 +73,12 @@ def test_a_short_retention_keeps_checkpoints_and_the_log_short(tmp_path: Path) -
     short.set_retention(1)
     default = Pond.init(tmp_path / "default")
     for pond in (short, default):
-        _collect(pond, range(60))  # auto-compactions: tombstones in the data table
+        hourly(pond, 60)  # auto-compactions: tombstones in the data table
     assert _newest_checkpoint_removes(short.path / "data")
     time.sleep(1.1)
     before_ms = time.time() * 1000 - 1000
     for pond in (short, default):
-        _collect(pond, range(60, 85))
+        hourly(pond, 25, start=60)
     old = [t for t in _newest_checkpoint_removes(short.path / "data") if t < before_ms]
     assert old == []
     assert [t for t in _newest_checkpoint_removes(default.path / "data") if t < before_ms]
@@ -133,11 +119,11 @@ def test_automatic_maintenance_deletes_what_compactions_replaced(tmp_path: Path)
 
     pond = Pond.init(tmp_path / "pond")
     pond.set_retention(1)
-    _collect(pond, range(80))  # compactions of the data and the control table
+    hourly(pond, 80)  # compactions of the data and the control table
     replaced = {t: len(ReplacedLog(pond.path / t).entries()) for t in ("data", "control")}
     assert replaced["data"] >= 16 and replaced["control"] >= 16, replaced
     time.sleep(1.1)
-    _collect(pond, range(80, 82))
+    hourly(pond, 2, start=80)
     recent = now_us() - 1_100_000
     for name in ("data", "control"):
         dead = _dead_files(pond.path / name)
