@@ -191,13 +191,14 @@ def config_files(pond: Pond) -> list[Path]:
     return sorted(root.rglob("config.dpc")) if root.is_dir() else []
 
 
-@pytest.fixture(autouse=True, params=["arrow", "datafusion"])
+@pytest.fixture(autouse=True, params=["arrow", "datafusion", "python"])
 def engine(request, monkeypatch):
     """Every test with each engine: pyarrow (small inputs in a process that has
-    ``pyarrow.compute``) and DataFusion (large inputs, or ``pond cat --sql``)."""
+    ``pyarrow.compute``), DataFusion (large inputs) and plain Python (small inputs in a process
+    without ``pyarrow.compute``: ``pond cat --sql`` after an append)."""
     from duckpond.factories import reduce
 
-    monkeypatch.setattr(reduce, "_use_datafusion", lambda sources: request.param == "datafusion")
+    monkeypatch.setattr(reduce, "_engine", lambda sources: request.param)
     return request.param
 
 
@@ -415,22 +416,33 @@ def test_times_before_1970_fall_in_epoch_aligned_buckets(series_pond, monkeypatc
 
 
 def test_both_engines_give_the_same_bits(series_pond, monkeypatch, engine):
-    """pyarrow and DataFusion add the rows in the same order (one thread, source order), so a
-    segment computed by either holds the same float bits, run after run."""
+    """pyarrow, DataFusion and Python add the rows in the same order (one thread, source
+    order), so a segment computed by any of them holds the same float bits, run after run."""
     from duckpond.factories import reduce
 
-    if engine == "datafusion":
-        pytest.skip("one run compares both engines")
+    if engine != "arrow":
+        pytest.skip("one run compares every engine")
     pond = series_pond
     for k in range(5):  # overlapping versions, nulls, NaNs, an int column
         append(pond, "/s.series", readings(T0 + k * 3 * DAY, 3000, step=7 * MIN, seed=k))
+    used = []
+    python = reduce._partials_python
+
+    def counted(*args, **kwargs):
+        got = python(*args, **kwargs)
+        used.append(got is not None)
+        return got
+
+    monkeypatch.setattr(reduce, "_partials_python", counted)
     outputs = {}
-    for name in ("arrow", "datafusion", "datafusion again"):
-        monkeypatch.setattr(reduce, "_use_datafusion", lambda sources, n=name: n != "arrow")
+    for name in ("arrow", "datafusion", "datafusion again", "python"):
+        monkeypatch.setattr(reduce, "_engine", lambda sources, n=name: n.split()[0])
         outputs[name] = cold(pond, monkeypatch)
+    assert used and all(used)  # the Python engine computed (no source it would not convert)
     for res in RES:
         assert outputs["arrow"][res].equals(outputs["datafusion"][res]), res
         assert outputs["datafusion"][res].equals(outputs["datafusion again"][res]), res
+        assert outputs["python"][res].equals(outputs["datafusion"][res]), res
 
 
 def test_real_buoy_data_by_month_out_of_order(fpond, monkeypatch):

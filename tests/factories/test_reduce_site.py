@@ -260,3 +260,57 @@ def _record(out: Path, url: str) -> dict:
     import json
 
     return json.loads((out / render.MANIFEST).read_text())["blocks"][url]
+
+
+def test_page_decimals_combine_the_last_blocks_and_follow_late_data(
+    site_pond, tmp_path, monkeypatch
+):
+    """The decimals a page shows come from every finest block's statistics; after one more day
+    a build combines what the last build recorded with the last block's (it parses no other
+    block's summary), and late data in an early block that needs more decimals changes the
+    page as a full build does."""
+    out = tmp_path / "site"
+    build(site_pond, out)
+    parsed: list[str] = []
+    original = render._summary
+
+    def counted(rec):
+        parsed.append(rec["key"])
+        return original(rec)
+
+    monkeypatch.setattr(render, "_summary", counted)
+    append(site_pond, {d: day(60, d) for d in range(2)})
+    build(site_pond, out)
+    assert 0 < len(parsed) <= 2 * 2  # per page: the last block (and the one before a new one)
+    table_build(site_pond, tmp_path / "full", monkeypatch)
+    assert_same_site(out, tmp_path / "full")
+    page, other = (out / "d0.html").read_bytes(), (out / "d1.html").read_bytes()
+    # late data in an early block: temperatures with four decimals
+    late = day(5, 0, step=7 * MIN)
+    temp = [round(v + 0.0004, 4) for v in late.column("D0.Temperature.C").to_pylist()]
+    late = late.set_column(1, "D0.Temperature.C", pa.array(temp))
+    append(site_pond, {0: late})
+    parsed.clear()
+    build(site_pond, out)
+    assert len(parsed) > 10  # every block of d0's page combined again
+    shutil.rmtree(tmp_path / "full")
+    table_build(site_pond, tmp_path / "full", monkeypatch)
+    assert_same_site(out, tmp_path / "full")
+    assert (out / "d0.html").read_bytes() != page  # the decimals changed
+    assert (out / "d1.html").read_bytes() == other
+
+
+def test_a_manifest_with_bad_page_records_still_builds_the_site(site_pond, tmp_path, monkeypatch):
+    import json
+
+    out = tmp_path / "site"
+    build(site_pond, out)
+    manifest = json.loads((out / render.MANIFEST).read_text())
+    assert set(manifest["pages"]) == {"d0", "d1"}
+    manifest["pages"]["d0"] = {"format": "decimals-1", "all": ["x", {"a": 1}], "prefix": 7}
+    manifest["pages"]["d1"]["prefix"][1] = {"D1.Temperature.C": {"readings": "many"}}
+    (out / render.MANIFEST).write_text(json.dumps(manifest))
+    append(site_pond, {d: day(60, d) for d in range(2)})
+    build(site_pond, out)
+    table_build(site_pond, tmp_path / "full", monkeypatch)
+    assert_same_site(out, tmp_path / "full")

@@ -42,10 +42,11 @@ How it is computed (and kept up to date)
     memory, the persistent cache (:mod:`duckpond.factories.cache`), else a computation from the
     raw input rows inside the missing segments only: one pass aggregating at the base width
     ``g`` = gcd of the resolutions, rolled up exactly to each resolution (sum of sums, sum of
-    counts, min of mins, max of maxes), by pyarrow or by DataFusion (large inputs, or a process
-    that has DataFusion and not ``pyarrow.compute`` loaded: :data:`ARROW_ENGINE_MAX_BYTES`).
-    Both add the rows in source order on one thread, so a segment holds the same float bits
-    whichever engine computed it and however often. Computed segments are written back to the
+    counts, min of mins, max of maxes), by pyarrow, by DataFusion (large inputs:
+    :data:`ARROW_ENGINE_MAX_BYTES`) or in plain Python (small inputs in a process that has not
+    loaded ``pyarrow.compute``: :data:`PYTHON_ENGINE_MAX_BYTES`). All add the rows in source
+    order on one thread, so a segment holds the same float bits whichever engine computed it
+    and however often. Computed segments are written back to the
     cache entries that hold them (readers write without the write lock).
 
     Cache entries are per resolution: ``$POND/cache/temporal-reduce/<node id>/s<S>-r<R>-<n>.dpc``
@@ -286,25 +287,40 @@ class _Source:
 #: Inputs up to this many bytes (Parquet file sizes plus in-memory Arrow sizes) are aggregated
 #: with pyarrow in process; larger ones by DataFusion (multi-threaded, reading Parquet in place).
 #: Both compute the same thing; DataFusion's fixed cost (~5 ms a query) matters for small updates.
-#: A process that has DataFusion loaded and not ``pyarrow.compute`` (``pond cat --sql`` of a
-#: reduced series) uses DataFusion for small inputs too: importing ``pyarrow.compute`` and its
-#: group-by costs ~40 ms, more than the queries.
 ARROW_ENGINE_MAX_BYTES = 32 << 20
+#: Inputs up to this many bytes are aggregated in plain Python when the process has not loaded
+#: ``pyarrow.compute`` (``pond cat --sql`` of a reduced series after an append): importing it
+#: costs a new process ~20 ms and DataFusion's first two queries ~40 ms, while the rows an
+#: append adds (a day of 1-minute readings, ~30 KB of Parquet) take ~2 ms in Python. Measured
+#: (5-year pond, the segment of one new day): DataFusion 43 ms cold, 16-19 ms warm.
+PYTHON_ENGINE_MAX_BYTES = 1 << 20
 
 
-def _use_datafusion(sources: list[_Source]) -> bool:
-    """Whether to aggregate ``sources`` with DataFusion (see :data:`ARROW_ENGINE_MAX_BYTES`)."""
-    import sys
-
-    if "datafusion" in sys.modules and "pyarrow.compute" not in sys.modules:
-        return True
+def _source_bytes(sources: list[_Source]) -> int:
     size = 0
     for src in sources:
         if src.part.path is not None:
             size += os.path.getsize(src.part.path)  # noqa: PTH202 - a plain host path
         elif src.part.table is not None:
             size += src.part.table.nbytes
-    return size > ARROW_ENGINE_MAX_BYTES
+    return size
+
+
+def _engine(sources: list[_Source]) -> str:
+    """Which engine aggregates ``sources``: ``"python"`` (:func:`_partials_python`: small
+    inputs in a process without ``pyarrow.compute``), ``"arrow"`` (:func:`_partials_arrow`:
+    up to :data:`ARROW_ENGINE_MAX_BYTES`, when ``pyarrow.compute`` is loaded or DataFusion is
+    not) or ``"datafusion"`` (:func:`_partials_datafusion`). All three give the same bits."""
+    import sys
+
+    size = _source_bytes(sources)
+    if size > ARROW_ENGINE_MAX_BYTES:
+        return "datafusion"
+    if "pyarrow.compute" in sys.modules:
+        return "arrow"
+    if size <= PYTHON_ENGINE_MAX_BYTES:
+        return "python"
+    return "datafusion" if "datafusion" in sys.modules else "arrow"
 
 
 def _in_windows(ts: Any, windows: list[Window]) -> Any:
@@ -490,6 +506,176 @@ def _rows_of(ctx: SessionContext, i: int, src: _Source, columns: list[str], path
         exprs.append(f"{v} AS __v{k}")
     t = sql.execute(ctx, f"SELECT {', '.join(exprs)} FROM {quote(name)}", path, what="reduce")
     return pa.Table.from_arrays(t.columns, schema=_row_schema(len(columns)))
+
+
+def _partials_python(
+    sources: list[_Source],
+    columns: list[str],
+    base_s: int,
+    widths_s: Sequence[int],
+    stats: tuple[str, ...],
+    avg: bool,
+    windows: list[Window] | None,
+) -> list[pa.Table] | None:
+    """What :func:`_partials_datafusion` gives (per width of ``widths_s``, the partial
+    statistics per bucket, sorted), computed in plain Python for small inputs: no
+    ``pyarrow.compute``, no DataFusion session. ``None`` when a source is not plain (its time
+    column is not :data:`TIME_TYPE` without nulls, or a value column is neither float64 nor
+    int64): the other engines convert those.
+
+    The same bits as the other engines: each base bucket's sum adds its values in source and
+    row order from 0.0 (``functools.reduce``, not ``sum``, which compensates from Python 3.12),
+    each width's sum adds the base sums in bucket order from 0.0, NaN is null, a bucket with
+    rows but no value has count 0 and null sum, min and max."""
+    width = base_s * _US
+    spans = None
+    if windows is not None:
+        spans = [(w.start, w.end) for w in windows if w.start is not None and w.end is not None]
+    # base bucket -> per column [sum, count, min, max] (sum/min/max None until a value)
+    acc: dict[int, list[list[Any]]] = {}
+    for src in sources:
+        rows = _plain_rows(src, columns, spans)
+        if rows is None:
+            return None
+        _accumulate(acc, *rows, width, spans)
+    base = sorted(acc.items())
+    schema = _empty_partials(columns, stats + (("avg",) if avg else ())).schema
+    return [_rolled_up(base, len(columns), w * _US, stats, avg, schema) for w in widths_s]
+
+
+#: Value types :func:`_partials_python` converts itself (as DataFusion's ``CAST AS DOUBLE``).
+_PYTHON_VALUE_TYPES: Final = (pa.float64(), pa.int64())
+
+
+def _plain_rows(
+    src: _Source, columns: list[str], spans: list[tuple[int, int]] | None
+) -> tuple[list[int], list[list[Any] | None], bool] | None:
+    """A source's times (µs), its values of ``columns`` as floats (``None`` for a column it
+    lacks) and whether the times are in order, of the rows ``spans`` may hold (the rows
+    between their first start and last end when the times are in order); ``None`` when the
+    source is not plain (see :func:`_partials_python`)."""
+    from duckpond.parquet import ParquetFile
+
+    present = [c for c in columns if c in src.part.schema.names]
+    if src.part.table is not None:
+        t = src.part.table.select([src.time_column, *present])
+    else:
+        assert src.part.path is not None
+        t = ParquetFile(src.part.path).read([src.time_column, *present], use_threads=False)
+    time_col = t.column(0)
+    if time_col.type != TIME_TYPE or time_col.null_count:
+        return None
+    if any(t.schema.field(c).type not in _PYTHON_VALUE_TYPES for c in present):
+        return None
+    ts = [x for chunk in time_col.chunks for x in chunk.view(pa.int64()).to_pylist()]
+    ordered = ts == sorted(ts)  # linear on sorted input
+    if ordered and spans:  # only the rows the windows may hold become objects
+        first = bisect.bisect_left(ts, spans[0][0])
+        last = bisect.bisect_left(ts, spans[-1][1])
+        t, ts = t.slice(first, last - first), ts[first:last]
+    values: list[list[Any] | None] = []
+    for c in columns:
+        if c not in present:
+            values.append(None)
+            continue
+        col = t.column(c).to_pylist()
+        if t.schema.field(c).type != pa.float64():
+            col = [None if v is None else float(v) for v in col]
+        values.append(col)
+    return ts, values, ordered
+
+
+def _accumulate(
+    acc: dict[int, list[list[Any]]],
+    ts: list[int],
+    values: list[list[Any] | None],
+    ordered: bool,
+    width: int,
+    spans: list[tuple[int, int]] | None,
+) -> None:
+    """Add one source's rows to ``acc`` (base bucket -> per column [sum, count, min, max]), in
+    row order; NaN and null are no value."""
+    import functools
+    import operator
+
+    add, reduce_ = operator.add, functools.reduce
+    for bucket, sel in _runs_of(ts, width, spans, ordered=ordered):
+        cells = acc.get(bucket)
+        if cells is None:
+            cells = acc[bucket] = [[None, 0, None, None] for _ in values]
+        for cell, col in zip(cells, values, strict=True):
+            if col is None:
+                continue
+            part = col[sel] if isinstance(sel, slice) else [col[i] for i in sel]
+            vals = [v for v in part if v is not None and v == v]
+            if not vals:
+                continue
+            cell[0] = reduce_(add, vals, 0.0 if cell[0] is None else cell[0])
+            cell[1] += len(vals)
+            lo, hi = min(vals), max(vals)
+            cell[2] = lo if cell[2] is None or lo < cell[2] else cell[2]
+            cell[3] = hi if cell[3] is None or hi > cell[3] else cell[3]
+
+
+def _rolled_up(
+    base: list[tuple[int, list[list[Any]]]],
+    n_columns: int,
+    wu: int,
+    stats: tuple[str, ...],
+    avg: bool,
+    schema: pa.Schema,
+) -> pa.Table:
+    """The base buckets' statistics (bucket order) rolled up to buckets of ``wu`` µs, as a
+    table of ``schema`` (sums added in bucket order from 0.0, as SQL's ``sum`` of the sums)."""
+    rolled: dict[int, list[list[Any]]] = {}
+    for b, cells in base:
+        key = b - b % wu
+        into = rolled.get(key)
+        if into is None:
+            into = rolled[key] = [[None, 0, None, None] for _ in range(n_columns)]
+        for cell, got in zip(into, cells, strict=True):
+            if got[0] is not None:
+                cell[0] = (0.0 if cell[0] is None else cell[0]) + got[0]
+            cell[1] += got[1]
+            if got[2] is not None and (cell[2] is None or got[2] < cell[2]):
+                cell[2] = got[2]
+            if got[3] is not None and (cell[3] is None or got[3] > cell[3]):
+                cell[3] = got[3]
+    keys = sorted(rolled)
+    arrays: list[list[Any]] = [keys]
+    for k in range(n_columns):
+        cells = [rolled[key][k] for key in keys]
+        for s in stats:
+            arrays.append([cell[_STATS.index(s)] for cell in cells])
+        if avg:
+            arrays.append([cell[0] / cell[1] if cell[1] > 0 else None for cell in cells])
+    return pa.Table.from_arrays(
+        [pa.array(a, f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema
+    )
+
+
+def _runs_of(
+    ts: list[int], width: int, spans: list[tuple[int, int]] | None, *, ordered: bool
+) -> Iterable[tuple[int, slice | list[int]]]:
+    """The rows of ``ts`` (µs) inside ``spans`` (half-open, in time order; ``None``: every row)
+    as runs of one bucket of ``width`` µs each, in row order: ``(bucket start, rows)``, the rows
+    a slice when ``ts`` is ``ordered`` (in time order: found by bisection), else a list of row
+    numbers."""
+    if ordered:
+        for lo, hi in spans if spans is not None else [(ts[0], ts[-1] + 1)] if ts else []:
+            i, end = bisect.bisect_left(ts, lo), bisect.bisect_left(ts, hi)
+            while i < end:
+                bucket = ts[i] - ts[i] % width
+                j = bisect.bisect_left(ts, bucket + width, i, end)
+                yield bucket, slice(i, j)
+                i = j
+        return
+    if spans is None:
+        rows: Iterable[int] = range(len(ts))
+    else:
+        rows = [i for i, x in enumerate(ts) if any(lo <= x < hi for lo, hi in spans)]
+    for bucket, run in itertools.groupby(rows, key=lambda i: ts[i] - ts[i] % width):
+        yield bucket, list(run)
 
 
 def _slices(table: pa.Table, bounds: list[tuple[int, int]]) -> list[pa.Table]:
@@ -1253,10 +1439,17 @@ class ReduceDir(FactoryNode):
         if not sources or not columns:
             empty = _empty_partials(columns, self._stats_stored)
             rolled = [empty for _ in widths]
-        elif _use_datafusion(sources):
-            rolled = _partials_datafusion(
-                sources, columns, self.base_seconds, widths, stats, avg, windows, self.path
-            )
+        elif (engine := _engine(sources)) != "arrow":
+            got = None
+            if engine == "python":
+                got = _partials_python(
+                    sources, columns, self.base_seconds, widths, stats, avg, windows
+                )
+            if got is None:
+                got = _partials_datafusion(
+                    sources, columns, self.base_seconds, widths, stats, avg, windows, self.path
+                )
+            rolled = got
         else:
             partials = _partials_arrow(sources, columns, self.base_seconds, stats, windows).sort_by(
                 "__b"
