@@ -40,6 +40,10 @@ write_if_changed`): a build after one new day rewrites the blocks covering that 
 (they show the build time) and the feed, and leaves every other block byte-identical with its
 mtime. ``rebuild=True`` writes everything. Files of an earlier build that this one does not write
 are removed. The :class:`SiteReport` says what was written, left unchanged and removed.
+The manifest (``.duckpond-site.json``) records every file, every block (its key, rows, span,
+bytes; a finest block's summary as a JSON text, parsed only when used) and per page the decimal
+statistics of its finest blocks combined, over all of them and over all but the last (keyed by
+a digest of their keys): a build after one more day reads one summary a page, not every block's.
 
 Published blocks are re-encoded, not copied: only ``Timestamp`` and the ``.avg``, ``.min``,
 ``.max`` and ``.count`` columns that the page charts are kept (one the data lacks is written as
