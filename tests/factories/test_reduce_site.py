@@ -314,3 +314,21 @@ def test_a_manifest_with_bad_page_records_still_builds_the_site(site_pond, tmp_p
     build(site_pond, out)
     table_build(site_pond, tmp_path / "full", monkeypatch)
     assert_same_site(out, tmp_path / "full")
+
+
+def test_a_parameter_with_zero_decimals_is_shown_with_zero(site_pond, tmp_path, monkeypatch):
+    """A configured ``decimals: 0`` (falsy, not missing) reaches the page as a full build's."""
+    with site_pond.transaction(["mknod"]) as tx:
+        mknod(
+            tx.root(),
+            "sitegen",
+            "/site",
+            SITE.replace("pages:", "parameters:\n  Pressure: {decimals: 0}\npages:"),
+            overwrite=True,
+        )
+    out = tmp_path / "site"
+    build(site_pond, out)
+    append(site_pond, {d: day(60, d) for d in range(2)})
+    build(site_pond, out)
+    table_build(site_pond, tmp_path / "full", monkeypatch)
+    assert_same_site(out, tmp_path / "full")

@@ -968,7 +968,9 @@ def _page_decimals(
     this build combines what the last one recorded with the last block's statistics instead of
     parsing every block's summary (1,620 of them for six pages of five years). Anything else
     (late data in an earlier block, a record that does not check) combines every block."""
-    columns = [s.column for chart in page.charts for s in chart.series if s.decimals is None]
+    columns = list(
+        dict.fromkeys(s.column for c in page.charts for s in c.series if s.decimals is None)
+    )
     keys = [str(r["key"]) for r in records]
     digest_all = _keys_digest(keys)
     digest_prefix = _keys_digest(keys[:-1])
@@ -992,7 +994,12 @@ def _page_decimals(
         "prefix": [digest_prefix, prefix],
         "all": [digest_all, combined],
     }
-    out = {s.column: s.decimals for chart in page.charts for s in chart.series if s.decimals}
+    out = {
+        s.column: s.decimals
+        for chart in page.charts
+        for s in chart.series
+        if s.decimals is not None
+    }
     for c in columns:
         d = combined[c]
         out[c] = _decimals_of([d["minmax"] if d["readings"] else d["avg"]])
