@@ -242,6 +242,92 @@ def test_appends_in_order_each_new_process_computes_only_the_new_day(series_pond
     assert stats(p).computed == 0  # a collapse changes no key
 
 
+def test_an_append_after_the_cached_buckets_grows_its_segment(series_pond, monkeypatch):
+    """A version whose rows all come after the cached buckets of its segment (at every
+    resolution) adds its own buckets to the cached rows (the segment *grows*: the other rows
+    are not read again); one with rows in a cached bucket, a version of other columns, or one
+    replacing the segment's versions (a collapse) makes the segment computed from every
+    version. Each gives a cold computation's bits and DuckDB's values."""
+    pond = series_pond
+    seg0 = -(-T0 // SEG) * SEG  # a segment's first day: 16 days fit in it
+    days = [readings(seg0 + d * DAY, 144, seed=d) for d in range(8)]
+    for d in range(3):
+        append(pond, "/s.series", days[d])
+    raw = pa.concat_tables(days[:3])
+    p, _ = check(pond, raw, monkeypatch)
+    assert stats(p).grown == 0
+    # the next days, each in a new process: each grows the segment
+    for d in range(3, 6):
+        append(pond, "/s.series", days[d])
+        raw = pa.concat_tables([raw, days[d]])
+        p, _ = check(pond, raw, monkeypatch)
+        assert stats(p).computed == 1 and stats(p).grown == 1, stats(p)
+    # half a day, then its other half: the second shares the day's 1d and 6h buckets
+    half = readings(seg0 + 6 * DAY, 72, seed=6)
+    rest = readings(seg0 + 6 * DAY + 12 * 3_600_000_000, 72, seed=7)
+    append(pond, "/s.series", half)
+    raw = pa.concat_tables([raw, half])
+    p, _ = check(pond, raw, monkeypatch)
+    assert stats(p).grown == 1
+    append(pond, "/s.series", rest)
+    raw = pa.concat_tables([raw, rest])
+    p, _ = check(pond, raw, monkeypatch)
+    assert stats(p).computed == 1 and stats(p).grown == 0, stats(p)
+    # late data (a cached bucket's time): computed from every version
+    late = readings(seg0 + DAY + 5 * MIN, 10, seed=9)
+    append(pond, "/s.series", late)
+    raw = pa.concat_tables([raw, late])
+    p, _ = check(pond, raw, monkeypatch)
+    assert stats(p).computed == 1 and stats(p).grown == 0, stats(p)
+    # a later day with a column the cached rows lack: computed from every version
+    wider = days[7].append_column("w", pa.array([float(k) for k in range(144)]))
+    append(pond, "/s.series", wider)
+    raw = pa.concat_tables([raw, wider], promote_options="default")
+    p, _ = check(pond, raw, monkeypatch, columns=("v", "n", "w"))
+    assert stats(p).computed == 1 and stats(p).grown == 0, stats(p)
+    # a collapse of the segment's versions changes no key: nothing computed
+    series = pond.root().resolve("/s.series")
+    before = len(series.live_versions())
+    pond.maintain()
+    assert len(pond.root().resolve("/s.series").live_versions()) < before
+    p, _ = check(pond, raw, monkeypatch, columns=("v", "n", "w"))
+    assert stats(p).computed == 0
+    # the next day after the collapse: the versions the cached rows came from are gone
+    # (collapsed into one): computed from every version, then grown again
+    nxt = [
+        readings(seg0 + d * DAY, 144, seed=d).append_column("w", pa.array([1.5] * 144))
+        for d in (8, 9)
+    ]
+    for k, day in enumerate(nxt):
+        append(pond, "/s.series", day)
+        raw = pa.concat_tables([raw, day])
+        p, _ = check(pond, raw, monkeypatch, columns=("v", "n", "w"))
+        assert stats(p).computed == 1 and stats(p).grown == k, (k, stats(p))
+
+
+def test_a_segment_cached_from_a_rolled_back_version_never_grows(series_pond, monkeypatch):
+    """A read inside a transaction caches rows of a version that is then rolled back; the next
+    commit gives other rows the same version number. A later day appended after it (rows after
+    the cached buckets) must not grow those cached rows: the versions they came from are not
+    the versions there now (their digest differs)."""
+    pond = series_pond
+    seg0 = -(-T0 // SEG) * SEG
+    days = [readings(seg0 + d * DAY, 144, seed=d) for d in range(3)]
+    append(pond, "/s.series", days[0])
+    read_all(fresh(pond))
+    with pytest.raises(RuntimeError), pond.transaction(["append"]) as tx:
+        tx.root().append_series("/s.series", days[1], time_column="Timestamp")
+        for r in RES:
+            tx.root().resolve(f"/r/res={r}.series").read_table()
+        raise RuntimeError("rolled back")
+    other = readings(seg0 + DAY, 144, seed=11, shift=500.0)
+    append(pond, "/s.series", other)
+    append(pond, "/s.series", days[2])
+    raw = pa.concat_tables([days[0], other, days[2]])
+    p, _ = check(pond, raw, monkeypatch)
+    assert stats(p).computed == 1 and stats(p).grown == 0, stats(p)
+
+
 def test_reading_one_resolution_reads_only_its_entries(series_pond, monkeypatch):
     """Entries are per resolution: a new process reading the 1d rows of 100 days reads one
     entry of 100 rows (not the 15m rows), and a day of 15m rows one 15m entry."""

@@ -66,8 +66,12 @@ How it is computed (and kept up to date)
     since the last plan computed: that plan is remembered (``plan.dpc``, see
     :meth:`ReduceDir._remembered_plan`) and extended by the leaves appended since.
 
-    So an append costs the segments its rows fall in; late data (a version with old times)
-    recomputes only the segments it overlaps; a collapse changes nothing (the leaves of a series
+    A segment whose key changed because versions were appended whose rows all come after its
+    cached buckets *grows*: the appended rows are aggregated alone and added after the cached
+    ones (:meth:`ReduceDir._grow`; the same bits as a computation from every version).
+
+    So an append costs the segments its rows fall in, usually only its own rows; late data (a
+    version with old times) recomputes only the segments it overlaps; a collapse changes nothing (the leaves of a series
     are its appended versions, whatever collapses merged them into); a config change, a
     removed or replaced input change every key (a full recompute). Inputs that are not
     time-local (``sql-derived`` without ``time_local``, another node's ``res=`` series) or whose
@@ -81,7 +85,7 @@ import hashlib
 import itertools
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -100,7 +104,7 @@ from duckpond.tinyfs.tables import Chunk
 if TYPE_CHECKING:
     from datafusion import SessionContext
 
-    from duckpond.factories.cache import Cache
+    from duckpond.factories.cache import Cache, Entry
     from duckpond.tinyfs.fs import NodePath
     from duckpond.tinyfs.model import NodeVersion
 
@@ -711,6 +715,8 @@ class _Plan:
     # the resolution number whose entries' headers say which segments the cache holds: the
     # coarsest (fewest entries)
     finder: int = 0
+    # a digest of the lineage shape (config and inputs) the keys were made for
+    shape: str = ""
 
     def entry(self, r: int, index: int) -> str:
         """The cache entry holding the rows of resolution number ``r`` of segment ``index``."""
@@ -744,6 +750,10 @@ class _Seg:
     columns: tuple[str, ...] = ()
     spans: tuple[tuple[int, int] | None, ...] = ()
     rows: dict[int, pa.Table] = field(default_factory=dict)
+    # the stored versions its rows were computed from (:func:`_sources_mark`), if known
+    sources: dict[str, Any] | None = None
+    # its cache entries hold rows of an earlier key of the same lineage shape
+    stale: bool = False
 
     def fill(
         self,
@@ -811,6 +821,8 @@ class ReduceStats:
         loaded: segments whose rows (of one resolution or more) were read from the persistent
             cache and not computed after all.
         computed: segments computed from the raw input.
+        grown: of those, segments computed from their cached rows and the rows of the versions
+            appended since, all in buckets after the cached ones (see :meth:`ReduceDir._grow`).
         passes: computations (each reads the raw rows of one or more segments).
         written: cache entry files written.
         entries_read: cache entry files whose rows were read (headers alone not counted).
@@ -825,6 +837,7 @@ class ReduceStats:
     found: int = 0
     loaded: int = 0
     computed: int = 0
+    grown: int = 0
     passes: int = 0
     written: int = 0
     entries_read: int = 0
@@ -843,6 +856,7 @@ class ReduceDir(FactoryNode):
         self._state: _State | None = None
         self._children: dict[str, ReducedSeries] = {}
         self.stats = ReduceStats()
+        self._read: dict[str, Entry | None] | None = None
 
     def reset(self) -> None:
         self._state = None
@@ -958,12 +972,13 @@ class ReduceDir(FactoryNode):
                 segs[index] = known[key]
                 self.stats.reused += 1
         cache = self._cache() if plan.persist else None
+        stale: set[int] = set()
         if cache is not None and len(segs) < len(plan.keys):
-            for seg in self._found(cache, plan, [i for i in plan.keys if i not in segs]):
+            for seg in self._found(cache, plan, [i for i in plan.keys if i not in segs], stale):
                 segs[seg.index] = seg
                 self.stats.found += 1
         for index, key in plan.keys.items():
-            segs.setdefault(index, _Seg(index, key))
+            segs.setdefault(index, _Seg(index, key, stale=index in stale))
         state = _State(plan, [segs[i] for i in plan.keys], [])
         every = range(len(self.config.resolutions))
         self._ensure(state, [seg for seg in state.segments if not seg.known], every, matches)
@@ -995,6 +1010,19 @@ class ReduceDir(FactoryNode):
         need = [seg for seg in want if any(r not in seg.rows for r in res)]
         if not need:
             return
+        self._read = {}  # entries read during this call (an entry is read once)
+        try:
+            self._ensure_rows(state, need, res, matches)
+        finally:
+            self._read = None
+
+    def _ensure_rows(
+        self,
+        state: _State,
+        need: list[_Seg],
+        res: tuple[int, ...],
+        matches: list[Match] | None,
+    ) -> None:
         plan = state.plan
         cache = self._cache() if plan.persist else None
         failed = self._load_rows(cache, plan, need, res)
@@ -1020,8 +1048,12 @@ class ReduceDir(FactoryNode):
         self.stats.loaded -= sum(1 for seg in todo if seg.rows)
         if matches is None:
             matches = self._inputs()[0]
-        self._compute(matches, plan, todo)
+        grown = self._grow(matches, plan, todo, cache) if cache is not None else []
+        rest = [seg for seg in todo if seg not in grown]
+        if rest:
+            self._compute(matches, plan, rest)
         self.stats.computed += len(todo)
+        self.stats.grown += len(grown)
         self.stats.passes += 1
         if cache is not None:
             written = 0
@@ -1067,7 +1099,9 @@ class ReduceDir(FactoryNode):
         self.stats.plans_computed += 1
         if remember:
             self._remember_plan(matches, lineage.shape, seg_s, keys, texts)
-        return _Plan(width, keys, persist, self._entry_names(width), self._finder())
+        return _Plan(
+            width, keys, persist, self._entry_names(width), self._finder(), _digest(lineage.shape)
+        )
 
     # -- the persistent cache --------------------------------------------------------------
 
@@ -1192,7 +1226,7 @@ class ReduceDir(FactoryNode):
         except (KeyError, TypeError, ValueError, IndexError, pa.ArrowException):
             return None  # a memo of another shape: computed again, never served
         width = seg_s * _US
-        return _Plan(width, keys, True, self._entry_names(width), self._finder())
+        return _Plan(width, keys, True, self._entry_names(width), self._finder(), _digest(shape))
 
     def _extend_memo(
         self,
@@ -1310,11 +1344,13 @@ class ReduceDir(FactoryNode):
             return []  # an entry of another shape: recomputed, never served
         return out
 
-    def _found(self, cache: Cache, plan: _Plan, indices: list[int]) -> list[_Seg]:
+    def _found(self, cache: Cache, plan: _Plan, indices: list[int], stale: set[int]) -> list[_Seg]:
         """The segments among ``indices`` whose current key the entries of the coarsest
         resolution (:attr:`_Plan.finder`: fewest files) hold, known from those headers (rows
         not loaded). An entry of another resolution that turns out to lack a segment when its
-        rows are loaded (deleted, corrupt, replaced) costs a computation of that segment."""
+        rows are loaded (deleted, corrupt, replaced) costs a computation of that segment.
+        Adds to ``stale`` the indices whose entry holds rows of another key of the same
+        lineage shape (they may grow: :meth:`_grow`)."""
         wanted = set(indices)
         r = plan.finder
         out = []
@@ -1323,7 +1359,12 @@ class ReduceDir(FactoryNode):
             if header is None:
                 continue
             for rec in self._records(header, plan, r):
-                if rec.index not in wanted or plan.keys.get(rec.index) != rec.key:
+                if rec.index not in wanted:
+                    continue
+                if plan.keys.get(rec.index) != rec.key:
+                    mark = _mark_of(rec)
+                    if mark is not None and plan.shape and mark.get("shape") == plan.shape:
+                        stale.add(rec.index)
                     continue
                 seg = _Seg(rec.index, rec.key, known=True, cached=True)
                 try:
@@ -1331,6 +1372,7 @@ class ReduceDir(FactoryNode):
                 except (KeyError, TypeError, ValueError):
                     continue
                 seg.spans = rec.spans
+                seg.sources = _mark_of(rec)
                 wanted.discard(rec.index)
                 out.append(seg)
         return out
@@ -1368,26 +1410,45 @@ class ReduceDir(FactoryNode):
     ) -> dict[str, tuple[tuple[str, ...], pa.Table]]:
         """Segment key -> (columns, rows of resolution number ``r``) of the segments of a cache
         entry whose key is in ``keys`` (none if it is missing, corrupt or of another shape)."""
+        got = self._entry_rows(cache, entry, plan, r, lambda rec: rec.key in keys)
+        return {rec.key: (columns, rows) for rec, columns, rows in got or ()}
+
+    def _entry(self, cache: Cache, entry: str) -> Entry | None:
+        """Cache entry ``entry`` (read once during an :meth:`_ensure`), or ``None``."""
+        if self._read is not None and entry in self._read:
+            return self._read[entry]
         found = cache.get(entry)
+        if found is not None:
+            self.stats.entries_read += 1
+            self.stats.rows_read += found.table.num_rows
+        if self._read is not None:
+            self._read[entry] = found
+        return found
+
+    def _entry_rows(
+        self, cache: Cache, entry: str, plan: _Plan, r: int, want: Callable[[_Record], bool]
+    ) -> list[tuple[_Record, tuple[str, ...], pa.Table]] | None:
+        """The records of a cache entry's segments that ``want`` selects, each with its
+        columns and its rows of resolution number ``r``; ``None`` if the entry is missing,
+        corrupt or of another shape."""
+        found = self._entry(cache, entry)
         if found is None:
-            return {}
+            return None
         table = found.table
-        self.stats.entries_read += 1
-        self.stats.rows_read += table.num_rows
         stats = self._stats_stored
-        out = {}
+        out = []
         try:
             offset = 0
             for rec in self._records(found.header, plan, r):
-                if rec.key in keys:
+                if want(rec):
                     columns = tuple(str(c) for c in rec.raw["columns"])
                     names = ["__b", *[f"{c}{_SEP}{s}" for c in columns for s in stats]]
-                    out[rec.key] = (columns, table.slice(offset, rec.rows).select(names))
+                    out.append((rec, columns, table.slice(offset, rec.rows).select(names)))
                 offset += rec.rows
             if offset != table.num_rows:
-                return {}
+                return None
         except (KeyError, TypeError, ValueError, pa.ArrowException):
-            return {}  # an entry of another shape: recomputed, never served
+            return None  # an entry of another shape: recomputed, never served
         return out
 
     def _save(self, cache: Cache, r: int, entry: str, plan: _Plan, segs: list[_Seg]) -> int:
@@ -1411,6 +1472,7 @@ class ReduceDir(FactoryNode):
                 "columns": list(seg.columns),
                 "rows": seg.rows[r].num_rows,
                 "spans": [None if x is None else list(x) for x in seg.spans],
+                **({} if seg.sources is None else {"sources": seg.sources}),
             }
             for seg in segs
         ]
@@ -1432,6 +1494,24 @@ class ReduceDir(FactoryNode):
             columns = numeric
         else:
             columns = [c for c in self.config.columns if c in numeric]
+        rolled = self._rolled(sources, columns, windows)
+        fields = tuple((f.name, str(f.type), _numeric(f.type)) for f in schema)
+        tcs = tuple(sorted(time_columns))
+        if width is None:
+            for seg in segs:
+                seg.fill(fields, tcs, tuple(columns), tuple(rolled))
+            return
+        bounds = [(i * width, (i + 1) * width) for i in missing]
+        per_res = [_slices(t, bounds) for t in rolled]
+        for k, seg in enumerate(segs):
+            seg.fill(fields, tcs, tuple(columns), tuple(p[k] for p in per_res))
+            seg.sources = _sources_mark(plan.shape, matches, *bounds[k])
+
+    def _rolled(
+        self, sources: list[_Source], columns: list[str], windows: list[Window] | None
+    ) -> list[pa.Table]:
+        """Per resolution (config order), the stored statistics of ``columns`` per bucket of
+        the rows of ``sources`` inside ``windows`` (all rows if ``None``), sorted by bucket."""
         stats = self._stats_needed
         avg = "avg" in self.config.aggregations
         widths = [self.config.seconds()[r] for r in self.config.resolutions]
@@ -1461,16 +1541,92 @@ class ReduceDir(FactoryNode):
             ]
             if avg:
                 rolled = [_with_avg(t, columns) for t in rolled]
-        fields = tuple((f.name, str(f.type), _numeric(f.type)) for f in schema)
-        tcs = tuple(sorted(time_columns))
-        if width is None:
-            for seg in segs:
-                seg.fill(fields, tcs, tuple(columns), tuple(rolled))
-            return
-        bounds = [(i * width, (i + 1) * width) for i in missing]
-        per_res = [_slices(t, bounds) for t in rolled]
-        for k, seg in enumerate(segs):
-            seg.fill(fields, tcs, tuple(columns), tuple(p[k] for p in per_res))
+        return rolled
+
+    def _grow(
+        self, matches: list[Match], plan: _Plan, segs: list[_Seg], cache: Cache
+    ) -> list[_Seg]:
+        """Of ``segs`` (to compute), those computed here from the rows their cache entries
+        hold for an earlier key and the rows of the stored versions appended since: when the
+        entries record (:func:`_sources_mark`) the same lineage shape and, among the versions
+        overlapping the segment now, exactly the versions the rows came from, and every row
+        the appended versions add to the segment lies after the last cached bucket of every
+        resolution, with no column or type the cached rows lack. Each bucket is then made of
+        the same rows, added in the same order, as in a computation from every version: the
+        same bits (an append of late data, a correction, a collapse of the segment's versions
+        or another shape is computed from every version). Only segments the headers found stale
+        are tried (:meth:`_found`). Returns the grown segments."""
+        width = plan.segment_us
+        if width is None or not plan.shape or not all(m.stored for m in matches):
+            return []
+        widths = [self.config.seconds()[r] * _US for r in self.config.resolutions]
+        stats = self._stats_stored
+        grown = []
+        for seg in segs:
+            if not seg.stale:
+                continue
+            lo, hi = seg.index * width, (seg.index + 1) * width
+            previous = self._previous(cache, plan, seg.index)
+            if previous is None:
+                continue
+            rec, rows = previous
+            mark = _mark_of(rec)
+            if mark is None or mark.get("shape") != plan.shape:
+                continue
+            added, first = _appended_since(matches, lo, hi, mark)
+            if not added:
+                continue
+            start = max(lo, first)
+            if any(
+                s is not None and start < s[1] + w for s, w in zip(rec.spans, widths, strict=True)
+            ):
+                continue  # rows in (or before) a cached bucket
+            try:
+                schema, time_columns, columns = rec.inputs()
+            except (KeyError, TypeError, ValueError):
+                continue
+            known = {(name, typ) for name, typ, _ in schema}
+            sources = []
+            for m, v in added:
+                chunk = m.nodepath.fs.version_chunk(v)
+                tc = m.time_column or self._detect_tc(m)
+                if tc not in time_columns or any(
+                    (f.name, str(f.type)) not in known for f in chunk.schema
+                ):
+                    break
+                sources.append(_Source(chunk, tc))
+            else:
+                new = self._rolled(sources, list(columns), [Window(lo, hi)])
+                tables = tuple(
+                    pa.concat_tables([_order(old, columns, stats), _order(t, columns, stats)])
+                    for old, t in zip(rows, new, strict=True)
+                )
+                seg.fill(schema, time_columns, columns, tables)
+                seg.sources = _sources_mark(plan.shape, matches, lo, hi)
+                grown.append(seg)
+        return grown
+
+    def _previous(
+        self, cache: Cache, plan: _Plan, index: int
+    ) -> tuple[_Record, list[pa.Table]] | None:
+        """The record of segment ``index`` its cache entries hold under another key than the
+        current one (the same in the entry of every resolution) and its rows per resolution,
+        or ``None``."""
+        key = plan.keys.get(index)
+        first: _Record | None = None
+        rows = []
+        for r in range(len(self.config.resolutions)):
+            got = self._entry_rows(
+                cache, plan.entry(r, index), plan, r, lambda rec: rec.index == index
+            )
+            if not got or len(got) != 1:
+                return None
+            rec, _, table = got[0]
+            if rec.key == key or (first is not None and rec.key != first.key):
+                return None
+            first = first or rec
+            rows.append(table)
+        return (first, rows) if first is not None else None
 
     def _sources(
         self, matches: list[Match], windows: list[Window] | None
@@ -1582,6 +1738,77 @@ class ReduceDir(FactoryNode):
             pa.field(n, pa.int64() if n.endswith(".count") else pa.float64()) for n in names[1:]
         ]
         return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _digest(text: str) -> str:
+    """A short digest (128 bits, hex) of ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _sources_mark(shape: str, matches: Sequence[Match], lo: int, hi: int) -> dict[str, Any] | None:
+    """What a segment ``[lo, hi)`` (µs) is computed from, as its cache records keep it:
+    ``shape`` (:attr:`_Plan.shape`), a digest of the stored versions overlapping it (node id,
+    version, sha256) and the last version number of each of their nodes; ``None`` if an input
+    is not stored (its rows are not versions)."""
+    if not shape or not all(m.stored for m in matches):
+        return None
+    window = Window(lo, hi)
+    lines, last = _overlapping(matches, window, None)
+    return {"shape": shape, "digest": _digest("\n".join(sorted(lines))), "last": last}
+
+
+def _overlapping(
+    matches: Sequence[Match], window: Window, upto: Mapping[str, int] | None
+) -> tuple[list[str], dict[str, int]]:
+    """The texts of the stored versions overlapping ``window`` (all, or only those numbered at
+    most ``upto[node id]``) and the last version number per node among them."""
+    lines: list[str] = []
+    last: dict[str, int] = {}
+    for m in matches:
+        for v in m.versions:
+            if not window.overlaps(v.min_event_time, v.max_event_time):
+                continue
+            if upto is not None and v.version > upto.get(v.node_id, -1):
+                continue
+            lines.append(f"{v.node_id}:{v.version}:{v.sha256}")
+            last[v.node_id] = max(v.version, last.get(v.node_id, v.version))
+    return lines, last
+
+
+def _appended_since(
+    matches: Sequence[Match], lo: int, hi: int, mark: Mapping[str, Any]
+) -> tuple[list[tuple[Match, NodeVersion]], int]:
+    """The stored versions overlapping ``[lo, hi)`` appended since a segment's ``mark``
+    (:func:`_sources_mark`), with their inputs, and their first event time (µs): none unless
+    the versions it recorded are all still there and no other (a collapse, a correction or a
+    rollback since), and each appended one has time bounds."""
+    try:
+        upto = {str(k): int(v) for k, v in mark["last"].items()}
+        digest = str(mark["digest"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return [], 0
+    window = Window(lo, hi)
+    lines, _ = _overlapping(matches, window, upto)
+    if _digest("\n".join(sorted(lines))) != digest:
+        return [], 0
+    out = []
+    first: int | None = None
+    for m in matches:
+        for v in m.versions:
+            if v.version > upto.get(v.node_id, -1) and window.overlaps(
+                v.min_event_time, v.max_event_time
+            ):
+                if v.min_event_time is None:
+                    return [], 0
+                first = v.min_event_time if first is None else min(first, v.min_event_time)
+                out.append((m, v))
+    return out, 0 if first is None else first
+
+
+def _mark_of(rec: _Record) -> dict[str, Any] | None:
+    """The sources mark of a cache record (:func:`_sources_mark`), if it has one."""
+    mark = rec.raw.get("sources")
+    return mark if isinstance(mark, dict) else None
 
 
 def _runs(indices: list[int], missing: set[int], width: int) -> list[Window]:
