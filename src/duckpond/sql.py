@@ -80,10 +80,21 @@ def ts_literal(us: int) -> str:
     return f"arrow_cast({int(us)}, 'Timestamp(Microsecond, Some(\"UTC\"))')"
 
 
+#: A table registered in many batches averaging fewer rows than this is combined first.
+SMALL_BATCH_ROWS: Final = 8192
+
+
 def register_table(ctx: SessionContext, name: str, table: pa.Table) -> None:
-    """Register an Arrow table in ``ctx`` (an empty one keeps its schema)."""
-    batches = table.to_batches() or [pa.RecordBatch.from_pylist([], table.schema)]
-    ctx.register_record_batches(name, [batches])
+    """Register an Arrow table in ``ctx`` (an empty one keeps its schema).
+
+    A table of many small chunks (a reduced series: one per 16-day segment, 120 for five years
+    of 1h rows) is combined into batches of up to 65,536 rows first: DataFusion's cost is per
+    batch (measured: registering and querying the 120 chunks, 9-25 ms in a new process; the
+    same rows combined, 7-10 ms with the copy)."""
+    batches = table.to_batches()
+    if len(batches) > 16 and table.num_rows < SMALL_BATCH_ROWS * len(batches):
+        batches = table.combine_chunks().to_batches(max_chunksize=65_536)
+    ctx.register_record_batches(name, [batches or [pa.RecordBatch.from_pylist([], table.schema)]])
 
 
 def _window_sql(time_column: str | None, window: Window | None) -> str:

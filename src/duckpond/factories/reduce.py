@@ -71,9 +71,10 @@ How it is computed (and kept up to date)
     ones (:meth:`ReduceDir._grow`; the same bits as a computation from every version).
 
     So an append costs the segments its rows fall in, usually only its own rows; late data (a
-    version with old times) recomputes only the segments it overlaps; a collapse changes nothing (the leaves of a series
-    are its appended versions, whatever collapses merged them into); a config change, a
-    removed or replaced input change every key (a full recompute). Inputs that are not
+    version with old times) recomputes only the segments it overlaps; a collapse changes no key
+    (the leaves of a series are its appended versions, whatever collapses merged them into),
+    and the next append after it recomputes its segment; a config change, a removed or
+    replaced input change every key (a full recompute). Inputs that are not
     time-local (``sql-derived`` without ``time_local``, another node's ``res=`` series) or whose
     leaves have unknown time bounds are one segment keyed by the whole lineage.
 """
@@ -1714,7 +1715,8 @@ class ReduceDir(FactoryNode):
         for seg in segs:
             parts.append(_order(seg.rows[r], state.columns, stats))
         # not combined: the segments' slices stay chunks (combining copied ~6 MB and took
-        # ~20 ms for five years of 1h rows; DataFusion, Parquet and CSV writers take chunks)
+        # ~20 ms for five years of 1h rows; Parquet and CSV writers take chunks, and
+        # sql.register_table combines small ones for DataFusion, whose cost is per batch)
         partials = pa.concat_tables(parts) if parts else _empty_partials(state.columns, stats)
         return self._outputs(partials, state.columns)
 

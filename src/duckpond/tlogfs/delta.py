@@ -69,6 +69,9 @@ OPLOG_SCHEMA: Final = pa.schema(
     ]
 )
 _FILE_COLUMNS: Final = [f.name for f in OPLOG_SCHEMA if f.name != "part_id"]
+#: The column a partition read as of now reads only when used (:class:`_LazyColumn`).
+_LAZY_COLUMN: Final = "sha256"
+_EAGER_COLUMNS: Final = [c for c in _FILE_COLUMNS if c != _LAZY_COLUMN]
 
 _log = diagnostics.get_logger("tlogfs")
 
@@ -122,10 +125,14 @@ class _Columns:
       :data:`_PER_ROW_LIMIT` rows, the columns are converted whole (~0.05 µs a value).
     """
 
-    def __init__(self, table: pa.Table | None, part_id: str | None) -> None:
+    def __init__(
+        self, table: pa.Table | None, part_id: str | None, lazy: _LazyColumn | None = None
+    ) -> None:
         self.table = table
         self.part_id = part_id
         self.num_rows = table.num_rows if table is not None else 0
+        #: a column not in ``table``, read from the Delta data files when first used
+        self.lazy = lazy
         self._cols: dict[str, list[Any]] = {}
         self._chunks: dict[str, tuple[list[pa.Array], list[int]]] = {}
         self._per_row = 0
@@ -145,6 +152,8 @@ class _Columns:
                 col = []
             elif name == "part_id" and name not in self.table.column_names:
                 col = [self.part_id] * self.num_rows
+            elif self.lazy is not None and name == self.lazy.name:
+                col = self.lazy.column()
             elif name == "timestamp":
                 # µs as int64 by view (a cast would import pyarrow.compute: ~40 ms of a process)
                 chunks = self.table.column(name).chunks
@@ -197,6 +206,8 @@ class _Columns:
             return col[row]
         if name == "part_id" and self.table is not None and name not in self.table.column_names:
             return self.part_id
+        if self.lazy is not None and name == self.lazy.name:
+            return self.lazy.value(row)
         found = self._chunks.get(name)
         if found is None:
             if self.table is None:
@@ -303,11 +314,62 @@ def _no_content(row: int) -> None:
     return None
 
 
+class _LazyColumn:
+    """One oplog column of a partition, read from its Delta data files only when used, and
+    then only from the files holding the rows asked for (:meth:`value`), or all of them
+    (:meth:`column`).
+
+    ``sha256`` is ~70% of an oplog's bytes (64 hex digits per version: incompressible), and a
+    read needs it for a few versions (the live ones, those appended since a remembered plan),
+    while knowing which versions those are takes the other columns of every row: a partition
+    of five years of daily versions is ~600 KB, ~170 KB without it."""
+
+    def __init__(self, name: str, files: list[str], rows: list[int]) -> None:
+        self.name = name
+        self.files = files
+        self.starts = list(itertools.accumulate(rows, initial=0))
+        self._chunks: dict[int, pa.Array] = {}
+
+    def _chunk(self, k: int) -> pa.Array:
+        chunk = self._chunks.get(k)
+        if chunk is None:
+            from duckpond.parquet import ParquetFile
+
+            rows = self.starts[k + 1] - self.starts[k]
+            with translate_errors(self.files[k], what="reading the oplog"):
+                pf = ParquetFile(self.files[k])
+                if self.name in pf.schema_arrow.names:
+                    col = pf.read(columns=[self.name], use_threads=False).column(0)
+                    chunk = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+                else:  # a file written before the column existed
+                    chunk = pa.nulls(rows, OPLOG_SCHEMA.field(self.name).type)
+            if len(chunk) != rows:
+                raise IntegrityError(
+                    f"{self.files[k]}: {len(chunk)} rows of {self.name}, {rows} of the others"
+                )
+            self._chunks[k] = chunk
+        return chunk
+
+    def value(self, row: int) -> Any:
+        """The value of one row (its file's column read once)."""
+        k = bisect.bisect_right(self.starts, row) - 1
+        if not 0 <= row < self.starts[-1]:
+            raise IndexError(row)
+        return self._chunk(k)[row - self.starts[k]].as_py()
+
+    def column(self) -> list[Any]:
+        """Every row's value, in table order."""
+        return [x for k in range(len(self.files)) for x in self._chunk(k).to_pylist()]
+
+
 #: Nodes a :class:`Partition` finds by a pass over the node ids before it indexes them all.
 _LOOKUPS_BEFORE_INDEX: Final = 8
 
 #: Rows a :class:`_Columns` decodes value by value before it converts whole columns.
 _PER_ROW_LIMIT: Final = 256
+#: Versions :meth:`NodeHistory.fields` reads value by value (~2 µs a value) rather than from
+#: whole converted columns (~0.05 µs a value of every row of the partition).
+_FIELDS_PER_ROW: Final = 64
 
 #: Oplog columns read dictionary-coded (node ids and attribute texts repeat across rows).
 DICTIONARY_COLUMNS: Final = ("node_id", "extended_attributes")
@@ -388,7 +450,17 @@ class NodeHistory(Sequence[NodeVersion]):
         version built: a lineage needs five fields of every leaf)."""
         items = self._items
         picked = [items[k] for k in positions]
-        cols = [self._columns.column(name) for name in names]
+        columns = self._columns
+        if len(picked) <= _FIELDS_PER_ROW and any(n not in columns._cols for n in names):
+            # a few versions (those appended since a remembered plan): value by value, no
+            # column of the whole partition converted (nor a lazy one read whole)
+            return [
+                tuple([columns.value(n, i) for n in names])
+                if isinstance(i, int)
+                else tuple([getattr(i, n) for n in names])
+                for i in picked
+            ]
+        cols = [columns.column(name) for name in names]
         if len(picked) > 1 and all(isinstance(i, int) for i in picked):
             get = operator.itemgetter(*picked)  # rows of the table: gathered at C speed
             return list(zip(*(get(col) for col in cols), strict=True))
@@ -469,9 +541,11 @@ class Partition(Mapping[str, NodeHistory]):
     this process (:meth:`add`) are kept beside the table.
     """
 
-    def __init__(self, part_id: str, table: pa.Table | None) -> None:
+    def __init__(
+        self, part_id: str, table: pa.Table | None, lazy: _LazyColumn | None = None
+    ) -> None:
         self.part_id = part_id
-        self._columns = _Columns(table, part_id)
+        self._columns = _Columns(table, part_id, lazy)
         self._rows: dict[str, list[int]] | None = None
         self._lookups = 0
         self._extra: dict[str, list[NodeVersion]] = {}
@@ -632,7 +706,13 @@ class DeltaPersistence:
     def _load(self, part_id: str, *, everything: bool = False) -> Partition:
         started = time.perf_counter()
         files = self._file_index().get(part_id, [])
-        table = _read_parquet_files(files, _FILE_COLUMNS, DICTIONARY_COLUMNS) if files else None
+        lazy = None
+        if files and self.as_of is None:  # read as of now: no row filtered out
+            tables = _read_parquet_tables(files, _EAGER_COLUMNS, DICTIONARY_COLUMNS)
+            lazy = _LazyColumn(_LAZY_COLUMN, files, [t.num_rows for t in tables])
+            table = _concat(tables)
+        else:
+            table = _read_parquet_files(files, _FILE_COLUMNS, DICTIONARY_COLUMNS) if files else None
         if table is not None and self.as_of is not None and not everything:
             import pyarrow.compute as pc
 
@@ -644,7 +724,7 @@ class DeltaPersistence:
             table.num_rows if table is not None else 0,
             (time.perf_counter() - started) * 1e3,
         )
-        return Partition(part_id, table)
+        return Partition(part_id, table, lazy)
 
     def file_count(self, part_id: str) -> int:
         """Number of live Delta data files in partition ``part_id``."""
@@ -980,6 +1060,13 @@ def _read_parquet_files(
 ) -> pa.Table:
     """Read Delta data files with pyarrow's native filesystem (single-threaded per file);
     the ``dictionary`` columns as dictionary arrays."""
+    return _concat(_read_parquet_tables(files, columns, dictionary))
+
+
+def _read_parquet_tables(
+    files: list[str], columns: list[str], dictionary: Sequence[str] = ()
+) -> list[pa.Table]:
+    """Each of ``files`` read as :func:`_read_parquet_files` reads them (a table per file)."""
     from duckpond.parquet import ParquetFile
 
     tables = []
@@ -988,6 +1075,10 @@ def _read_parquet_files(
             pf = ParquetFile(f, read_dictionary=dictionary or None)
             t = pf.read(columns=columns, use_threads=False)
         tables.append(t)
+    return tables
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
