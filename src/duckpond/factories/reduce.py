@@ -34,9 +34,10 @@ How it is computed (and kept up to date)
     every resolution lies in one segment. A segment's content depends only on the input rows
     inside it, so its key is a digest of the node's lineage shape (config, inputs) and of the
     input *leaves* (appended series versions: :class:`~duckpond.tinyfs.lineage.Leaf`) whose
-    event-time span overlaps it. Per segment and resolution the node keeps *partial aggregates*
-    per bucket and column (sum, non-null count, min, max: only those the aggregations need);
-    an output is the segments' partials in time order, turned into avg/min/max/count.
+    event-time span overlaps it. A computation aggregates *partial aggregates* per bucket and
+    column (sum, non-null count, min, max: only those the aggregations need) and rolls them up;
+    per segment and resolution the node keeps each bucket's final statistics (those the
+    aggregations name, avg as sum / count), and an output is the segments' rows in time order.
 
     A read computes the current keys and takes each segment from, in turn: this process's
     memory, the persistent cache (:mod:`duckpond.factories.cache`), else a computation from the
@@ -144,8 +145,9 @@ ENTRY_SEGMENTS: Final = 16
 #: 2: one resolution per entry (1 held every resolution of 16 segments). 3: the average of
 #: each bucket is stored beside its sum and count (a read computes nothing: it needs no
 #: ``pyarrow.compute``, ~40 ms of a process). 4: at most :data:`ENTRY_SEGMENTS` per entry
-#: (the same names held other segments).
-CACHE_FORMAT: Final = 4
+#: (the same names held other segments). 5: a bucket's sum is not stored (only the
+#: statistics the aggregations name: a fifth less to read, ~20% of a reduced read's bytes).
+CACHE_FORMAT: Final = 5
 
 
 def segment_seconds(seconds: Iterable[int]) -> int | None:
@@ -230,9 +232,12 @@ def _stats_needed(aggs: Sequence[str]) -> tuple[str, ...]:
 
 
 def _stats_stored(aggs: Sequence[str]) -> tuple[str, ...]:
-    """The statistics a segment's rows hold (cached, read): the partial ones, then ``avg``
-    (``sum / count``, null where the count is 0) if it is an aggregation."""
-    return _stats_needed(aggs) + (("avg",) if "avg" in aggs else ())
+    """The statistics a segment's rows hold (cached, read): those of ``aggs`` among count,
+    min and max (in :data:`_STATS` order), then ``avg`` (``sum / count``, null where the count
+    is 0) if it is one. A stored bucket is final (every bucket lies in one segment, and a
+    segment grows by whole buckets), so a sum kept only for ``avg`` is not stored."""
+    stored = tuple(s for s in _STATS if s in aggs)
+    return stored + (("avg",) if "avg" in aggs else ())
 
 
 def _with_avg(partials: pa.Table, columns: Sequence[str]) -> pa.Table:
