@@ -390,7 +390,13 @@ def _count_decoded(monkeypatch) -> list[int]:
             decoded[0] += 1
             super().__init__(*args, **kwargs)
 
+    class CountingLazy(delta._LazyVersion):  # sha256 read when asked (a read as of now)
+        def __init__(self, *args, **kwargs):
+            decoded[0] += 1
+            super().__init__(*args, **kwargs)
+
     monkeypatch.setattr(delta, "NodeVersion", Counting)
+    monkeypatch.setattr(delta, "_LazyVersion", CountingLazy)
     return decoded
 
 
@@ -842,3 +848,45 @@ def test_a_read_reads_the_sha256_of_the_oplog_files_it_uses(tmp_path):
     assert old.fs.persistence.partition(n.part_id)._columns.lazy is None
     for v in old.fs.history(n):
         assert recorded[(v.node_id, v.version)] == v.sha256
+
+
+def test_a_version_reads_its_sha256_when_asked(tmp_path):
+    """The live versions a read builds (spread over the partition's data files) read no
+    sha256 until one is asked for, and then only that version's file; such a version is a
+    NodeVersion like any other: equal to one of the same fields, copied with its sha256."""
+    from dataclasses import fields
+
+    from duckpond.tinyfs.model import NodeVersion
+
+    pond = Pond.init(tmp_path / "pond")
+    hourly(pond, 40, devices=2)
+    pond.maintain()  # one file holds the old hours (and the collapses of them)
+    hourly(pond, 3, start=40, devices=2)  # three more small files
+    reader = Pond.open(tmp_path / "pond")
+    node = reader.root().resolve("/d0.series").node
+    lazy = reader.fs.persistence.partition(node.part_id)._columns.lazy
+    assert lazy is not None and len(lazy.files) >= 4
+    live = reader.fs.live(node)
+    assert len(live) >= 4 and not lazy._chunks  # built, no sha256 read
+    first, last = live[0], live[-1]
+    assert last.sha256 is not None and len(lazy._chunks) == 1
+    assert first.sha256 is not None and len(lazy._chunks) == 2
+    recorded = {
+        (n, v): sha
+        for n, v, sha in zip(
+            *(reader.fs.persistence.all_versions().column(c).to_pylist() for c in
+              ("node_id", "version", "sha256")),
+            strict=True,
+        )
+    }  # fmt: skip
+    assert all(v.sha256 == recorded[(v.node_id, v.version)] for v in live)
+    assert len({v.sha256 for v in live}) == len(live)
+    # the same fields: equal either way round; another sha256: not equal
+    fresh = Pond.open(tmp_path / "pond")
+    again = fresh.fs.live(fresh.root().resolve("/d0.series").node)[-1]
+    plain = NodeVersion(**{f.name: getattr(again, f.name) for f in fields(NodeVersion)})
+    assert type(again) is not NodeVersion and type(plain) is NodeVersion
+    assert again == plain and plain == again and again == last
+    assert again != plain.with_(sha256="0" * 64) and plain.with_(sha256="0" * 64) != again
+    assert again.with_(size=1).sha256 == plain.sha256
+    assert again != first

@@ -267,14 +267,19 @@ class _Columns:
         rows = list(rows)
         wanted = [row for row in rows if row not in decoded]
         if wanted:
+            # sha256 not yet read: each version reads its own when asked (see _LazyVersion)
+            lazy = self.lazy if self.lazy is not None and "sha256" not in self._cols else None
             if self._per_row + len(wanted) > _PER_ROW_LIMIT:
-                parts, nodes, types, numbers, seqs, stamps, shas, sizes, los, his, factories = [
-                    self.column(name) for name in _LISTED
-                ]
+                names = [n for n in _LISTED if n != "sha256"] if lazy is not None else _LISTED
+                cols = [self.column(name) for name in names]
+                if lazy is not None:
+                    cols.insert(_LISTED.index("sha256"), [None] * self.num_rows)
+                parts, nodes, types, numbers, seqs, stamps, shas, sizes, los, his, factories = cols
                 content = self.content if self._has_content() else _no_content
+                make = NodeVersion if lazy is None else _LazyVersion
                 for row, attrs in zip(wanted, self.attributes_of_rows(wanted), strict=True):
                     # positional, in NodeVersion's field order (keywords cost ~30% more here)
-                    decoded[row] = NodeVersion(
+                    decoded[row] = make(
                         parts[row], nodes[row], types[row], numbers[row], seqs[row], stamps[row],
                         content(row), shas[row], sizes[row], los[row], his[row],
                         attrs, factories[row],
@@ -283,14 +288,22 @@ class _Columns:
                 self._per_row += len(wanted)
                 value = self.value
                 for row in wanted:
-                    decoded[row] = self._build(row, [value(name, row) for name in _LISTED])
+                    values = [
+                        None if lazy is not None and name == "sha256" else value(name, row)
+                        for name in _LISTED
+                    ]
+                    decoded[row] = self._build(row, values, lazy is not None)
+            if lazy is not None:
+                for row in wanted:
+                    object.__setattr__(decoded[row], "_sha256_at", (lazy, row))
         for row in rows:
             yield decoded[row]
 
-    def _build(self, row: int, values: list[Any]) -> NodeVersion:
+    def _build(self, row: int, values: list[Any], lazy: bool = False) -> NodeVersion:
         part, node, ftype, number, seq, stamp, sha, size, lo, hi, factory = values
+        make = _LazyVersion if lazy else NodeVersion
         # positional, in NodeVersion's field order (a keyword call costs ~30% more here)
-        return NodeVersion(
+        return make(
             part, node, ftype, number, seq, stamp, self.content(row), sha, size, lo, hi,
             self.attributes(row), factory,
         )  # fmt: skip
@@ -312,6 +325,50 @@ class _Columns:
 
 def _no_content(row: int) -> None:
     return None
+
+
+class _LazyVersion(NodeVersion):
+    """A :class:`NodeVersion` decoded from a partition read as of now: its ``sha256`` is read
+    from the oplog (:class:`_LazyColumn`, the data file holding its row) when first asked for.
+
+    A read builds the live versions of the series it reads (a year of hourly appends: ~30,
+    spread over the partition's data files) and needs the sha256 of the few it reads the
+    content of. Otherwise it is a NodeVersion: equal to one of the same fields, hashed the
+    same, copied (``with_``) and pickled with its sha256 read."""
+
+    __slots__ = ("_sha256_at",)
+
+    @property
+    def sha256(self) -> str | None:
+        at = getattr(self, "_sha256_at", None)
+        if at is not None:
+            lazy, row = at
+            _SHA256_SLOT.__set__(self, lazy.value(row))
+            object.__setattr__(self, "_sha256_at", None)
+        value: str | None = _SHA256_SLOT.__get__(self, NodeVersion)
+        return value
+
+    @sha256.setter
+    def sha256(self, value: str | None) -> None:  # the dataclass's __init__ (frozen: only it)
+        _SHA256_SLOT.__set__(self, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NodeVersion):
+            return NotImplemented
+        return _fields_of(self) == _fields_of(other)
+
+    __hash__ = NodeVersion.__hash__
+
+
+#: NodeVersion's own storage of ``sha256`` (a slot), under :class:`_LazyVersion`'s property
+_SHA256_SLOT: Final = NodeVersion.__dict__["sha256"]
+
+
+def _fields_of(v: NodeVersion) -> tuple[Any, ...]:
+    return (
+        v.part_id, v.node_id, v.file_type, v.version, v.txn_seq, v.timestamp, v.content,
+        v.sha256, v.size, v.min_event_time, v.max_event_time, v.extended_attributes, v.factory,
+    )  # fmt: skip
 
 
 class _LazyColumn:
