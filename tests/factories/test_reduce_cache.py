@@ -975,3 +975,40 @@ def test_pond_cat_in_new_processes_and_a_deleted_cache(series_pond):
     numeric = [c for c in raw.column_names if c != tc and pa.types.is_floating(raw[c].type)]
     raw = raw.rename_columns(["Timestamp" if c == tc else c for c in raw.column_names])
     assert check_duckdb(read_all(fresh(pond)), raw, numeric) > 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the process's mappings")
+def test_an_entry_is_read_in_place_and_outlives_its_file(tmp_path):
+    """An entry's table is read from the file's memory mapping (no copy into new memory); a
+    writer renaming a new entry over it, or a prune deleting it, leaves a reader's rows as
+    they were; an empty entry file is a corrupt one (deleted, a miss)."""
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    n = 20_000
+    old = pa.table({"__b": pa.array(range(n), pa.int64()), "x": pa.array([0.25] * n)})
+    assert cache.put("t/n/e", {"keys": ["a"]}, old)
+    entry = cache.get("t/n/e")
+    assert entry is not None and entry.header["keys"] == ["a"]
+    path = str(cache.path("t/n/e"))
+    mapped = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *_, name = line.split(maxsplit=5)
+        if name == path:
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            mapped.append((lo, hi))
+    assert mapped, "the entry file is not mapped"
+    address = entry.table.column("__b").chunk(0).buffers()[1].address
+    assert any(lo <= address < hi for lo, hi in mapped)  # the rows are the file's bytes
+    # replaced by a writer, then deleted: the rows read are still the old ones
+    new = pa.table({"__b": pa.array(range(5), pa.int64()), "x": pa.array([9.0] * 5)})
+    assert Cache(root).put("t/n/e", {"keys": ["b"]}, new)
+    assert Cache(root).get("t/n/e").table.num_rows == 5
+    cache.path("t/n/e").unlink()
+    b, x = entry.table.column("__b"), entry.table.column("x")
+    assert (len(b), pc.sum(b).as_py(), pc.min(b).as_py(), pc.max(b).as_py()) == (
+        n, n * (n - 1) // 2, 0, n - 1,
+    )  # fmt: skip
+    assert (pc.sum(x).as_py(), pc.min(x).as_py(), pc.max(x).as_py()) == (n * 0.25, 0.25, 0.25)
+    # an empty file: corrupt, deleted, a miss
+    cache.path("t/n/e").write_bytes(b"")
+    assert cache.get("t/n/e") is None and not cache.path("t/n/e").exists()

@@ -144,11 +144,11 @@ class Cache:
         Never raises for a missing, unreadable or corrupt entry: it is ``None`` (recompute).
         """
         path = self.path(key)
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = _read(path)
+        if data is None:
             return None
-        if data[: len(MAGIC) - 2] == MAGIC[:-2] and data[: len(MAGIC)] != MAGIC:
+        magic = bytes(data[: len(MAGIC)])
+        if magic[: len(MAGIC) - 2] == MAGIC[:-2] and magic != MAGIC:
             return None  # another format version: a miss, overwritten when written
         entry = _decode(data)
         if entry is None:
@@ -339,7 +339,30 @@ def _header(prefix: bytes | memoryview, text: bytes | memoryview) -> dict[str, A
     return header if isinstance(header, dict) else None
 
 
-def _decode(data: bytes) -> Entry | None:
+def _read(path: Path) -> memoryview | None:
+    """The bytes of an entry file, memory-mapped read-only where the host allows (``None`` if it
+    cannot be read). Mapped, an entry's table is read in place: no copy of the file into new
+    memory (5 MB for five years of 1h rows: ~4 ms of page faults in a new process). The file is
+    closed at once; the mapping stays while the entry's buffers use it (Arrow unmaps it when
+    the last is released), and a writer replaces an entry by renaming a new file over it, so a
+    mapped file never changes under a reader."""
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(str(path), "r") as f:
+            if f.size():
+                return memoryview(f.read_buffer())
+    except FileNotFoundError:
+        return None
+    except (OSError, pa.ArrowException):
+        pass  # an empty file (no mapping of 0 bytes), a host without mmap: read it
+    try:
+        return memoryview(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _decode(data: bytes | memoryview) -> Entry | None:
     import pyarrow as pa
 
     if len(data) < _PREFIX or data[: len(MAGIC)] != MAGIC:
