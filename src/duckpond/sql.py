@@ -16,9 +16,11 @@ are ``timestamp[us, tz=UTC]``; results with nanosecond timestamps (``date_bin``)
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from duckpond.tinyfs.fs import NodePath
 
 __all__ = [
+    "Session",
     "execute",
     "query_table",
     "quote",
@@ -56,11 +59,127 @@ _log = diagnostics.get_logger("sql")
 DIRECT_CHUNKS: Final = 128
 
 
-def session() -> SessionContext:
-    """A DataFusion session for pond queries (with ``information_schema``)."""
-    from datafusion import SessionConfig, SessionContext
+class Session:
+    """A DataFusion session for pond queries (with ``information_schema``).
 
-    return SessionContext(SessionConfig().with_information_schema(True))
+    A query over tables in memory (a reduced series, a CSV file, the oplog) runs on DataFusion's
+    native module (``datafusion._internal``) alone, loaded without the ``datafusion`` package:
+    the package imports its Python API whole (functions, expressions, catalogs, and
+    ``importlib.metadata`` for its version), ~22 ms of a new process here against ~6 ms for the
+    native module, and such a query uses three of its methods, which the package's classes call
+    as they are. The first call that needs more (Parquet files, views, SQL over registered
+    tables) wraps the same native context in the package's ``SessionContext``, as the package
+    itself wraps one (``SessionContext.global_ctx``): the tables registered so far stay. When
+    the package is already imported, or the native module cannot be loaded so (another
+    DataFusion), the session is the package's from the start. ``tests/core/test_sql_tables.py``
+    runs the same queries both ways in new processes.
+    """
+
+    def __init__(self) -> None:
+        native = _native()
+        self._native: Any = None
+        self._public: SessionContext | None = None
+        if native is not None:
+            config = native.SessionConfig().with_information_schema(True)
+            self._native = native.SessionContext(config, None)
+        else:
+            from datafusion import SessionConfig, SessionContext
+
+            self._public = SessionContext(SessionConfig().with_information_schema(True))
+
+    @property
+    def native(self) -> bool:
+        """Whether no call has needed the ``datafusion`` package yet."""
+        return self._public is None
+
+    def public(self) -> SessionContext:
+        """The session as the ``datafusion`` package's ``SessionContext`` (imported now if it
+        was not; the tables registered so far stay)."""
+        if self._public is None:
+            from datafusion import SessionContext
+
+            ctx = SessionContext.__new__(SessionContext)
+            ctx.ctx = self._native  # the package's own wrapping (SessionContext.global_ctx)
+            self._public = ctx
+        return self._public
+
+    def register_record_batches(self, name: str, partitions: list[list[pa.RecordBatch]]) -> None:
+        if self._public is None:
+            self._native.register_record_batches(name, partitions)
+        else:
+            self._public.register_record_batches(name, partitions)
+
+    def query(self, query: str) -> pa.Table:
+        """Run ``query`` read-only (:func:`read_only`) and collect the result.
+
+        Raises:
+            Exception: whatever DataFusion raises (:func:`execute` translates it).
+        """
+        if self._public is None:
+            options = self._native_options()
+            return self._native.sql_with_options(query, options).to_arrow_table()
+        result: pa.Table = self._public.sql_with_options(query, read_only()).to_arrow_table()
+        return result
+
+    def _native_options(self) -> Any:
+        native = _native()
+        assert native is not None
+        options = native.SQLOptions()
+        return options.with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+
+
+def session() -> Session:
+    """A new :class:`Session`."""
+    return Session()
+
+
+#: DataFusion's native module, when it was loaded without the package (see :class:`Session`);
+#: ``False``: not tried yet.
+_NATIVE: Any = False
+
+
+def _native() -> Any:
+    """``datafusion._internal`` loaded alone, or ``None`` (the package is imported already, or
+    the module cannot be found or loaded so). Registered as ``datafusion._internal`` in
+    ``sys.modules``: an import of the package later uses this module (a native module is
+    initialized once per process)."""
+    global _NATIVE
+    if "datafusion" in sys.modules:
+        return None
+    if _NATIVE is not False:
+        return _NATIVE
+    _NATIVE = None
+    try:
+        import importlib.machinery
+        import importlib.util
+
+        found = sys.modules.get("datafusion._internal")
+        if found is None:
+            spec = importlib.util.find_spec("datafusion")
+            folders = list(spec.submodule_search_locations or ()) if spec is not None else []
+            paths = [
+                os.path.join(folder, "_internal" + suffix)  # noqa: PTH118
+                for folder in folders
+                for suffix in importlib.machinery.EXTENSION_SUFFIXES
+            ]
+            path = next((p for p in paths if os.path.isfile(p)), None)  # noqa: PTH113
+            if path is None:
+                return None
+            loader = importlib.machinery.ExtensionFileLoader("datafusion._internal", path)
+            native_spec = importlib.util.spec_from_file_location(
+                "datafusion._internal", path, loader=loader
+            )
+            if native_spec is None:
+                return None
+            found = importlib.util.module_from_spec(native_spec)
+            sys.modules["datafusion._internal"] = found
+            loader.exec_module(found)
+        for name in ("SessionContext", "SessionConfig", "SQLOptions"):
+            getattr(found, name)
+        _NATIVE = found
+    except (ImportError, AttributeError, OSError, ValueError) as exc:
+        _log.debug("datafusion's native module not loaded alone: %s", exc)
+    return _NATIVE
 
 
 def read_only() -> SQLOptions:
@@ -84,7 +203,7 @@ def ts_literal(us: int) -> str:
 SMALL_BATCH_ROWS: Final = 8192
 
 
-def register_table(ctx: SessionContext, name: str, table: pa.Table) -> None:
+def register_table(ctx: Session | SessionContext, name: str, table: pa.Table) -> None:
     """Register an Arrow table in ``ctx`` (an empty one keeps its schema).
 
     A table of many small chunks (a reduced series: one per 16-day segment, 120 for five years
@@ -110,7 +229,7 @@ def _window_sql(time_column: str | None, window: Window | None) -> str:
 
 
 def register_chunks(
-    ctx: SessionContext,
+    session: Session,
     name: str,
     chunks: Sequence[Chunk],
     schema: pa.Schema,
@@ -128,12 +247,13 @@ def register_chunks(
     if window is not None:
         chunks = [c for c in chunks if window.overlaps(c.min_us, c.max_us)]
     where = _window_sql(time_column, window)
+    ctx = session.public()
     hosts = [c.path for c in chunks if c.path is not None]
     memory = [c.table for c in chunks if c.table is not None]
     pieces: list[str] = []  # registered tables, each with exactly ``schema``
     if memory or not hosts:
         mem = pa.concat_tables([conform(t, schema) for t in memory]) if memory else None
-        register_table(ctx, f"{name}\x1fm", mem if mem is not None else schema.empty_table())
+        register_table(session, f"{name}\x1fm", mem if mem is not None else schema.empty_table())
         pieces.append(f"{name}\x1fm")
     same = all(c.schema == schema for c in chunks if c.path is not None)
     if hosts and (len(hosts) > DIRECT_CHUNKS or not same):
@@ -156,7 +276,7 @@ def register_chunks(
 
 
 def register_node(
-    ctx: SessionContext, name: str, node: NodePath, *, window: Window | None = None
+    ctx: Session, name: str, node: NodePath, *, window: Window | None = None
 ) -> pa.Schema:
     """Register the table or series at ``node`` (stored or dynamic) as ``name``.
 
@@ -178,7 +298,7 @@ def register_node(
 
 
 def register_nodes(
-    ctx: SessionContext, name: str, nodes: Sequence[NodePath], *, window: Window | None = None
+    ctx: Session, name: str, nodes: Sequence[NodePath], *, window: Window | None = None
 ) -> pa.Schema:
     """Register the union of several tables/series (columns aligned by name) as ``name``.
 
@@ -216,7 +336,7 @@ def register_nodes(
 
 
 def execute(
-    ctx: SessionContext, query: str, path: str | None = None, *, what: str = "SQL"
+    ctx: Session | SessionContext, query: str, path: str | None = None, *, what: str = "SQL"
 ) -> pa.Table:
     """Run the read-only ``query`` in ``ctx``; nanosecond timestamps come back as µs.
 
@@ -233,8 +353,10 @@ def execute(
     started = time.perf_counter()
     prefix = f"{what}: " if what else ""
     try:
-        df = ctx.sql_with_options(query, read_only())
-        result = df.to_arrow_table()
+        if isinstance(ctx, Session):
+            result = ctx.query(query)
+        else:
+            result = ctx.sql_with_options(query, read_only()).to_arrow_table()
     except Exception as exc:  # DataFusion raises ValueError/Exception for every SQL failure
         raise QueryError(prefix + _clean(str(exc)), path) from exc
     _log.info(
