@@ -77,6 +77,7 @@ class Session:
 
     def __init__(self) -> None:
         native = _native()
+        self._module: Any = native  # kept: the package may be imported meanwhile
         self._native: Any = None
         self._public: SessionContext | None = None
         if native is not None:
@@ -122,9 +123,7 @@ class Session:
         return result
 
     def _native_options(self) -> Any:
-        native = _native()
-        assert native is not None
-        options = native.SQLOptions()
+        options = self._module.SQLOptions()
         return options.with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 
 

@@ -81,6 +81,13 @@ for bad in bad_sql:
     except QueryError as exc:
         out.setdefault("refused", []).append("read-only" in str(exc))
 out["still_native"] = ctx.native and "datafusion" not in sys.modules
+# another part of the process imports the package (a reduce computing its rows)
+import datafusion as package
+other = package.SessionContext()
+other.register_record_batches("o", [t.to_batches()])
+out["other"] = other.sql("SELECT count(*) AS n FROM o").to_pydict()["n"]
+out["native_after_import"] = ctx.native
+out["after_import"] = sql.execute(ctx, q).to_pylist()[0]
 # what needs the package (a view over a registered table) keeps the tables registered so far
 public = ctx.public()
 sql.register_chunks(ctx, "v", [sql.Chunk(t.schema, table=t.slice(0, 10))], t.schema)
@@ -96,8 +103,9 @@ print(json.dumps(out))
 def test_a_query_over_tables_in_memory_runs_without_the_datafusion_package(tmp_path):
     """A new process's session runs queries over Arrow tables on DataFusion's native module
     alone (the package is not imported), with the same results and the same read-only
-    refusals as a session of the package; a call that needs the package keeps the tables
-    registered; the package imported later works (one native module)."""
+    refusals as a session of the package, also once another part of the process has imported
+    the package; a call that needs the package keeps the tables registered; the package
+    imported later works (one native module)."""
     import json
     import subprocess
     import sys
@@ -111,6 +119,7 @@ def test_a_query_over_tables_in_memory_runs_without_the_datafusion_package(tmp_p
         runs[way] = json.loads(proc.stdout)
     native, package = runs["native"], runs["package"]
     assert native["native"] and not native["package_loaded"] and native["still_native"]
+    assert native["native_after_import"]
     assert not package["native"] and package["package_loaded"]
     n = 50_000
     xs = [i / 4 for i in range(n) if i % 11]
@@ -121,5 +130,6 @@ def test_a_query_over_tables_in_memory_runs_without_the_datafusion_package(tmp_p
         assert math.isclose(agg["s"], want["s"], rel_tol=1e-12)
         assert run["by_key"] == [{"k": k, "n": len(range(k, n, 7))} for k in range(7)]
         assert run["refused"] == [True, True, True]
+        assert run["other"] == [n] and run["after_import"] == run["aggregates"]
         assert (run["view"], run["after"]) == (10, n)
         assert run["one_module"] and run["fresh"] == [42]
