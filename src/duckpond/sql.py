@@ -67,8 +67,8 @@ class Session:
     the package imports its Python API whole (functions, expressions, catalogs, and
     ``importlib.metadata`` for its version), ~22 ms of a new process here against ~6 ms for the
     native module, and such a query uses three of its methods, which the package's classes call
-    as they are. The first call that needs more (Parquet files, views, SQL over registered
-    tables) wraps the same native context in the package's ``SessionContext``, as the package
+    as they are. The first call that needs more (Parquet files, views: :meth:`public`) wraps
+    the same native context in the package's ``SessionContext``, as the package
     itself wraps one (``SessionContext.global_ctx``): the tables registered so far stay. When
     the package is already imported, or the native module cannot be loaded so (another
     DataFusion), the session is the package's from the start. ``tests/core/test_sql_tables.py``
@@ -172,7 +172,11 @@ def _native() -> Any:
                 return None
             found = importlib.util.module_from_spec(native_spec)
             sys.modules["datafusion._internal"] = found
-            loader.exec_module(found)
+            try:
+                loader.exec_module(found)
+            except BaseException:
+                del sys.modules["datafusion._internal"]  # the package loads it its own way
+                raise
         for name in ("SessionContext", "SessionConfig", "SQLOptions"):
             getattr(found, name)
         _NATIVE = found
