@@ -105,10 +105,9 @@ class Session:
         return self._public
 
     def register_record_batches(self, name: str, partitions: list[list[pa.RecordBatch]]) -> None:
-        if self._public is None:
-            self._native.register_record_batches(name, partitions)
-        else:
-            self._public.register_record_batches(name, partitions)
+        (self._native if self._public is None else self._public).register_record_batches(
+            name, partitions
+        )
 
     def query(self, query: str) -> pa.Table:
         """Run ``query`` read-only (:func:`read_only`) and collect the result.
@@ -117,14 +116,10 @@ class Session:
             Exception: whatever DataFusion raises (:func:`execute` translates it).
         """
         if self._public is None:
-            options = self._native_options()
+            options = _refusing_writes(self._module.SQLOptions())
             return self._native.sql_with_options(query, options).to_arrow_table()
         result: pa.Table = self._public.sql_with_options(query, read_only()).to_arrow_table()
         return result
-
-    def _native_options(self) -> Any:
-        options = self._module.SQLOptions()
-        return options.with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 
 
 def session() -> Session:
@@ -189,7 +184,14 @@ def read_only() -> SQLOptions:
     """Options that refuse DDL, DML and statements: queries may only read."""
     from datafusion import SQLOptions
 
-    return SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+    result: SQLOptions = _refusing_writes(SQLOptions())
+    return result
+
+
+def _refusing_writes(options: Any) -> Any:
+    """``options`` (the package's ``SQLOptions`` or the native module's: the same methods)
+    refusing DDL, DML and statements."""
+    return options.with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 
 
 def quote(name: str) -> str:
